@@ -1,0 +1,276 @@
+"""The ``rnntui`` command line: train, sample, eval.
+
+Heavy imports (NumPy, Numba, the model) happen inside each command, so ``rnntui --help`` starts
+in a blink. Every expected failure becomes one ``Error: ...`` line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+DEFAULT_STEPS = 2000
+
+
+def _fail(err: BaseException) -> click.ClickException:
+    return click.ClickException(str(err).strip().splitlines()[0] if str(err).strip() else repr(err))
+
+
+def _expected_errors():
+    """The exception types that mean bad input or environment, not a bug in rnntui."""
+    from rnntui.checkpoint import CheckpointError
+    from rnntui.corpus import CorpusError
+    from rnntui.train import RunLockedError
+
+    return (CorpusError, CheckpointError, RunLockedError, ValueError, OSError)
+
+
+class _Positive(click.ParamType):
+    """A number that must be > 0 (or >= 0 with ``zero_ok``), worded for a person when it is not."""
+
+    def __init__(self, kind: type = int, zero_ok: bool = False) -> None:
+        self.kind, self.zero_ok = kind, zero_ok
+        self.name = ("non-negative " if zero_ok else "positive ") + ("integer" if kind is int else "number")
+
+    def convert(self, value, param, ctx):
+        try:
+            number = self.kind(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a {self.name}", param, ctx)
+        if number < 0 or (number == 0 and not self.zero_ok) or number != number:
+            self.fail(f"{value!r} is not a {self.name}", param, ctx)
+        return number
+
+
+POS_INT, POS_FLOAT = _Positive(int), _Positive(float)
+NONNEG_INT, NONNEG_FLOAT = _Positive(int, zero_ok=True), _Positive(float, zero_ok=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(package_name="rnntui")
+def main() -> None:
+    """Watch a recurrent neural network learn language, and look inside it.
+
+    \b
+    Quick start:
+      rnntui train corpora/republic.txt --no-tui
+      rnntui sample runs/republic/latest.npz --prime "Socrates" --temperature 0.7
+      rnntui eval runs/republic/latest.npz some_text.txt
+    """
+
+
+# -- train ----------------------------------------------------------------------------------------
+
+
+@main.command(epilog="""\b
+Examples:
+  rnntui train corpora/republic.txt --no-tui --steps 3000
+  rnntui train corpora/republic.txt --level word --lowercase --min-count 3 --minutes 10
+  rnntui train --resume runs/republic/latest.npz --steps 6000""")
+@click.argument("corpus", required=False, type=click.Path(path_type=Path))
+@click.option("--resume", "resume", type=click.Path(path_type=Path), help="Continue the run saved in this checkpoint.")
+@click.option("--level", type=click.Choice(["char", "word"]), default="char", help="Tokens: characters or words.")
+@click.option("--lowercase", is_flag=True, help="Word level: fold case.")
+@click.option("--min-count", type=POS_INT, default=1, help="Word level: rarer words become <unk>.")
+@click.option("--max-vocab", type=POS_INT, help="Word level: keep at most this many tokens.")
+@click.option("--val-frac", type=float, default=0.05, help="Share of the text (from the end) held out for validation.")
+@click.option("--embed", type=POS_INT, help="Embedding size E  [default: 64 char, 128 word]")
+@click.option("--hidden", type=POS_INT, default=256, help="Hidden units H per layer.")
+@click.option("--layers", type=POS_INT, default=1, help="Stacked tanh layers L.")
+@click.option("--seq", type=POS_INT, default=64, help="Time steps T of backpropagation per chunk.")
+@click.option("--batch", type=POS_INT, default=32, help="Parallel streams B through the text.")
+@click.option("--optimizer", type=click.Choice(["adam", "adagrad", "sgd"]), default="adam")
+@click.option("--lr", type=POS_FLOAT, help="Learning rate  [default: adam 2e-3, adagrad 0.1, sgd 1.0]")
+@click.option("--lr-decay", type=POS_FLOAT, default=1.0, help="Multiply the learning rate by this every --decay-every steps.")
+@click.option("--decay-every", type=POS_INT, default=1000)
+@click.option("--clip", type=NONNEG_FLOAT, default=5.0, help="Clip gradients to this global norm (0: off).")
+@click.option("--steps", type=POS_INT, help=f"Stop at this step  [default: {DEFAULT_STEPS} unless --minutes]")
+@click.option("--minutes", type=POS_FLOAT, help="Stop after this much wall time.")
+@click.option("--eval-every", type=POS_INT, default=200, help="Evaluate on the validation split every N steps.")
+@click.option("--save-every", type=POS_INT, default=500, help="Write latest.npz every N steps.")
+@click.option("--seed", type=NONNEG_INT, default=0, help="Same seed and config give bit-identical weights.")
+@click.option("--name", help="Run name: checkpoints go to OUT/NAME/  [default: the corpus file's stem]")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), help="Folder of runs.")
+@click.option("--force", is_flag=True, help="Start afresh even if OUT/NAME already holds a run.")
+@click.option("--encoding", default="utf-8", help="Text encoding of CORPUS.")
+@click.option("--tui/--no-tui", default=None, help="Dashboard or plain progress bar  [default: progress bar]")
+def train(corpus: Path | None, resume: Path | None, name: str | None, out: Path, force: bool, encoding: str,
+          tui: bool | None, **options) -> None:  # fmt: skip
+    """Train a model on the text file CORPUS.
+
+    Checkpoints go to OUT/NAME/latest.npz (every --save-every steps, at the end, and on Ctrl-C or
+    SIGTERM) and OUT/NAME/best.npz (lowest validation loss). --resume continues a run exactly.
+    """
+    from rnntui.train import Trainer, config_from_options
+
+    if resume is None and corpus is None:
+        raise click.UsageError("give a CORPUS text file to train on, or --resume CHECKPOINT")
+    if options["steps"] is None and options["minutes"] is None and resume is None:
+        options["steps"] = DEFAULT_STEPS
+    try:
+        if resume is not None:
+            budget = {k: options[k] for k in ("steps", "minutes", "eval_every", "save_every")}
+            trainer = Trainer.resume(resume, corpus, encoding, **budget)
+        else:
+            run_dir = out / (name or corpus.stem)
+            if (run_dir / "latest.npz").exists() and not force:
+                raise click.ClickException(
+                    f"{run_dir} already holds a run; continue it with --resume {run_dir / 'latest.npz'}, "
+                    "or pass --name NEW or --force"
+                )
+            trainer = Trainer.start(corpus, config_from_options(**options), run_dir, encoding)
+        stopped = _train_with_progress(trainer)
+    except _expected_errors() as err:
+        raise _fail(err) from None
+    if stopped.reason == "diverged":
+        raise click.ClickException(stopped.message)
+
+
+def _train_with_progress(trainer):
+    """Run the trainer under a rich progress bar; Ctrl-C / SIGTERM stop it after the current step."""
+    import math
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from rnntui.train import Evaluated, Saved, Stopped, nats_to_bits
+    from rnntui.train import Progress as StepProgress
+
+    stop = threading.Event()
+    console = Console(stderr=True)
+
+    def on_signal(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        console.print(f"[yellow]{signal.Signals(signum).name}: finishing this step and saving…[/]")
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    cfg = trainer.cfg
+    total = cfg.steps
+    columns = [
+        TextColumn("[bold]step {task.completed:>6}"),
+        BarColumn(),
+        TextColumn("{task.fields[loss]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    v = len(trainer.vocab)
+    console.print(
+        f"[bold]rnntui[/] {trainer.corpus_path} · {cfg.level} level · V={v} · "
+        f"{trainer.model.flat.size:,} parameters · {len(trainer.train_ids):,} train / "
+        f"{len(trainer.val_ids):,} val tokens · uniform guess {math.log(v):.2f} nats"
+    )
+    console.print(f"checkpoints → {trainer.run_dir}/latest.npz, best.npz")
+    console.print("[dim]evaluations show train/val loss (* = best val so far), gradient norm, clip rate[/]")
+    stopped = None
+    try:
+        with Progress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task("train", total=total, completed=trainer.step, loss="", rate="")
+
+            def on_event(event) -> None:
+                nonlocal stopped
+                if isinstance(event, StepProgress):
+                    if event.deadline is not None and total is None:
+                        bar.update(task, total=event.deadline, completed=event.elapsed)
+                    bar.update(task, completed=event.step if total else None,
+                               loss=f"loss {event.loss:.3f}", rate=f"{event.tokens_per_s / 1000:.0f}k tok/s")  # fmt: skip
+                elif isinstance(event, Evaluated):
+                    tr, va = event.train_loss, event.val_loss
+                    bar.console.print(
+                        f"step {event.step:>6}  nats {tr:.3f}/{va:.3f}  "
+                        f"bits {nats_to_bits(tr):.2f}/{nats_to_bits(va):.2f}  "
+                        f"ppl {math.exp(tr):.1f}/{math.exp(min(va, 700)):.1f}{' *' if event.best else '  '} "
+                        f"|g| {event.grad_norm:.2f} clip {event.clip_rate:.0%}  "
+                        f"{event.tokens_per_s / 1000:.0f}k tok/s"
+                    )
+                elif isinstance(event, Stopped):
+                    stopped = event
+                elif isinstance(event, Saved):
+                    pass
+
+            trainer.run(on_event, stop)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    if stopped.reason != "diverged":
+        click.echo(str(trainer.last_saved))
+    return stopped
+
+
+# -- sample ---------------------------------------------------------------------------------------
+
+
+@main.command(epilog="""\b
+Examples:
+  rnntui sample runs/republic/latest.npz --prime "Socrates" --temperature 0.7 --seed 1
+  rnntui sample runs/republic/best.npz --length 2000 --top-k 5 > babble.txt""")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--length", type=NONNEG_INT, default=500, help="Tokens to generate.")
+@click.option("--temperature", "-t", type=NONNEG_FLOAT, default=0.8, help="Softmax temperature; 0 always takes the likeliest token.")
+@click.option("--top-k", type=NONNEG_INT, default=0, help="Sample only among the k likeliest tokens (0: all).")
+@click.option("--prime", default="", help="Text to start from (fed through the model first).")
+@click.option("--prime-file", type=click.Path(path_type=Path), help="Read the prime text from a file.")
+@click.option("--seed", type=NONNEG_INT, help="Make the sample reproducible.")
+@click.option("--stop", help="Stop after this string appears in the generated text.")
+def sample(checkpoint: Path, length: int, temperature: float, top_k: int, prime: str, prime_file: Path | None,
+           seed: int | None, stop: str | None) -> None:  # fmt: skip
+    """Generate text from the model in CHECKPOINT to standard output."""
+    from rnntui import checkpoint as ckpt_mod
+    from rnntui.corpus import read_text
+    from rnntui.generate import sample_text
+
+    if prime and prime_file:
+        raise click.UsageError("give --prime or --prime-file, not both")
+    try:
+        if prime_file is not None:
+            prime = read_text(prime_file)
+        ckpt = ckpt_mod.load(checkpoint)
+        text = sample_text(ckpt.model, ckpt.vocab, length=length, prime=prime, temperature=temperature,
+                           top_k=top_k, seed=seed, stop=stop)  # fmt: skip
+    except _expected_errors() as err:
+        raise _fail(err) from None
+    click.echo(text)
+
+
+# -- eval -----------------------------------------------------------------------------------------
+
+
+@main.command(name="eval")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--encoding", default="utf-8", help="Text encoding of FILE.")
+def eval_(checkpoint: Path, file: Path, encoding: str) -> None:
+    """Score the text in FILE with the model in CHECKPOINT: loss, bits and perplexity.
+
+    The text is read as one sequence from an empty memory, exactly as the model would see it.
+    """
+    import math
+
+    from rnntui import checkpoint as ckpt_mod
+    from rnntui.corpus import read_text
+    from rnntui.train import mean_loss, nats_to_bits
+
+    try:
+        ckpt = ckpt_mod.load(checkpoint)
+        text = read_text(file, encoding)
+        ids = ckpt.vocab.encode(text, what=str(file))
+    except _expected_errors() as err:
+        raise _fail(err) from None
+    if len(ids) < 2:
+        raise click.ClickException(f"{file}: needs at least two tokens to score")
+    nats = mean_loss(ckpt.model, ids, batch=1, seq=256)
+    unit = "char" if ckpt.vocab.level == "char" else "token"
+    click.echo(
+        f"{file}: {len(ids) - 1:,} predictions  loss {nats:.4f} nats/{unit}  "
+        f"{nats_to_bits(nats):.4f} bits/{unit}  perplexity {math.exp(nats):.2f}"
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

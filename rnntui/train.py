@@ -1,0 +1,466 @@
+"""The training loop: truncated BPTT over B contiguous streams, an optimiser, checkpoints.
+
+The trainer knows nothing about who is watching: it reports through a callback of small event
+dataclasses (``Progress`` every step, ``Evaluated``, ``Saved``, ``Stopped``), which is where the
+progress bar and the TUI plug in. It stops when its budget is spent or a ``threading.Event`` is set
+(Ctrl-C, SIGTERM, the TUI's quit key), always saving first.
+
+Determinism: the only randomness is the initialisation and each epoch's start offset, both drawn
+from one seeded generator whose state is checkpointed; so a run with the same seed and config gives
+bit-identical weights, and a resumed run continues exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from rnntui import checkpoint, kernels
+from rnntui.checkpoint import Checkpoint, CheckpointError
+from rnntui.corpus import CorpusError, Vocab, build_vocab, read_text, sha256_text, split_train_val
+from rnntui.model import RNN, ModelConfig
+
+OPTIMIZERS = ("adam", "adagrad", "sgd")
+DEFAULT_LR = {"adam": 2e-3, "adagrad": 0.1, "sgd": 1.0}
+ADAM_BETAS, EPS = (0.9, 0.999), 1e-8
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # data
+    level: str = "char"  # char | word
+    lowercase: bool = False  # word level: fold case
+    min_count: int = 1  # word level: rarer words become <unk>
+    max_vocab: int | None = None  # word level: keep at most this many tokens
+    val_frac: float = 0.05  # the last fraction of the text is validation
+    # model
+    embed: int | None = None  # E; None: 64 at char level, 128 at word level
+    hidden: int = 256  # H
+    layers: int = 1  # L
+    # optimisation
+    seq: int = 64  # T: steps of backpropagation through time per chunk
+    batch: int = 32  # B: parallel streams through the text
+    optimizer: str = "adam"
+    lr: float | None = None  # None: the optimiser's default (DEFAULT_LR)
+    lr_decay: float = 1.0  # multiply the learning rate by this ...
+    decay_every: int = 1000  # ... every this many steps
+    clip: float = 5.0  # clip gradients to this global norm; 0 disables
+    # budget and bookkeeping
+    steps: int | None = None  # stop at this step (counted over the whole run, resumes included)
+    minutes: float | None = None  # stop after this much wall time in this invocation
+    eval_every: int = 200
+    save_every: int = 500
+    seed: int = 0
+
+    @property
+    def embed_size(self) -> int:
+        return self.embed or (128 if self.level == "word" else 64)
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    def validate(self) -> None:
+        """Refuse settings that cannot work, with a message naming the option."""
+        positive = {"hidden": self.hidden, "layers": self.layers, "seq": self.seq, "batch": self.batch,
+                    "eval-every": self.eval_every, "save-every": self.save_every,
+                    "decay-every": self.decay_every, "min-count": self.min_count}  # fmt: skip
+        for name, value in positive.items():
+            if value < 1:
+                raise ValueError(f"--{name} must be at least 1 (got {value})")
+        if self.embed is not None and self.embed < 1:
+            raise ValueError(f"--embed must be at least 1 (got {self.embed})")
+        if self.max_vocab is not None and self.max_vocab < 2:
+            raise ValueError(f"--max-vocab must be at least 2 (got {self.max_vocab})")
+        if not 0.0 < self.val_frac <= 0.5:
+            raise ValueError(f"--val-frac must be in (0, 0.5] (got {self.val_frac})")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValueError(f"--lr must be a positive number (got {self.lr})")
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ValueError(f"--lr-decay must be in (0, 1] (got {self.lr_decay})")
+        if self.clip < 0:
+            raise ValueError(f"--clip must be 0 (off) or positive (got {self.clip})")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"--steps must be at least 1 (got {self.steps})")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ValueError(f"--minutes must be positive (got {self.minutes})")
+
+    def lr_at(self, step: int) -> float:
+        return self.learning_rate * self.lr_decay ** (step // self.decay_every)
+
+
+# -- events: how the trainer reports ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """After every step."""
+
+    step: int
+    total_steps: int | None
+    loss: float  # nats/token of this step's chunk
+    grad_norm: float
+    lr: float
+    tokens_per_s: float
+    elapsed: float  # seconds in this invocation
+    deadline: float | None  # seconds budgeted for this invocation (--minutes), if any
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """After every evaluation on the validation split."""
+
+    step: int
+    train_loss: float  # mean over the steps since the last evaluation
+    val_loss: float
+    grad_norm: float  # mean since the last evaluation
+    clip_rate: float  # share of those steps where clipping fired
+    tokens_per_s: float
+    best: bool
+
+
+@dataclass(frozen=True)
+class Saved:
+    path: Path
+    step: int
+
+
+@dataclass(frozen=True)
+class Stopped:
+    reason: str  # "steps" | "time" | "interrupted" | "diverged"
+    step: int
+    message: str
+
+
+Event = Progress | Evaluated | Saved | Stopped
+
+
+def nats_to_bits(nats: float) -> float:
+    return nats / math.log(2)
+
+
+# -- data -----------------------------------------------------------------------------------------
+
+
+class Streams:
+    """B contiguous streams through a token array: stream b reads ids[b*S : (b+1)*S].
+
+    ``chunk(pos)`` is the (T+1, B) slice of every stream starting at ``pos``: inputs and their
+    next-token targets, overlapping by one token from one chunk to the next.
+    """
+
+    def __init__(self, ids: np.ndarray, batch: int, seq: int) -> None:
+        self.stream_len = len(ids) // batch
+        if self.stream_len < seq + 1:
+            raise CorpusError(
+                f"the training text has {len(ids)} tokens, too few for --batch {batch} streams of "
+                f"--seq {seq}; lower --batch or --seq (needs at least {batch * (seq + 1)})"
+            )
+        self.seq = seq
+        self.grid = ids[: batch * self.stream_len].reshape(batch, self.stream_len).T  # (S, B) view
+
+    def fits(self, pos: int) -> bool:
+        return pos + self.seq + 1 <= self.stream_len
+
+    def chunk(self, pos: int) -> np.ndarray:
+        return np.ascontiguousarray(self.grid[pos : pos + self.seq + 1], dtype=np.int32)
+
+
+def mean_loss(model: RNN, ids: np.ndarray, batch: int, seq: int) -> float:
+    """Average next-token loss (nats) over ``ids``, read as up to ``batch`` parallel streams from a
+    zero memory (batch=1 reads the text exactly as one sequence)."""
+    if len(ids) < 2:
+        return float("nan")
+    b = max(1, min(batch, (len(ids) - 1) // seq))
+    n = (len(ids) - 1) // b  # predictions per stream
+    grid = np.stack([ids[i * n : i * n + n + 1] for i in range(b)], axis=1).astype(np.int32)
+    h = model.zero_state(b)
+    total = 0.0
+    for t in range(0, n, seq):
+        losses, h = model.token_losses(grid[t : t + seq + 1], h)
+        total += float(losses.sum(dtype=np.float64))
+    return total / (n * b)
+
+
+# -- the trainer ----------------------------------------------------------------------------------
+
+
+class Trainer:
+    """One training run: its model, optimiser state, data position and run folder."""
+
+    def __init__(self, cfg: TrainConfig, corpus_path: Path, text: str, vocab: Vocab, run_dir: Path) -> None:
+        self.cfg = cfg
+        self.corpus_path = corpus_path
+        self.corpus_sha = sha256_text(text)
+        self.vocab = vocab
+        self.run_dir = run_dir
+        ids = vocab.encode(text, what=str(corpus_path))
+        self.train_ids, self.val_ids = split_train_val(ids, cfg.val_frac)
+        self.streams = Streams(self.train_ids, cfg.batch, cfg.seq)
+        self.rng = np.random.default_rng(cfg.seed)
+        mcfg = ModelConfig(vocab_size=len(vocab), embed=cfg.embed_size, hidden=cfg.hidden, layers=cfg.layers)
+        self.model = RNN.initialised(mcfg, self.rng)
+        n = self.model.flat.size
+        slots = {"adam": ("m", "v"), "adagrad": ("cache",), "sgd": ()}[cfg.optimizer]
+        self.opt_state = {k: np.zeros(n, np.float32) for k in slots}
+        self.step = 0
+        self.pos = 0
+        self.epoch = 0
+        self.carry = self.model.zero_state(cfg.batch)
+        self.train_history: list[float] = []
+        self.val_history: list[tuple[int, float]] = []
+        self.best_val = math.inf
+        self.last_saved: Path | None = None
+
+    # -- construction ---------------------------------------------------------------------------
+
+    @classmethod
+    def start(cls, corpus: str | Path, cfg: TrainConfig, run_dir: str | Path, encoding: str = "utf-8") -> Trainer:
+        """A fresh run on ``corpus`` (raises ValueError subclasses with a person-readable message)."""
+        cfg.validate()
+        corpus = Path(corpus)
+        text = read_text(corpus, encoding)
+        vocab = build_vocab(text, cfg.level, lowercase=cfg.lowercase, min_count=cfg.min_count,
+                            max_vocab=cfg.max_vocab)  # fmt: skip
+        return cls(cfg, corpus, text, vocab, Path(run_dir))
+
+    @classmethod
+    def resume(cls, ckpt_path: str | Path, corpus: str | Path | None = None, encoding: str = "utf-8",
+               **overrides) -> Trainer:  # fmt: skip
+        """Continue the run saved in ``ckpt_path`` exactly where it stopped.
+
+        ``overrides`` may change only the budget and bookkeeping (steps, minutes, eval/save cadence).
+        """
+        ckpt = checkpoint.load(ckpt_path)
+        meta = ckpt.meta
+        try:
+            saved = TrainConfig(**meta["train"])
+        except (KeyError, TypeError) as err:
+            raise CheckpointError(f"{ckpt_path}: has no training state to resume ({err})") from None
+        allowed = {"steps", "minutes", "eval_every", "save_every"}
+        bad = set(overrides) - allowed
+        if bad:
+            raise ValueError(f"cannot change {', '.join(sorted(bad))} when resuming")
+        cfg = replace(saved, **{k: v for k, v in overrides.items() if v is not None})
+        cfg.validate()
+        corpus = Path(corpus if corpus is not None else meta["corpus"]["path"])
+        text = read_text(corpus, encoding)
+        if sha256_text(text) != meta["corpus"]["sha256"]:
+            raise CheckpointError(
+                f"{corpus} is not the text this checkpoint was trained on (sha256 differs); "
+                "resume with the original corpus, or start a new run"
+            )
+        vocab = build_vocab(text, cfg.level, lowercase=cfg.lowercase, min_count=cfg.min_count,
+                            max_vocab=cfg.max_vocab)  # fmt: skip
+        if vocab.tokens != ckpt.vocab.tokens:
+            raise CheckpointError(f"{ckpt_path}: vocabulary does not match {corpus}; start a new run")
+        run_dir = Path(ckpt_path).resolve().parent
+        self = cls(cfg, corpus, text, vocab, run_dir)
+        if self.model.shapes != ckpt.model.shapes or set(self.opt_state) != set(ckpt.opt_state):
+            raise CheckpointError(f"{ckpt_path}: model or optimiser state does not match its config")
+        if ckpt.carry is None or ckpt.carry.shape != self.carry.shape:
+            raise CheckpointError(f"{ckpt_path}: has no carried memory for --batch {cfg.batch}")
+        self.model.flat[:] = ckpt.model.flat
+        for k, v in ckpt.opt_state.items():
+            self.opt_state[k][:] = v
+        self.carry = ckpt.carry
+        self.step = int(meta["step"])
+        self.pos, self.epoch = int(meta["data"]["pos"]), int(meta["data"]["epoch"])
+        self.rng.bit_generator.state = meta["rng"]
+        self.train_history = [float(x) for x in ckpt.train_history]
+        self.val_history = [(int(s), float(v)) for s, v in ckpt.val_history]
+        self.best_val = float(meta.get("best_val") or math.inf)
+        return self
+
+    # -- one step ---------------------------------------------------------------------------------
+
+    def train_step(self) -> tuple[float, float, float]:
+        """One chunk forward, backward and update. Returns (loss, grad norm, lr); on a non-finite
+        loss or gradient the weights are left untouched."""
+        cfg = self.cfg
+        tokens = self.streams.chunk(self.pos)
+        loss, carry = self.model.loss_and_grads(tokens, self.carry)
+        gnorm = float(kernels.global_norm(self.model.grad))
+        lr = cfg.lr_at(self.step)
+        if not (math.isfinite(loss) and math.isfinite(gnorm)):
+            return loss, gnorm, lr
+        scale = cfg.clip / gnorm if cfg.clip > 0 and gnorm > cfg.clip else 1.0
+        p, g, s = self.model.flat, self.model.grad, self.opt_state
+        if cfg.optimizer == "adam":
+            kernels.adam_step(p, g, s["m"], s["v"], lr, *ADAM_BETAS, EPS, self.step + 1, scale)
+        elif cfg.optimizer == "adagrad":
+            kernels.adagrad_step(p, g, s["cache"], lr, EPS, scale)
+        else:
+            kernels.sgd_step(p, g, lr, scale)
+        self.carry = carry
+        self.step += 1
+        self.train_history.append(loss)
+        self.pos += cfg.seq
+        if not self.streams.fits(self.pos):  # end of the text: a new epoch from a fresh memory
+            self.epoch += 1
+            self.pos = int(self.rng.integers(0, cfg.seq))  # shift chunk boundaries each epoch
+            self.carry = self.model.zero_state(cfg.batch)
+        return loss, gnorm, lr
+
+    def evaluate(self) -> float:
+        return mean_loss(self.model, self.val_ids, self.cfg.batch, self.cfg.seq)
+
+    # -- checkpoints ------------------------------------------------------------------------------
+
+    def checkpoint(self) -> Checkpoint:
+        meta = {
+            "step": self.step,
+            "train": asdict(self.cfg),
+            "data": {"pos": self.pos, "epoch": self.epoch},
+            "rng": self.rng.bit_generator.state,
+            "corpus": {"path": str(self.corpus_path.resolve()), "sha256": self.corpus_sha,
+                       "train_tokens": len(self.train_ids), "val_tokens": len(self.val_ids)},
+            "best_val": None if math.isinf(self.best_val) else self.best_val,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }  # fmt: skip
+        return Checkpoint(
+            model=self.model, vocab=self.vocab, meta=meta, opt_state=self.opt_state, carry=self.carry,
+            train_history=np.asarray(self.train_history, np.float32),
+            val_history=np.asarray(self.val_history, np.float64).reshape(-1, 2),
+        )  # fmt: skip
+
+    def save(self, name: str = "latest.npz") -> Path:
+        path = checkpoint.save(self.checkpoint(), self.run_dir / name)
+        if name == "latest.npz":
+            self.last_saved = path
+        return path
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def run(self, on_event: Callable[[Event], None] | None = None, stop: threading.Event | None = None,
+            pause: threading.Event | None = None) -> Stopped:  # fmt: skip
+        """Train until the budget is spent or ``stop`` is set; save; return why it stopped.
+
+        ``pause``, when set, holds the loop between steps (the TUI's pause key).
+        """
+        emit = on_event or (lambda event: None)
+        cfg = self.cfg
+        stop = stop or threading.Event()
+        deadline = cfg.minutes * 60 if cfg.minutes is not None else None
+        t0 = time.perf_counter()
+        tokens_per_step = cfg.seq * cfg.batch
+        rate = 0.0
+        since_eval: list[tuple[float, float, bool]] = []  # (loss, grad norm, clipped)
+        with RunLock(self.run_dir):
+            while True:
+                reason = None
+                if cfg.steps is not None and self.step >= cfg.steps:
+                    reason = "steps"
+                elif deadline is not None and time.perf_counter() - t0 >= deadline:
+                    reason = "time"
+                elif stop.is_set():
+                    reason = "interrupted"
+                if reason:
+                    if since_eval:
+                        self._eval(emit, since_eval, rate)
+                    path = self.save()
+                    emit(Saved(path, self.step))
+                    done = Stopped(reason, self.step, f"stopped at step {self.step} ({reason}); saved {path}")
+                    emit(done)
+                    return done
+                if pause is not None and pause.is_set():
+                    time.sleep(0.05)
+                    t0 += 0.05  # paused time does not count against --minutes
+                    continue
+                ts = time.perf_counter()
+                loss, gnorm, lr = self.train_step()
+                if not (math.isfinite(loss) and math.isfinite(gnorm)):
+                    where = f"last good checkpoint: {self.last_saved}" if self.last_saved else "no checkpoint was saved"
+                    done = Stopped("diverged", self.step,
+                                   f"loss became {loss} at step {self.step + 1} (try a lower --lr); {where}")  # fmt: skip
+                    emit(done)
+                    return done
+                dt = time.perf_counter() - ts
+                rate = tokens_per_step / dt if rate == 0.0 else 0.9 * rate + 0.1 * tokens_per_step / dt
+                since_eval.append((loss, gnorm, cfg.clip > 0 and gnorm > cfg.clip))
+                emit(Progress(self.step, cfg.steps, loss, gnorm, lr, rate, time.perf_counter() - t0, deadline))
+                if self.step % cfg.eval_every == 0:
+                    self._eval(emit, since_eval, rate)
+                if self.step % cfg.save_every == 0:
+                    emit(Saved(self.save(), self.step))
+
+    def _eval(self, emit, since_eval: list, rate: float) -> None:
+        val = self.evaluate()
+        losses, norms, clips = zip(*since_eval, strict=True)
+        since_eval.clear()
+        self.val_history.append((self.step, val))
+        best = math.isfinite(val) and val < self.best_val
+        if best:
+            self.best_val = val
+            self.save("best.npz")
+        emit(Evaluated(self.step, float(np.mean(losses)), val, float(np.mean(norms)), float(np.mean(clips)),
+                       rate, best))  # fmt: skip
+
+
+# -- one run at a time per folder -------------------------------------------------------------------
+
+
+class RunLock:
+    """An exclusive lock file in the run folder, so two trainings never write the same checkpoints.
+    A lock left by a process that no longer exists is taken over."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / ".lock"
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if _alive(self._owner()):
+                    raise RunLockedError(
+                        f"{self.path.parent} is in use by another training (pid {self._owner()}); "
+                        "choose another --name or wait for it to finish"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise RunLockedError(f"could not lock {self.path}")
+
+    def __exit__(self, *exc) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def _owner(self) -> int:
+        try:
+            return int(self.path.read_text().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+
+class RunLockedError(RuntimeError):
+    pass
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0 or pid == os.getpid():
+        return pid == os.getpid()
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def config_from_options(**options) -> TrainConfig:
+    """A TrainConfig from CLI options (keys not in TrainConfig are ignored)."""
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in options.items() if k in names and v is not None})

@@ -1,0 +1,114 @@
+"""Every jitted kernel against the plain NumPy reference, on fresh random float32 inputs.
+
+Tolerance: float32 products over at most a few hundred terms agree with the reference (which
+NumPy computes in float32 too, in another order) to about 1e-5 relative; we allow 1e-4.
+"""
+
+import numpy as np
+import pytest
+
+from rnntui import kernels, reference
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def f32(a):
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+@pytest.mark.parametrize("T,B,I,H", [(1, 1, 3, 4), (7, 5, 6, 8), (16, 3, 32, 24)])
+def test_rnn_forward_and_backward_match_reference(rng, T, B, I, H):
+    x, h0 = f32(rng.standard_normal((T, B, I))), f32(rng.standard_normal((B, H)) * 0.5)
+    Wxh, Whh = f32(rng.standard_normal((I, H)) / np.sqrt(I)), f32(rng.standard_normal((H, H)) / np.sqrt(H))
+    bh = f32(rng.standard_normal(H) * 0.1)
+    hs = np.empty((T + 1, B, H), np.float32)
+    hs[0] = h0
+    kernels.rnn_forward(x, Wxh, Whh, bh, hs)
+    ref_hs = reference.rnn_forward(x, h0, Wxh, Whh, bh)
+    np.testing.assert_allclose(hs[1:], ref_hs, rtol=RTOL, atol=ATOL)
+
+    dhs = f32(rng.standard_normal((T, B, H)))
+    ref = reference.rnn_backward(x, h0, Wxh, Whh, ref_hs, dhs.copy())
+    dx, dWxh, dWhh = np.empty_like(x), np.empty_like(Wxh), np.empty_like(Whh)
+    dbh, dh0 = np.empty_like(bh), np.empty_like(h0)
+    kernels.rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0)
+    for got, want in zip((dx, dWxh, dWhh, dbh, dh0), ref, strict=True):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
+def test_embedding_lookup_and_scatter(rng):
+    V, E, T, B = 11, 5, 6, 4
+    embed = f32(rng.standard_normal((V, E)))
+    tokens = rng.integers(0, V, (T, B)).astype(np.int32)
+    out = np.empty((T, B, E), np.float32)
+    kernels.embed_forward(tokens, embed, out)
+    np.testing.assert_array_equal(out, embed[tokens])
+    dout = f32(rng.standard_normal((T, B, E)))
+    dembed = f32(rng.standard_normal((V, E)))  # garbage: the kernel must overwrite it
+    kernels.embed_backward(tokens, dout, dembed)
+    want = np.zeros((V, E), np.float32)
+    np.add.at(want, tokens.reshape(-1), dout.reshape(-1, E))
+    np.testing.assert_allclose(dembed, want, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("N,V", [(1, 2), (13, 7), (64, 300)])
+def test_softmax_xent_matches_reference(rng, N, V):
+    logits = f32(rng.standard_normal((N, V)) * 3)
+    targets = rng.integers(0, V, N).astype(np.int32)
+    want_loss, want_grad = reference.softmax_xent(logits.astype(np.float64), targets)
+    per_row = np.empty(N, np.float32)
+    kernels.xent(logits, targets, per_row)
+    got = logits.copy()
+    loss = kernels.softmax_xent(got, targets)
+    assert loss == pytest.approx(want_loss, rel=1e-5)
+    np.testing.assert_allclose(per_row.mean(), want_loss, rtol=1e-5)
+    np.testing.assert_allclose(got, want_grad, rtol=RTOL, atol=1e-6)
+
+
+def test_softmax_xent_is_stable_for_huge_logits():
+    logits = f32([[1000.0, -1000.0, 0.0]])
+    loss = kernels.softmax_xent(logits, np.array([0], np.int32))
+    assert np.isfinite(loss) and loss == pytest.approx(0.0, abs=1e-6)
+
+
+def test_optimisers_match_reference(rng):
+    n = 1000
+    p, g = f32(rng.standard_normal(n)), f32(rng.standard_normal(n))
+    m, v = f32(rng.standard_normal(n) * 0.1), f32(rng.random(n) * 0.1)
+    want_p, want_m, want_v = reference.adam_step(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 3, 0.5)
+    kernels.adam_step(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 3, 0.5)
+    for got, want in ((p, want_p), (m, want_m), (v, want_v)):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-6)
+
+    cache = f32(rng.random(n))
+    want_p, want_c = reference.adagrad_step(p, g, cache, 0.1, 1e-8, 0.7)
+    kernels.adagrad_step(p, g, cache, 0.1, 1e-8, 0.7)
+    np.testing.assert_allclose(p, want_p, rtol=RTOL, atol=1e-6)
+    np.testing.assert_allclose(cache, want_c, rtol=RTOL, atol=1e-6)
+
+    want = p - 0.3 * g * 2.0
+    kernels.sgd_step(p, g, 0.3, 2.0)
+    np.testing.assert_allclose(p, want, rtol=RTOL, atol=1e-6)
+    assert kernels.global_norm(g) == pytest.approx(np.linalg.norm(g.astype(np.float64)), rel=1e-6)
+
+
+@pytest.mark.parametrize("L", [1, 2])
+def test_step_token_matches_chunk_forward(rng, L):
+    """Feeding tokens one at a time gives the same memory and logits as the batched forward."""
+    from rnntui.model import RNN, ModelConfig
+
+    model = RNN.initialised(ModelConfig(vocab_size=9, embed=4, hidden=6, layers=L), rng)
+    tokens = rng.integers(0, 9, 8)
+    h = np.zeros((L, 6), np.float32)
+    for t in tokens:
+        logits = model.step(int(t), h).copy()
+    grid = np.append(tokens, 0).reshape(-1, 1).astype(np.int32)  # (T+1, 1)
+    _, final = model.token_losses(grid, model.zero_state(1))
+    np.testing.assert_allclose(h, final[:, 0], rtol=RTOL, atol=ATOL)
+    ws = model._workspace(len(tokens), 1)
+    np.testing.assert_allclose(logits, ws.logits[-1], rtol=RTOL, atol=ATOL)

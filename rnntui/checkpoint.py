@@ -108,10 +108,13 @@ def load(path: str | Path) -> Checkpoint:
             arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, EOFError, OSError, KeyError) as err:
         raise CheckpointError(f"{path}: not an rnntui checkpoint (unreadable .npz: {err})") from None
-    except ValueError as err:  # raised for object arrays (pickle) and for non-npz files
-        if "pickle" in str(err).lower():
+    except ValueError as err:  # object arrays (which need pickle), and files that are not npz at all
+        if "object arrays" in str(err).lower():
             raise CheckpointError(f"{path}: holds pickled objects, which rnntui never loads") from None
-        raise CheckpointError(f"{path}: not an rnntui checkpoint ({err})") from None
+        with open(path, "rb") as f:
+            if f.read(1) == b"\x80":
+                raise CheckpointError(f"{path}: is a Python pickle, which rnntui never loads") from None
+        raise CheckpointError(f"{path}: not an rnntui checkpoint (not an .npz file)") from None
     if not isinstance(arrays, dict) or "meta" not in arrays:
         raise CheckpointError(f"{path}: not an rnntui checkpoint (no metadata entry)")
     try:
@@ -133,7 +136,9 @@ def load(path: str | Path) -> Checkpoint:
     except (KeyError, TypeError) as err:
         raise CheckpointError(f"{path}: metadata is incomplete ({err})") from None
     if len(vocab) != cfg.vocab_size:
-        raise CheckpointError(f"{path}: vocabulary has {len(vocab)} tokens but the model expects {cfg.vocab_size}")
+        raise CheckpointError(
+            f"{path}: vocabulary has {len(vocab)} tokens but the model expects {cfg.vocab_size}"
+        )
     model = RNN(cfg)
     for name, shape in param_shapes(cfg).items():
         a = _array(arrays, f"param/{name}", shape, path)

@@ -66,18 +66,26 @@ def main() -> None:
 # -- train ----------------------------------------------------------------------------------------
 
 
-@main.command(epilog="""\b
+@main.command(
+    epilog="""\b
 Examples:
   rnntui train corpora/republic.txt --no-tui --steps 3000
   rnntui train corpora/republic.txt --level word --lowercase --min-count 3 --minutes 10
-  rnntui train --resume runs/republic/latest.npz --steps 6000""")
+  rnntui train --resume runs/republic/latest.npz --steps 6000"""
+)
 @click.argument("corpus", required=False, type=click.Path(path_type=Path))
-@click.option("--resume", "resume", type=click.Path(path_type=Path), help="Continue the run saved in this checkpoint.")
-@click.option("--level", type=click.Choice(["char", "word"]), default="char", help="Tokens: characters or words.")
+@click.option(
+    "--resume", "resume", type=click.Path(path_type=Path), help="Continue the run saved in this checkpoint."
+)
+@click.option(
+    "--level", type=click.Choice(["char", "word"]), default="char", help="Tokens: characters or words."
+)
 @click.option("--lowercase", is_flag=True, help="Word level: fold case.")
 @click.option("--min-count", type=POS_INT, default=1, help="Word level: rarer words become <unk>.")
 @click.option("--max-vocab", type=POS_INT, help="Word level: keep at most this many tokens.")
-@click.option("--val-frac", type=float, default=0.05, help="Share of the text (from the end) held out for validation.")
+@click.option(
+    "--val-frac", type=float, default=0.05, help="Share of the text (from the end) held out for validation."
+)
 @click.option("--embed", type=POS_INT, help="Embedding size E  [default: 64 char, 128 word]")
 @click.option("--hidden", type=POS_INT, default=256, help="Hidden units H per layer.")
 @click.option("--layers", type=POS_INT, default=1, help="Stacked tanh layers L.")
@@ -85,12 +93,19 @@ Examples:
 @click.option("--batch", type=POS_INT, default=32, help="Parallel streams B through the text.")
 @click.option("--optimizer", type=click.Choice(["adam", "adagrad", "sgd"]), default="adam")
 @click.option("--lr", type=POS_FLOAT, help="Learning rate  [default: adam 2e-3, adagrad 0.1, sgd 1.0]")
-@click.option("--lr-decay", type=POS_FLOAT, default=1.0, help="Multiply the learning rate by this every --decay-every steps.")
+@click.option(
+    "--lr-decay",
+    type=POS_FLOAT,
+    default=1.0,
+    help="Multiply the learning rate by this every --decay-every steps.",
+)
 @click.option("--decay-every", type=POS_INT, default=1000)
 @click.option("--clip", type=NONNEG_FLOAT, default=5.0, help="Clip gradients to this global norm (0: off).")
 @click.option("--steps", type=POS_INT, help=f"Stop at this step  [default: {DEFAULT_STEPS} unless --minutes]")
 @click.option("--minutes", type=POS_FLOAT, help="Stop after this much wall time.")
-@click.option("--eval-every", type=POS_INT, default=200, help="Evaluate on the validation split every N steps.")
+@click.option(
+    "--eval-every", type=POS_INT, default=200, help="Evaluate on the validation split every N steps."
+)
 @click.option("--save-every", type=POS_INT, default=500, help="Write latest.npz every N steps.")
 @click.option("--seed", type=NONNEG_INT, default=0, help="Same seed and config give bit-identical weights.")
 @click.option("--name", help="Run name: checkpoints go to OUT/NAME/  [default: the corpus file's stem]")
@@ -153,7 +168,7 @@ def _train_with_progress(trainer):
     cfg = trainer.cfg
     total = cfg.steps
     columns = [
-        TextColumn("[bold]step {task.completed:>6}"),
+        TextColumn("[bold]step {task.fields[step]:>6}"),
         BarColumn(),
         TextColumn("{task.fields[loss]}"),
         TextColumn("{task.fields[rate]}"),
@@ -171,15 +186,19 @@ def _train_with_progress(trainer):
     stopped = None
     try:
         with Progress(*columns, console=console, transient=False) as bar:
-            task = bar.add_task("train", total=total, completed=trainer.step, loss="", rate="")
+            task = bar.add_task(
+                "train", total=total, completed=trainer.step, step=trainer.step, loss="", rate=""
+            )
 
             def on_event(event) -> None:
                 nonlocal stopped
                 if isinstance(event, StepProgress):
-                    if event.deadline is not None and total is None:
-                        bar.update(task, total=event.deadline, completed=event.elapsed)
-                    bar.update(task, completed=event.step if total else None,
-                               loss=f"loss {event.loss:.3f}", rate=f"{event.tokens_per_s / 1000:.0f}k tok/s")  # fmt: skip
+                    fields = {"step": event.step, "loss": f"loss {event.loss:.3f}",
+                              "rate": f"{event.tokens_per_s / 1000:.0f}k tok/s"}  # fmt: skip
+                    if total is None and event.deadline is not None:  # a --minutes budget: bar of time
+                        bar.update(task, total=event.deadline, completed=event.elapsed, **fields)
+                    else:
+                        bar.update(task, completed=event.step, **fields)
                 elif isinstance(event, Evaluated):
                     tr, va = event.train_loss, event.val_loss
                     bar.console.print(
@@ -206,14 +225,24 @@ def _train_with_progress(trainer):
 # -- sample ---------------------------------------------------------------------------------------
 
 
-@main.command(epilog="""\b
+@main.command(
+    epilog="""\b
 Examples:
   rnntui sample runs/republic/latest.npz --prime "Socrates" --temperature 0.7 --seed 1
-  rnntui sample runs/republic/best.npz --length 2000 --top-k 5 > babble.txt""")
+  rnntui sample runs/republic/best.npz --length 2000 --top-k 5 > babble.txt"""
+)
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--length", type=NONNEG_INT, default=500, help="Tokens to generate.")
-@click.option("--temperature", "-t", type=NONNEG_FLOAT, default=0.8, help="Softmax temperature; 0 always takes the likeliest token.")
-@click.option("--top-k", type=NONNEG_INT, default=0, help="Sample only among the k likeliest tokens (0: all).")
+@click.option(
+    "--temperature",
+    "-t",
+    type=NONNEG_FLOAT,
+    default=0.8,
+    help="Softmax temperature; 0 always takes the likeliest token.",
+)
+@click.option(
+    "--top-k", type=NONNEG_INT, default=0, help="Sample only among the k likeliest tokens (0: all)."
+)
 @click.option("--prime", default="", help="Text to start from (fed through the model first).")
 @click.option("--prime-file", type=click.Path(path_type=Path), help="Read the prime text from a file.")
 @click.option("--seed", type=NONNEG_INT, help="Make the sample reproducible.")

@@ -120,9 +120,7 @@ class Vocab:
             ids[i] = tid
         if missing:
             shown = "".join(repr(c)[1:-1] if c.isprintable() else repr(c) for c in list(missing)[:20])
-            raise CorpusError(
-                f"{what} has {len(missing)} character(s) the model never saw: {shown!s}"
-            )
+            raise CorpusError(f"{what} has {len(missing)} character(s) the model never saw: {shown!s}")
         return ids
 
     def decode(self, ids) -> str:

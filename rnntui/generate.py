@@ -72,7 +72,9 @@ class Generator:
         self.feed(ids)
         return [int(i) for i in ids]
 
-    def sample(self, n: int, rng: np.random.Generator, temperature: float = 1.0, top_k: int = 0) -> Iterator[int]:
+    def sample(
+        self, n: int, rng: np.random.Generator, temperature: float = 1.0, top_k: int = 0
+    ) -> Iterator[int]:
         """Yield ``n`` sampled token ids, feeding each back in."""
         for _ in range(n):
             tid = pick(self.logits, rng, temperature, top_k)
@@ -98,4 +100,3 @@ def sample_text(model: RNN, vocab: Vocab, *, length: int, prime: str = "", tempe
             if cut >= 0:
                 return text[: cut + len(stop)]
     return vocab.decode(out)
-

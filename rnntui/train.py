@@ -224,7 +224,9 @@ class Trainer:
     # -- construction ---------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, corpus: str | Path, cfg: TrainConfig, run_dir: str | Path, encoding: str = "utf-8") -> Trainer:
+    def start(
+        cls, corpus: str | Path, cfg: TrainConfig, run_dir: str | Path, encoding: str = "utf-8"
+    ) -> Trainer:
         """A fresh run on ``corpus`` (raises ValueError subclasses with a person-readable message)."""
         cfg.validate()
         corpus = Path(corpus)
@@ -303,7 +305,7 @@ class Trainer:
             kernels.sgd_step(p, g, lr, scale)
         self.carry = carry
         self.step += 1
-        self.train_history.append(loss)
+        self.train_history.append(float(np.float32(loss)))  # stored as float32 in checkpoints
         self.pos += cfg.seq
         if not self.streams.fits(self.pos):  # end of the text: a new epoch from a fresh memory
             self.epoch += 1
@@ -379,15 +381,21 @@ class Trainer:
                 ts = time.perf_counter()
                 loss, gnorm, lr = self.train_step()
                 if not (math.isfinite(loss) and math.isfinite(gnorm)):
-                    where = f"last good checkpoint: {self.last_saved}" if self.last_saved else "no checkpoint was saved"
-                    done = Stopped("diverged", self.step,
-                                   f"loss became {loss} at step {self.step + 1} (try a lower --lr); {where}")  # fmt: skip
+                    where = (
+                        f"last good checkpoint: {self.last_saved}"
+                        if self.last_saved
+                        else "no checkpoint was saved"
+                    )
+                    why = f"loss became {loss} at step {self.step + 1} (try a lower --lr); {where}"
+                    done = Stopped("diverged", self.step, why)
                     emit(done)
                     return done
                 dt = time.perf_counter() - ts
                 rate = tokens_per_step / dt if rate == 0.0 else 0.9 * rate + 0.1 * tokens_per_step / dt
                 since_eval.append((loss, gnorm, cfg.clip > 0 and gnorm > cfg.clip))
-                emit(Progress(self.step, cfg.steps, loss, gnorm, lr, rate, time.perf_counter() - t0, deadline))
+                emit(
+                    Progress(self.step, cfg.steps, loss, gnorm, lr, rate, time.perf_counter() - t0, deadline)
+                )
                 if self.step % cfg.eval_every == 0:
                     self._eval(emit, since_eval, rate)
                 if self.step % cfg.save_every == 0:

@@ -14,3 +14,9 @@ def tiny_text(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.txt"
     path.write_text("the cat sat on the mat. the dog sat on the log.\n" * 40, encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def republic() -> Path:
+    """The bundled corpus (the project's own copy)."""
+    return REPUBLIC

@@ -1,0 +1,92 @@
+"""The command line through click's CliRunner: happy paths, and bad input as one clear line."""
+
+import pytest
+from click.testing import CliRunner
+
+from rnntui.cli import main
+
+TINY = ["--hidden", "16", "--embed", "4", "--seq", "8", "--batch", "2", "--eval-every", "2"]
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def trained(runner, tiny_text, tmp_path):
+    result = runner.invoke(
+        main, ["train", str(tiny_text), "--no-tui", "--steps", "4", "--out", str(tmp_path), *TINY]
+    )
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "tiny" / "latest.npz"
+    assert str(path) in result.stdout
+    return path
+
+
+def one_clear_line(result):
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("Error")]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize("cmd", [[], ["train"], ["sample"], ["eval"]])
+def test_help(runner, cmd):
+    result = runner.invoke(main, [*cmd, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_train_sample_eval(runner, trained, tiny_text, tmp_path):
+    out = runner.invoke(main, ["sample", str(trained), "--length", "30", "--seed", "1", "--prime", "the"])
+    assert out.exit_code == 0 and out.stdout.startswith("the") and len(out.stdout.rstrip("\n")) == 33
+    again = runner.invoke(main, ["sample", str(trained), "--length", "30", "--seed", "1", "--prime", "the"])
+    assert again.stdout == out.stdout
+    scored = runner.invoke(main, ["eval", str(trained), str(tiny_text)])
+    assert scored.exit_code == 0 and "nats/char" in scored.stdout and "perplexity" in scored.stdout
+
+
+def test_resume_continues_and_refuses_to_clobber(runner, trained, tiny_text, tmp_path):
+    again = runner.invoke(main, ["train", str(tiny_text), "--no-tui", "--steps", "2", "--out", str(tmp_path)])
+    assert "already holds a run" in one_clear_line(again)
+    resumed = runner.invoke(main, ["train", "--resume", str(trained), "--steps", "6", "--no-tui"])
+    assert resumed.exit_code == 0, resumed.output
+    from rnntui import checkpoint
+
+    assert checkpoint.load(trained).meta["step"] == 6
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["train", "missing.txt"], "no such file"),
+        (["train", "."], "is a directory"),
+        (["train", "{tiny}", "--hidden", "0"], "not a positive integer"),
+        (["train", "{tiny}", "--seq", "-3"], "not a positive integer"),
+        (["train", "{tiny}", "--lr", "abc"], "not a positive number"),
+        (["train", "{tiny}", "--val-frac", "0.9"], "--val-frac must be in (0, 0.5]"),
+        (["train", "{tiny}", "--batch", "5000"], "too few for --batch"),
+        (["train", "{tiny}", "--level", "syllable"], "Invalid value for '--level'"),
+        (["train"], "give a CORPUS"),
+        (["train", "{empty}"], "empty"),
+        (["train", "{binary}"], "not valid utf-8"),
+        (["sample", "missing.npz"], "no such checkpoint"),
+        (["sample", "{ckpt}", "--temperature", "-1"], "not a non-negative number"),
+        (["sample", "{ckpt}", "--prime", "zebra"], "never saw"),
+        (["sample", "{ckpt}", "--prime", "a", "--prime-file", "{tiny}"], "not both"),
+        (["sample", "{tiny}"], "not an rnntui checkpoint"),
+        (["eval", "{ckpt}", "missing.txt"], "no such file"),
+        (["eval", "{ckpt}", "{empty}"], "empty"),
+    ],
+)
+def test_bad_input_gives_one_clear_line(runner, trained, tiny_text, tmp_path, args, needle):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"\xff\xfe\xfd")
+    subs = {"{tiny}": str(tiny_text), "{ckpt}": str(trained), "{empty}": str(empty), "{binary}": str(binary)}
+    result = runner.invoke(
+        main, [subs.get(a, a) for a in args] + (["--out", str(tmp_path / "o")] if args[0] == "train" else [])
+    )
+    assert needle in one_clear_line(result)

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+
+from rnntui.corpus import build_vocab
+from rnntui.generate import Generator, pick, probabilities, sample_text
+from rnntui.model import RNN, ModelConfig
+
+
+@pytest.fixture
+def model_and_vocab():
+    vocab = build_vocab("abcdefgh \n", "char")
+    model = RNN.initialised(ModelConfig(vocab_size=len(vocab), embed=4, hidden=8), np.random.default_rng(3))
+    model.params["Why"][...] *= 30  # a peaked, non-uniform softmax makes the tests sharper
+    return model, vocab
+
+
+def test_temperature_zero_is_argmax():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        logits = rng.standard_normal(17)
+        assert pick(logits, rng, temperature=0.0) == int(np.argmax(logits))
+        assert probabilities(logits, 0.0)[np.argmax(logits)] == 1.0
+
+
+def test_temperature_one_frequencies_match_softmax():
+    """From one state, 20,000 draws at T=1 match softmax(logits): chi-square well under the 0.1% cut."""
+    rng = np.random.default_rng(42)
+    logits = rng.standard_normal(8) * 1.5
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    n = 20_000
+    counts = np.bincount([pick(logits, rng, 1.0) for _ in range(n)], minlength=8)
+    chi2 = ((counts - n * p) ** 2 / (n * p)).sum()
+    assert chi2 < 24.3  # chi-square, 7 degrees of freedom, p = 0.001
+
+
+def test_top_k_never_leaves_the_k_best():
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal(50)
+    best3 = set(np.argsort(logits)[-3:])
+    seen = {pick(logits, rng, temperature=5.0, top_k=3) for _ in range(2000)}
+    assert seen <= best3 and len(seen) == 3
+
+
+def test_temperature_sharpens_and_flattens():
+    logits = np.array([2.0, 1.0, 0.0])
+    cold, warm = probabilities(logits, 0.5), probabilities(logits, 2.0)
+    assert cold[0] > probabilities(logits, 1.0)[0] > warm[0]
+    with pytest.raises(ValueError):
+        probabilities(logits, -1.0)
+
+
+def test_sampling_is_seeded_and_starts_with_the_prime(model_and_vocab):
+    model, vocab = model_and_vocab
+    a = sample_text(model, vocab, length=50, prime="abc", temperature=1.0, seed=5)
+    b = sample_text(model, vocab, length=50, prime="abc", temperature=1.0, seed=5)
+    c = sample_text(model, vocab, length=50, prime="abc", temperature=1.0, seed=6)
+    assert a == b and a != c and a.startswith("abc") and len(a) == 53
+
+
+def test_stop_string_cuts_the_output(model_and_vocab):
+    model, vocab = model_and_vocab
+    full = sample_text(model, vocab, length=300, prime="a", temperature=1.5, seed=0)
+    stop = full[10:12]
+    cut = sample_text(model, vocab, length=300, prime="a", temperature=1.5, seed=0, stop=stop)
+    assert cut.endswith(stop) and len(cut) <= len(full) and full.startswith(cut)
+    assert cut.find(stop, 1) == len(cut) - len(stop)
+
+
+def test_generator_state_advances_token_by_token(model_and_vocab):
+    model, vocab = model_and_vocab
+    gen = Generator(model, vocab)
+    gen.prime("abc")
+    one_go = gen.logits.copy()
+    gen.reset()
+    for ch in "abc":
+        gen.feed(vocab.encode(ch))
+    np.testing.assert_allclose(gen.logits, one_go, rtol=1e-6)

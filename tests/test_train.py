@@ -1,0 +1,145 @@
+import math
+import os
+
+import numpy as np
+import pytest
+
+from rnntui import checkpoint
+from rnntui.checkpoint import CheckpointError
+from rnntui.train import Evaluated, RunLock, RunLockedError, Stopped, TrainConfig, Trainer
+
+SMALL = dict(hidden=32, embed=8, seq=16, batch=4, eval_every=10, save_every=1000)
+
+
+def evaluations(events):
+    return [e for e in events if isinstance(e, Evaluated)]
+
+
+def test_a_tiny_text_is_memorised(tiny_text, tmp_path):
+    cfg = TrainConfig(hidden=64, embed=16, seq=16, batch=4, steps=600, eval_every=200, lr=5e-3, val_frac=0.1)
+    events = []
+    Trainer.start(tiny_text, cfg, tmp_path / "run").run(events.append)
+    first, last = evaluations(events)[0], evaluations(events)[-1]
+    assert last.train_loss < 0.1 < first.train_loss
+
+
+def test_republic_loss_falls_far_below_uniform_guess(republic, tmp_path):
+    cfg = TrainConfig(hidden=128, steps=100, eval_every=100, save_every=1000, val_frac=0.01)
+    trainer = Trainer.start(republic, cfg, tmp_path / "run")
+    events = []
+    trainer.run(events.append)
+    uniform = math.log(len(trainer.vocab))
+    assert len(trainer.vocab) == 80
+    assert evaluations(events)[-1].val_loss < 0.6 * uniform  # ln 80 = 4.38 nats; ~2.1 expected here
+
+
+def test_same_seed_gives_bit_identical_weights(tiny_text, tmp_path):
+    runs = []
+    for i, seed in enumerate((3, 3, 4)):
+        trainer = Trainer.start(tiny_text, TrainConfig(**SMALL, steps=15, seed=seed), tmp_path / f"r{i}")
+        trainer.run()
+        runs.append(trainer.model.flat.copy())
+    assert np.array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad", "sgd"])
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(tiny_text, tmp_path, optimizer):
+    cfg = TrainConfig(**SMALL, steps=70, optimizer=optimizer, layers=2)  # 70 steps crosses an epoch
+    straight = Trainer.start(tiny_text, cfg, tmp_path / "straight")
+    straight.run()
+    assert straight.epoch >= 1
+
+    first = Trainer.start(
+        tiny_text, TrainConfig(**SMALL, steps=33, optimizer=optimizer, layers=2), tmp_path / "split"
+    )
+    first.run()
+    resumed = Trainer.resume(tmp_path / "split" / "latest.npz", steps=70)
+    resumed.run()
+    assert resumed.step == straight.step == 70
+    assert np.array_equal(resumed.model.flat, straight.model.flat)
+    for k in straight.opt_state:
+        assert np.array_equal(resumed.opt_state[k], straight.opt_state[k])
+    assert resumed.train_history == straight.train_history
+
+
+def test_stop_event_saves_and_reports_interrupted(tiny_text, tmp_path):
+    import threading
+
+    stop = threading.Event()
+    trainer = Trainer.start(tiny_text, TrainConfig(**SMALL, steps=10_000), tmp_path / "run")
+
+    def on_event(event):
+        if getattr(event, "step", 0) >= 5:
+            stop.set()
+
+    done = trainer.run(on_event, stop)
+    assert done.reason == "interrupted" and done.step == 5
+    assert checkpoint.load(tmp_path / "run" / "latest.npz").meta["step"] == 5
+
+
+def test_best_checkpoint_tracks_lowest_validation_loss(tiny_text, tmp_path):
+    trainer = Trainer.start(tiny_text, TrainConfig(**SMALL, steps=40), tmp_path / "run")
+    trainer.run()
+    best = checkpoint.load(tmp_path / "run" / "best.npz")
+    vals = [v for _, v in trainer.val_history]
+    assert best.meta["best_val"] == pytest.approx(min(vals))
+
+
+def test_resume_refuses_another_corpus(tiny_text, tmp_path):
+    Trainer.start(tiny_text, TrainConfig(**SMALL, steps=3), tmp_path / "run").run()
+    other = tmp_path / "other.txt"
+    other.write_text(tiny_text.read_text().replace("cat", "cot"))
+    with pytest.raises(CheckpointError, match="not the text this checkpoint was trained on"):
+        Trainer.resume(tmp_path / "run" / "latest.npz", other)
+
+
+def test_divergence_stops_cleanly_and_keeps_the_last_good_checkpoint(tiny_text, tmp_path):
+    cfg = TrainConfig(**{**SMALL, "save_every": 1}, steps=500, optimizer="sgd", lr=1e30, clip=0)
+    trainer = Trainer.start(tiny_text, cfg, tmp_path / "run")
+    done = trainer.run()
+    assert done.reason == "diverged" and "lower --lr" in done.message
+    ckpt = checkpoint.load(tmp_path / "run" / "latest.npz")
+    assert ckpt.meta["step"] < 500
+
+
+def test_crash_mid_write_leaves_the_old_checkpoint_intact(tiny_text, tmp_path, monkeypatch):
+    trainer = Trainer.start(tiny_text, TrainConfig(**SMALL, steps=3), tmp_path / "run")
+    trainer.run()
+    path = tmp_path / "run" / "latest.npz"
+    before = path.read_bytes()
+
+    def exploding_savez(f, **arrays):
+        f.write(b"PK\x03\x04 half a zip")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(np, "savez", exploding_savez)
+    trainer.step += 1
+    with pytest.raises(OSError):
+        trainer.save()
+    assert path.read_bytes() == before
+    assert not [p for p in path.parent.iterdir() if p.suffix == ".tmp"]  # the temp file is gone
+
+
+def test_a_second_training_in_the_same_folder_is_refused(tmp_path):
+    (tmp_path / ".lock").write_text(str(os.getppid()))  # a live process holds it
+    with pytest.raises(RunLockedError, match="in use"):
+        with RunLock(tmp_path):
+            pass
+    (tmp_path / ".lock").write_text("999999999")  # stale: no such process
+    with RunLock(tmp_path):
+        assert (tmp_path / ".lock").read_text() == str(os.getpid())
+    assert not (tmp_path / ".lock").exists()
+
+
+def test_text_shorter_than_one_chunk_is_refused(tmp_path):
+    p = tmp_path / "short.txt"
+    p.write_text("abcdefg")
+    with pytest.raises(ValueError, match="too few"):
+        Trainer.start(p, TrainConfig(), tmp_path / "run")
+
+
+def test_stopped_event_is_last(tiny_text, tmp_path):
+    events = []
+    Trainer.start(tiny_text, TrainConfig(**SMALL, steps=4), tmp_path / "run").run(events.append)
+    assert isinstance(events[-1], Stopped) and events[-1].reason == "steps"

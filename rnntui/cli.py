@@ -181,8 +181,10 @@ def _train_with_progress(trainer):
         f"{trainer.model.flat.size:,} parameters · {len(trainer.train_ids):,} train / "
         f"{len(trainer.val_ids):,} val tokens · uniform guess {math.log(v):.2f} nats"
     )
-    console.print(f"checkpoints → {trainer.run_dir}/latest.npz, best.npz")
-    console.print("[dim]evaluations show train/val loss (* = best val so far), gradient norm, clip rate[/]")
+    console.print(f"checkpoints → {trainer.run_dir}/latest.npz, best.npz (* = new best validation loss)")
+    console.print(
+        "[dim]  step │ nats train/val │ bits        │ perplexity    │ |grad| clip │ tok/s  (* best val)[/]"
+    )
     stopped = None
     try:
         with Progress(*columns, console=console, transient=False) as bar:
@@ -201,12 +203,11 @@ def _train_with_progress(trainer):
                         bar.update(task, completed=event.step, **fields)
                 elif isinstance(event, Evaluated):
                     tr, va = event.train_loss, event.val_loss
+                    bits_tr, bits_va, best = nats_to_bits(tr), nats_to_bits(va), " *" if event.best else ""
                     bar.console.print(
-                        f"step {event.step:>6}  nats {tr:.3f}/{va:.3f}  "
-                        f"bits {nats_to_bits(tr):.2f}/{nats_to_bits(va):.2f}  "
-                        f"ppl {math.exp(tr):.1f}/{math.exp(min(va, 700)):.1f}{' *' if event.best else '  '} "
-                        f"|g| {event.grad_norm:.2f} clip {event.clip_rate:.0%}  "
-                        f"{event.tokens_per_s / 1000:.0f}k tok/s"
+                        f"{event.step:>6} │ {tr:6.3f} {va:6.3f} │ {bits_tr:5.3f} {bits_va:5.3f}"
+                        f" │ {math.exp(tr):6.2f} {math.exp(min(va, 700)):6.2f} │ {event.grad_norm:6.2f}"
+                        f" {event.clip_rate:4.0%} │ {event.tokens_per_s / 1000:4.0f}k{best}"
                     )
                 elif isinstance(event, Stopped):
                     stopped = event

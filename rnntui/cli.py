@@ -17,7 +17,12 @@ DEFAULT_STEPS = 2000
 
 
 def _fail(err: BaseException) -> click.ClickException:
-    return click.ClickException(str(err).strip().splitlines()[0] if str(err).strip() else repr(err))
+    """One line for a person: OS errors as 'path: reason', others as their first line."""
+    if isinstance(err, OSError) and err.strerror:
+        where = err.filename if err.filename is not None else "error"
+        return click.ClickException(f"{where}: {err.strerror}")
+    text = str(err).strip()
+    return click.ClickException(text.splitlines()[0] if text else repr(err))
 
 
 def _expected_errors():
@@ -138,9 +143,13 @@ def train(corpus: Path | None, resume: Path | None, name: str | None, out: Path,
                     "or pass --name NEW or --force"
                 )
             trainer = Trainer.start(corpus, config_from_options(**options), run_dir, encoding)
+        trainer.run_dir.mkdir(parents=True, exist_ok=True)  # fail before the banner if OUT is unusable
         stopped = _train_with_progress(trainer)
     except _expected_errors() as err:
         raise _fail(err) from None
+    except KeyboardInterrupt:  # a second Ctrl-C: stop at once; checkpoints on disk are always whole
+        click.echo("interrupted; the last checkpoint written is intact", err=True)
+        sys.exit(130)
     if stopped.reason == "diverged":
         raise click.ClickException(stopped.message)
 
@@ -182,9 +191,7 @@ def _train_with_progress(trainer):
         f"{len(trainer.val_ids):,} val tokens · uniform guess {math.log(v):.2f} nats"
     )
     console.print(f"checkpoints → {trainer.run_dir}/latest.npz, best.npz (* = new best validation loss)")
-    console.print(
-        "[dim]  step │ nats train/val │ bits        │ perplexity    │ |grad| clip │ tok/s  (* best val)[/]"
-    )
+    console.print("[dim]  step │ nats train/val │ bits        │ perplexity    │ |grad| clip │ tok/s[/]")
     stopped = None
     try:
         with Progress(*columns, console=console, transient=False) as bar:

@@ -1,0 +1,131 @@
+"""Faults, tried for real on a training subprocess: signals save, SIGKILL never leaves a bad file."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnntui import checkpoint
+
+TINY = ["--hidden", "16", "--embed", "4", "--seq", "8", "--batch", "2", "--eval-every", "50"]
+
+
+def start_training(corpus: Path, out: Path, *extra: str) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "rnntui.cli",
+        "train",
+        str(corpus),
+        "--no-tui",
+        "--out",
+        str(out),
+        *TINY,
+        *extra,
+    ]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path: Path, proc: subprocess.Popen, newer_than: float = 0.0, timeout: float = 90) -> None:
+    """Wait until ``path`` exists and was written after ``newer_than`` (an mtime)."""
+    end = time.monotonic() + timeout
+    while not (path.exists() and path.stat().st_mtime_ns > newer_than):
+        if proc.poll() is not None:
+            raise AssertionError(f"training exited early: {proc.stderr.read()}")
+        if time.monotonic() > end:
+            proc.kill()
+            raise AssertionError("no checkpoint appeared")
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_saves_exits_zero_and_the_run_resumes(tiny_text, tmp_path, sig):
+    latest = tmp_path / "tiny" / "latest.npz"
+    proc = start_training(tiny_text, tmp_path, "--steps", "1000000", "--save-every", "20")
+    wait_for(latest, proc)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and str(latest) in out
+    step = checkpoint.load(latest).meta["step"]
+    assert step >= 20
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rnntui.cli",
+            "train",
+            "--resume",
+            str(latest),
+            "--steps",
+            str(step + 5),
+            "--no-tui",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert checkpoint.load(latest).meta["step"] == step + 5
+
+
+def test_sigkill_at_random_times_never_leaves_a_bad_checkpoint(tiny_text, tmp_path):
+    """Kill training (saving every step, so often mid-write) five times; each time the newest
+    checkpoint loads, no temp file is taken for a checkpoint, and training resumes from it."""
+    rng = random.Random(0)
+    latest = tmp_path / "tiny" / "latest.npz"
+    proc = start_training(tiny_text, tmp_path, "--steps", "1000000", "--save-every", "1")
+    steps_seen = []
+    for _ in range(5):
+        wait_for(
+            latest, proc, newer_than=latest.stat().st_mtime_ns if latest.exists() else 0
+        )  # this process saves
+        time.sleep(rng.uniform(0.05, 0.6))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        ckpt = checkpoint.load(latest)  # must always load
+        assert np.isfinite(ckpt.model.flat).all()
+        steps_seen.append(ckpt.meta["step"])
+        leftovers = [
+            p.name for p in latest.parent.iterdir() if p.name not in ("latest.npz", "best.npz", ".lock")
+        ]
+        assert all(name.endswith(".tmp") for name in leftovers)  # only temp files, never a bad .npz
+        cmd = [sys.executable, "-m", "rnntui.cli", "train", "--resume", str(latest), "--steps", "1000000",
+               "--save-every", "1", "--no-tui"]  # fmt: skip
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(latest, proc, newer_than=latest.stat().st_mtime_ns)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert steps_seen == sorted(steps_seen) and steps_seen[-1] > steps_seen[0]
+    assert checkpoint.load(latest).meta["step"] >= steps_seen[-1]
+
+
+def test_output_folder_that_is_a_file_gives_a_clear_error(tiny_text, tmp_path):
+    blocker = tmp_path / "notadir"
+    blocker.write_text("x")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rnntui.cli",
+            "train",
+            str(tiny_text),
+            "--no-tui",
+            "--out",
+            str(blocker),
+            *TINY,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().startswith("Error")
+    assert os.path.isfile(blocker)

@@ -303,10 +303,13 @@ def eval_(checkpoint: Path, file: Path, encoding: str) -> None:
         raise click.ClickException(f"{file}: needs at least two tokens to score")
     nats = mean_loss(ckpt.model, ids, batch=1, seq=256)
     unit = "char" if ckpt.vocab.level == "char" else "token"
-    click.echo(
+    line = (
         f"{file}: {len(ids) - 1:,} predictions  loss {nats:.4f} nats/{unit}  "
         f"{nats_to_bits(nats):.4f} bits/{unit}  perplexity {math.exp(nats):.2f}"
     )
+    if unit == "token":  # bits per character makes word and char models comparable
+        line += f"  {nats_to_bits(nats) * (len(ids) - 1) / len(text):.4f} bits/char"
+    click.echo(line)
 
 
 if __name__ == "__main__":  # pragma: no cover

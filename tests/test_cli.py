@@ -47,6 +47,30 @@ def test_train_sample_eval(runner, trained, tiny_text, tmp_path):
     assert scored.exit_code == 0 and "nats/char" in scored.stdout and "perplexity" in scored.stdout
 
 
+def test_word_level_trains_samples_readable_text_and_scores(runner, tiny_text, tmp_path):
+    args = [
+        "train",
+        str(tiny_text),
+        "--level",
+        "word",
+        "--no-tui",
+        "--steps",
+        "30",
+        "--out",
+        str(tmp_path),
+        *TINY,
+    ]
+    assert runner.invoke(main, args).exit_code == 0
+    ckpt = str(tmp_path / "tiny" / "latest.npz")
+    out = runner.invoke(main, ["sample", ckpt, "--length", "60", "--seed", "2", "--prime", "the zebra"])
+    assert out.exit_code == 0 and out.stdout.startswith("the <unk>")
+    assert " ." not in out.stdout and " ," not in out.stdout
+    empty_prime = runner.invoke(main, ["sample", ckpt, "--length", "10", "--seed", "2"])
+    assert empty_prime.exit_code == 0 and empty_prime.stdout.strip()
+    scored = runner.invoke(main, ["eval", ckpt, str(tiny_text)])
+    assert "nats/token" in scored.stdout and "bits/char" in scored.stdout
+
+
 def test_resume_continues_and_refuses_to_clobber(runner, trained, tiny_text, tmp_path):
     again = runner.invoke(main, ["train", str(tiny_text), "--no-tui", "--steps", "2", "--out", str(tmp_path)])
     assert "already holds a run" in one_clear_line(again)

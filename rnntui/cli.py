@@ -31,7 +31,7 @@ def _expected_errors():
     from rnntui.corpus import CorpusError
     from rnntui.train import RunLockedError
 
-    return (CorpusError, CheckpointError, RunLockedError, ValueError, OSError)
+    return (CorpusError, CheckpointError, RunLockedError, ValueError, OSError, FloatingPointError)
 
 
 class _Positive(click.ParamType):

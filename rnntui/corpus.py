@@ -107,21 +107,24 @@ class Vocab:
         Unknown words map to ``<unk>``; unknown characters (char level has no ``<unk>``) raise a
         CorpusError naming them, since silently dropping them would misreport the loss.
         """
-        pieces = self.pieces(text)
-        ids = np.empty(len(pieces), dtype=self.dtype)
+        if self.level == "char":
+            return self._encode_chars(text, what)
         unk = self.unk_id
-        missing: dict[str, None] = {}
         index = self._index  # type: ignore[attr-defined]
-        for i, piece in enumerate(pieces):
-            tid = index.get(piece, unk)
-            if tid is None:
-                missing[piece] = None
-                tid = 0
-            ids[i] = tid
-        if missing:
-            shown = "".join(repr(c)[1:-1] if c.isprintable() else repr(c) for c in list(missing)[:20])
-            raise CorpusError(f"{what} has {len(missing)} character(s) the model never saw: {shown!s}")
-        return ids
+        return np.fromiter((index.get(w, unk) for w in self.pieces(text)), dtype=self.dtype)
+
+    def _encode_chars(self, text: str, what: str) -> np.ndarray:
+        """Vectorised: code points (via UTF-32) mapped through a code point -> id table."""
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        vocab_codes = np.array([ord(c) for c in self.tokens], dtype=np.uint32)
+        table = np.full(int(max(vocab_codes.max(), codes.max(initial=0))) + 1, -1, dtype=np.int32)
+        table[vocab_codes] = np.arange(len(vocab_codes), dtype=np.int32)
+        ids = table[codes]
+        if (ids < 0).any():
+            missing = list(dict.fromkeys(chr(c) for c in codes[ids < 0][:10_000]))
+            shown = "".join(repr(c)[1:-1] if c.isprintable() else repr(c) for c in missing[:20])
+            raise CorpusError(f"{what} has {len(missing)} character(s) the model never saw: {shown}")
+        return ids.astype(self.dtype)
 
     def decode(self, ids) -> str:
         """Text of a sequence of token ids (word level: spacing restored like prose)."""

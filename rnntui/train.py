@@ -336,6 +336,9 @@ class Trainer:
         )  # fmt: skip
 
     def save(self, name: str = "latest.npz") -> Path:
+        """Write a checkpoint into the run folder; never one with non-finite weights."""
+        if not np.isfinite(self.model.flat).all():
+            raise FloatingPointError(f"weights are not finite at step {self.step}; not overwriting {name}")
         path = checkpoint.save(self.checkpoint(), self.run_dir / name)
         if name == "latest.npz":
             self.last_saved = path

@@ -100,7 +100,11 @@ def test_divergence_stops_cleanly_and_keeps_the_last_good_checkpoint(tiny_text, 
     done = trainer.run()
     assert done.reason == "diverged" and "lower --lr" in done.message
     ckpt = checkpoint.load(tmp_path / "run" / "latest.npz")
-    assert ckpt.meta["step"] < 500
+    assert ckpt.meta["step"] < 500 and np.isfinite(ckpt.model.flat).all()
+    trainer.model.flat[0] = np.nan
+    with pytest.raises(FloatingPointError):
+        trainer.save()
+    assert np.isfinite(checkpoint.load(tmp_path / "run" / "latest.npz").model.flat).all()
 
 
 def test_crash_mid_write_leaves_the_old_checkpoint_intact(tiny_text, tmp_path, monkeypatch):

@@ -76,8 +76,12 @@ def save(ckpt: Checkpoint, path: str | Path) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None:  # disk full, read-only, ...
+            raise OSError(
+                err.errno, f"{err.strerror}; any earlier checkpoint there is untouched", str(path)
+            ) from err
         raise
     _fsync_dir(path.parent)
     return path

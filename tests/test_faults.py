@@ -129,3 +129,32 @@ def test_output_folder_that_is_a_file_gives_a_clear_error(tiny_text, tmp_path):
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr and proc.stderr.strip().startswith("Error")
     assert os.path.isfile(blocker)
+
+
+def test_a_full_disk_gives_a_clear_error_and_keeps_the_previous_checkpoint(tiny_text, tmp_path):
+    """A real write failure: the resumed run may write at most a few kB (RLIMIT_FSIZE), less than
+    one checkpoint, as on a nearly full disk."""
+    first = start_training(tiny_text, tmp_path, "--steps", "3")
+    assert first.wait(timeout=120) == 0
+    latest = tmp_path / "tiny" / "latest.npz"
+    before = {p.name: p.read_bytes() for p in latest.parent.glob("*.npz")}
+
+    def small_files_only():
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG from write() instead of a kill
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnntui.cli", "train", "--resume", str(latest), "--steps", "6", "--no-tui"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=small_files_only,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error:") and ".npz: File too large" in error and "untouched" in error
+    assert {p.name: p.read_bytes() for p in latest.parent.glob("*.npz")} == before
+    assert not [p for p in latest.parent.iterdir() if p.suffix == ".tmp"]

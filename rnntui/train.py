@@ -370,7 +370,7 @@ class Trainer:
                 elif stop.is_set():
                     reason = "interrupted"
                 if reason:
-                    if since_eval:
+                    if since_eval and reason != "interrupted":  # a signal wants a quick exit
                         self._eval(emit, since_eval, rate)
                     path = self.save()
                     emit(Saved(path, self.step))

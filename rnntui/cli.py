@@ -55,17 +55,25 @@ POS_INT, POS_FLOAT = _Positive(int), _Positive(float)
 NONNEG_INT, NONNEG_FLOAT = _Positive(int, zero_ok=True), _Positive(float, zero_ok=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
+             invoke_without_command=True)  # fmt: skip
 @click.version_option(package_name="rnntui")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Watch a recurrent neural network learn language, and look inside it.
+
+    With no command, opens the playground on the small model that ships with rnntui.
 
     \b
     Quick start:
+      rnntui                       (the playground on the shipped model)
       rnntui train corpora/republic.txt --no-tui
       rnntui sample runs/republic/latest.npz --prime "Socrates" --temperature 0.7
       rnntui eval runs/republic/latest.npz some_text.txt
+      rnntui play runs/republic/latest.npz
     """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(play)
 
 
 # -- train ----------------------------------------------------------------------------------------
@@ -273,6 +281,40 @@ def sample(checkpoint: Path, length: int, temperature: float, top_k: int, prime:
     except _expected_errors() as err:
         raise _fail(err) from None
     click.echo(text)
+
+
+# -- play ---------------------------------------------------------------------------------------
+
+
+SHIPPED_MODEL = Path(__file__).parent / "data" / "republic.npz"
+
+
+@main.command(epilog="""\b
+Examples:
+  rnntui play                              (the model shipped with rnntui)
+  rnntui play runs/republic/best.npz --text "Socrates"
+Train your own with: rnntui train corpora/republic.txt""")
+@click.argument("checkpoint", required=False, type=click.Path(path_type=Path))
+@click.option("--text", default="", help="Start with this text in the editor.")
+@click.option("--seed", type=NONNEG_INT, default=0, help="Seed of the generate key's sampling.")
+def play(checkpoint: Path | None, text: str, seed: int) -> None:
+    """Type with the model in CHECKPOINT: its guesses, next-token odds and memory, live.
+
+    Without CHECKPOINT, uses the small model trained on Plato's Republic that ships with rnntui.
+    """
+    from rnntui import checkpoint as ckpt_mod
+
+    path = checkpoint if checkpoint is not None else SHIPPED_MODEL
+    try:
+        ckpt = ckpt_mod.load(path)
+    except _expected_errors() as err:
+        raise _fail(err) from None
+    from rnntui.tui.app import PlaygroundApp  # Textual loads only here: --help stays fast
+
+    source = str(path) if checkpoint is not None else "shipped model (Republic)"
+    PlaygroundApp(ckpt, source, text=text, seed=seed).run()
+    if checkpoint is None:
+        click.echo("Train your own: rnntui train corpora/republic.txt; rnntui play runs/republic/latest.npz")
 
 
 # -- eval -----------------------------------------------------------------------------------------

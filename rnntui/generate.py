@@ -7,11 +7,13 @@ the most likely token.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import numpy as np
 
-from rnntui.corpus import Vocab
+from rnntui.corpus import _WORD_RE as WORD_RE
+from rnntui.corpus import Vocab, join_words
 from rnntui.model import RNN
 
 
@@ -100,3 +102,163 @@ def sample_text(model: RNN, vocab: Vocab, *, length: int, prime: str = "", tempe
             if cut >= 0:
                 return text[: cut + len(stop)]
     return vocab.decode(out)
+
+
+# -- the playground's core: autocomplete and a traced text --------------------------------------
+
+
+def complete(gen: Generator, max_chars: int = 40, extra_words: int = 2) -> str:
+    """The greedy continuation of what ``gen`` has read: to the end of the current word and
+    ``extra_words`` words beyond, stopping before a newline or after ``max_chars`` characters.
+
+    Works on a copy of the memory: ``gen`` is left exactly as it was.
+    """
+    model, vocab = gen.model, gen.vocab
+    h, logits = gen.h.copy(), gen.logits.copy()
+    if vocab.level == "word":
+        words: list[str] = []
+        while len(words) <= extra_words:
+            tid = int(np.argmax(logits))
+            token = vocab.tokens[tid]
+            if token == "\n":
+                break
+            words.append(token)
+            model.step(tid, h, logits)
+        text = join_words(words)
+        return (" " + text)[:max_chars] if text else ""
+    out: list[str] = []
+    spaces = 0  # word boundaries passed, counting only spaces after something was written
+    while len(out) < max_chars:
+        tid = int(np.argmax(logits))
+        char = vocab.tokens[tid]
+        if char == "\n":
+            break
+        if char.isspace() and any(not c.isspace() for c in out):
+            spaces += 1
+            if spaces > extra_words:
+                break
+        out.append(char)
+        model.step(tid, h, logits)
+    return "".join(out)
+
+
+def next_word(suggestion: str) -> str:
+    """The first word of a suggestion with the spaces before it: what the Tab key accepts."""
+    match = re.match(r"\s*\S+", suggestion)
+    return match.group(0) if match else suggestion
+
+
+def surprise_bits(logits: np.ndarray, token: int) -> float:
+    """-log2 p(token): how many bits of surprise the model had in store for ``token``."""
+    z = np.asarray(logits, np.float64)
+    m = z.max()
+    log_z = m + np.log(np.exp(z - m).sum())
+    return float((log_z - z[token]) / np.log(2))
+
+
+class Trace:
+    """A text read by the model one token at a time, remembering what it felt at each token: its
+    memory just after reading it (L, H) and its surprise (bits) just before.
+
+    ``set_text`` re-reads only what changed at the end, so each keystroke costs one model step.
+    ``spans[i]`` is where token ``i`` sits in the text (characters the vocabulary lacks are skipped;
+    at word level the word being typed is not read until it is finished).
+    The model starts from a newline, as at the start of a paragraph, when the vocabulary has one.
+    """
+
+    def __init__(self, model: RNN, vocab: Vocab) -> None:
+        self.gen = Generator(model, vocab)
+        nl = vocab.id_of("\n")
+        if nl is not None:
+            self.gen.feed([nl])
+        self._h0, self._logits0 = self.gen.h.copy(), self.gen.logits.copy()
+        self.text = ""
+        self.ids: list[int] = []
+        self.spans: list[tuple[int, int]] = []
+        self.bits: list[float] = []
+        self._states: list[np.ndarray] = []  # (L, H) after each token
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def tokenize(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Token ids of ``text`` and their (start, end) character spans."""
+        vocab = self.gen.vocab
+        if vocab.level == "char":
+            pairs = [(vocab.id_of(c), (i, i + 1)) for i, c in enumerate(text)]
+        else:
+            source = text.lower() if vocab.lowercase else text
+            unk = vocab.unk_id
+            pairs = []
+            for m in WORD_RE.finditer(source):
+                if m.end() == len(source) and m.group(0)[-1:].isalnum():
+                    break  # a word still being typed
+                tid = vocab.id_of(m.group(0))
+                pairs.append((tid if tid is not None else unk, m.span()))
+        pairs = [(tid, span) for tid, span in pairs if tid is not None]
+        return [int(t) for t, _ in pairs], [s for _, s in pairs]
+
+    def set_text(self, text: str) -> int:
+        """Make the trace read ``text``; returns how many tokens were (re)read."""
+        if text == self.text:
+            return 0
+        ids, spans = self.tokenize(text)
+        keep = 0
+        for a, b, sa, sb in zip(self.ids, ids, self.spans, spans, strict=False):
+            if a != b or sa != sb:
+                break
+            keep += 1
+        self._truncate(keep)
+        gen = self.gen
+        for tid, span in zip(ids[keep:], spans[keep:], strict=True):
+            self.bits.append(surprise_bits(gen.logits, tid))
+            gen.feed([tid])
+            self.ids.append(tid)
+            self.spans.append(span)
+            self._states.append(gen.h.copy())
+        self.text = text
+        return len(ids) - keep
+
+    def _truncate(self, n: int) -> None:
+        if n == len(self.ids):
+            return
+        gen = self.gen
+        if n == 0:
+            gen.h[:], gen.logits[:] = self._h0, self._logits0
+        else:  # the memory after token n-1 is stored; its logits come from re-reading that token
+            gen.h[:] = self._states[n - 2] if n >= 2 else self._h0
+            gen.feed([self.ids[n - 1]])
+        del self.ids[n:], self.spans[n:], self.bits[n:], self._states[n:]
+
+    def activations(self, layer: int = 0, last: int | None = None) -> np.ndarray:
+        """The memory of ``layer`` after each of the ``last`` tokens (all by default): (N, H)."""
+        states = self._states if last is None else self._states[max(0, len(self._states) - last) :]
+        H = self.gen.model.cfg.hidden
+        if not states:
+            return np.zeros((0, H), self.gen.h.dtype)
+        return np.stack([s[layer] for s in states])
+
+    def continuation(self, n: int, rng: np.random.Generator, temperature: float = 1.0) -> str:
+        """``n`` tokens sampled after the text at ``temperature``, decoded (the trace is unchanged)."""
+        gen = Generator(self.gen.model, self.gen.vocab)
+        gen.h[:], gen.logits[:] = self.gen.h, self.gen.logits
+        ids = list(gen.sample(n, rng, temperature))
+        text = self.gen.vocab.decode(ids)
+        if self.gen.vocab.level == "word" and text and self.text and not self.text[-1].isspace():
+            text = " " + text
+        return text
+
+
+def salient_units(acts: np.ndarray, n: int, keep: int | None = None) -> np.ndarray:
+    """The ``n`` hidden units that vary most over ``acts`` (N, H), in index order, always
+    including unit ``keep``; all units when they fit; the first ``n`` when there is no text yet."""
+    H = acts.shape[1]
+    if n >= H:
+        return np.arange(H)
+    n = max(n, 1)
+    score = acts.var(axis=0) if len(acts) > 1 else np.abs(acts).sum(axis=0)
+    order = np.argsort(-score, kind="stable")
+    chosen = list(order[:n])
+    if keep is not None and keep not in chosen:
+        chosen[-1] = keep
+    return np.sort(np.asarray(chosen, dtype=np.int64))

@@ -1,0 +1,193 @@
+"""The playground: type with the model, see what it expects next and what its memory holds.
+
+The app owns one ``Trace`` (the text as the model read it); every keystroke advances it by the new
+token only, then hands the panels fresh numbers (attributes down). The panels only draw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.widgets import Footer, Static, TextArea
+
+from rnntui.checkpoint import Checkpoint
+from rnntui.generate import Trace, complete, probabilities
+from rnntui.tui.help import HelpScreen
+from rnntui.tui.widgets.heatmap import Heatmap
+from rnntui.tui.widgets.lens import Lens
+from rnntui.tui.widgets.next_tokens import NextTokens
+from rnntui.tui.widgets.prompt import Prompt
+
+MIN_SIZE = (80, 24)
+TEMPERATURES = (0.0, 0.1, 0.25, 0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 2.0, 3.0)
+GENERATE_TOKENS = 120
+
+
+def too_small_message(width: int, height: int) -> str:
+    return (f"The terminal is {width}×{height}; rnntui needs at least {MIN_SIZE[0]}×{MIN_SIZE[1]}.\n"
+            "Make the window larger.")  # fmt: skip
+
+
+class RnnApp(App):
+    """Shared by the playground and the dashboard: CSS, help, and the too-small notice."""
+
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = False
+    HELP_KEYS: list[tuple[str, str]] = []
+
+    def compose_too_small(self) -> ComposeResult:
+        yield Static(too_small_message(*self.size), id="too-small")
+
+    def on_resize(self, event: Resize) -> None:
+        small = event.size.width < MIN_SIZE[0] or event.size.height < MIN_SIZE[1]
+        self.screen.set_class(small, "-too-small")
+        for notice in self.query("#too-small"):
+            notice.update(too_small_message(event.size.width, event.size.height))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.HELP_KEYS, self.TITLE or "rnntui"))
+
+
+class PlaygroundApp(RnnApp):
+    """``rnntui play``: the text area, the next-token panel, the lens and the memory heatmap."""
+
+    TITLE = "rnntui play"
+    BINDINGS = [
+        Binding("f1", "help", "Help", priority=True),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+g", "generate", "Generate"),
+        Binding("f2", "temperature(-1)", "T−"),
+        Binding("f3", "temperature(1)", "T+"),
+        Binding("ctrl+n", "unit(1)", "Unit+"),
+        Binding("ctrl+p", "unit(-1)", "Unit−", show=False),
+        Binding("ctrl+l", "layer", "Layer"),
+        Binding("ctrl+s", "lens", "Surprise/unit"),
+        Binding("ctrl+r", "clear", "Clear", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+    HELP_KEYS = [
+        ("type", "the model reads each new character; its guess appears as dim ghost text"),
+        ("Tab", "accept the next word of the guess (moves focus when there is none)"),
+        ("Shift+Tab, Ctrl+→, →", "accept the whole guess"),
+        ("Ctrl+G", f"generate: sample {GENERATE_TOKENS} tokens at the current temperature"),
+        ("F2 / F3", "temperature down / up (watch the next-token bars)"),
+        ("Ctrl+N / Ctrl+P", "pick the next / previous hidden unit (or click a heatmap row)"),
+        ("Ctrl+L", "show the next layer's memory (2-layer models)"),
+        ("Ctrl+S", "colour the text by surprise or by the picked unit"),
+        ("Ctrl+R", "clear the text"),
+        ("F1 (or ? outside the text)", "this help"),
+        ("Ctrl+Q", "quit"),
+    ]
+
+    def __init__(self, ckpt: Checkpoint, source: str, *, text: str = "", seed: int = 0,
+                 cursor_blink: bool = True) -> None:  # fmt: skip
+        super().__init__()
+        self.cursor_blink = cursor_blink
+        self.ckpt = ckpt
+        self.source = source
+        self.trace = Trace(ckpt.model, ckpt.vocab)
+        self.rng = np.random.default_rng(seed)
+        self.t_index = TEMPERATURES.index(0.7)
+        self.unit = 0
+        self.layer = 0
+        self.lens_mode = "surprise"
+        self.initial_text = text
+
+    @property
+    def temperature(self) -> float:
+        return TEMPERATURES[self.t_index]
+
+    # -- layout ---------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        cfg, vocab = self.ckpt.model.cfg, self.ckpt.vocab
+        step = self.ckpt.meta.get("step")
+        about = (f"{self.source} · {vocab.level} level, V={len(vocab)} · H={cfg.hidden}"
+                 f"{f' × {cfg.layers} layers' if cfg.layers > 1 else ''}"
+                 f"{f' · trained {step:,} steps' if isinstance(step, int) else ''} · F1 help")  # fmt: skip
+        yield Static(about, id="title")
+        with Horizontal(id="top"):
+            with Vertical(id="left"):
+                prompt = Prompt(self.suggest, text=self.initial_text, id="prompt")
+                prompt.cursor_blink = self.cursor_blink
+                prompt.border_title = "write here — Tab accepts the model's guess"
+                yield prompt
+                yield Lens(id="lens", classes="panel")
+            yield NextTokens(vocab.tokens, id="next", classes="panel")
+        yield Heatmap(cfg.hidden, cfg.layers, id="heatmap", classes="panel")
+        yield from self.compose_too_small()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        prompt = self.query_one(Prompt)
+        prompt.move_cursor(prompt.document.end)
+        prompt.focus()
+        self.refresh_panels()
+
+    # -- the model --------------------------------------------------------------------------------
+
+    def suggest(self, text: str) -> str:
+        """The ghost text after ``text`` (called by the Prompt on every edit)."""
+        self.trace.set_text(text)
+        return complete(self.trace.gen, max_chars=40, extra_words=2)
+
+    def refresh_panels(self) -> None:
+        trace = self.trace
+        trace.set_text(self.query_one(Prompt).text)
+        tokens = self.ckpt.vocab.tokens
+        self.query_one(NextTokens).show(probabilities(trace.gen.logits, self.temperature), self.temperature)
+        heatmap = self.query_one(Heatmap)
+        heatmap.show(trace.activations(self.layer, last=1000), [tokens[i] for i in trace.ids[-1000:]],
+                     self.unit, self.layer)  # fmt: skip
+        lens = self.query_one(Lens)
+        if self.lens_mode == "surprise":
+            total = sum(trace.bits)
+            per = total / len(trace.bits) if trace.bits else 0.0
+            lens.show(trace.text, trace.spans, trace.bits, "surprise",
+                      f"surprise · {per:.2f} bits/token on average")  # fmt: skip
+        else:
+            acts = trace.activations(self.layer)[:, self.unit] if len(trace) else []
+            layer = f" of layer {self.layer + 1}" if self.ckpt.model.cfg.layers > 1 else ""
+            lens.show(trace.text, trace.spans, acts, "unit", f"unit {self.unit}{layer} · its activation")
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self.refresh_panels()
+
+    def on_heatmap_unit_picked(self, event: Heatmap.UnitPicked) -> None:
+        self.unit = event.unit
+        self.lens_mode = "unit"
+        self.refresh_panels()
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def action_generate(self) -> None:
+        prompt = self.query_one(Prompt)
+        self.trace.set_text(prompt.text)
+        more = self.trace.continuation(GENERATE_TOKENS, self.rng, self.temperature)
+        prompt.move_cursor(prompt.document.end)
+        prompt.insert(more)
+        prompt.focus()
+
+    def action_temperature(self, delta: int) -> None:
+        self.t_index = max(0, min(len(TEMPERATURES) - 1, self.t_index + delta))
+        self.refresh_panels()
+
+    def action_unit(self, delta: int) -> None:
+        self.unit = (self.unit + delta) % self.ckpt.model.cfg.hidden
+        self.lens_mode = "unit"
+        self.refresh_panels()
+
+    def action_layer(self) -> None:
+        self.layer = (self.layer + 1) % self.ckpt.model.cfg.layers
+        self.refresh_panels()
+
+    def action_lens(self) -> None:
+        self.lens_mode = "unit" if self.lens_mode == "surprise" else "surprise"
+        self.refresh_panels()
+
+    def action_clear(self) -> None:
+        self.query_one(Prompt).clear()

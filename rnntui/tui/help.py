@@ -1,0 +1,61 @@
+"""The ``?`` screen: the keys, and the idea behind each panel."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+IDEAS = [
+    ("Memory (heatmap)",
+     "The network reads one token at a time and keeps everything it knows about the past in one "
+     "vector h = tanh(x·Wxh + h·Whh + b); each column is that vector after a token, each half-cell "
+     "one unit between −1 (blue) and +1 (orange)."),
+    ("Embedding",
+     "Each token enters as a learned vector (a row of the embedding matrix), so tokens used alike "
+     "end up with similar vectors and push the memory the same way."),
+    ("Softmax (next token)",
+     "The memory is turned into a score per token and softmax makes the scores probabilities: the "
+     "bars are the model's bet on what comes next; the ghost text follows its top choice."),
+    ("Temperature",
+     "Scores are divided by T before the softmax: T < 1 sharpens the bet towards the favourite, "
+     "T > 1 flattens it towards uniform, T = 0 always takes the favourite."),
+    ("Surprise",
+     "−log2 p(token): the bits of surprise the model had for what you actually typed; red marks "
+     "where it was caught off guard."),
+    ("A unit",
+     "Pick one hidden unit and the text is painted by its activation: some units track quotes, "
+     "line length or the start of a word."),
+]  # fmt: skip
+
+
+class HelpScreen(ModalScreen[None]):
+    """Key bindings of the screen below, and the ideas behind each panel."""
+
+    BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close")]
+
+    def __init__(self, keys: list[tuple[str, str]], title: str) -> None:
+        super().__init__()
+        self.keys, self.title_text = keys, title
+
+    def compose(self) -> ComposeResult:
+        keys = Table.grid(padding=(0, 2))
+        keys.add_column(style="bold #f97316", no_wrap=True)
+        keys.add_column()
+        for key, what in self.keys:
+            keys.add_row(key, what)
+        ideas = Table.grid(padding=(0, 2))
+        ideas.add_column(style="bold", no_wrap=True)
+        ideas.add_column()
+        for name, idea in IDEAS:
+            ideas.add_row(name, idea)
+        with VerticalScroll(id="help-box") as box:
+            box.border_title = f"{self.title_text} · help (Esc closes)"
+            yield Static(Text("Keys", style="bold underline"))
+            yield Static(keys)
+            yield Static(Text("\nWhat you are looking at", style="bold underline"))
+            yield Static(ideas)

@@ -1,0 +1,120 @@
+"""The hidden-state heatmap: one column per token, two hidden units per text row (half blocks).
+
+Drawn with the Line API (``render_line``), since it redraws on every keystroke.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from rich.segment import Segment
+from rich.style import Style
+from textual.events import Click
+from textual.message import Message
+from textual.strip import Strip
+from textual.widget import Widget
+
+from rnntui.generate import salient_units
+from rnntui.tui.widgets.scales import activation_color, activation_level, cell_style, show_token
+
+GUTTER = 10  # "uuu▀ vvv▄ ": the labels of the two units of a row
+LEGEND_ROWS = 2  # token labels and the colour legend
+
+
+class Heatmap(Widget, can_focus=True):
+    """Memory over time: ``acts`` (N, H) of one layer, the last tokens that fit as columns."""
+
+    @dataclass
+    class UnitPicked(Message):
+        unit: int
+
+    def __init__(self, hidden: int, layers: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.hidden, self.n_layers = hidden, layers
+        self.acts = np.zeros((0, hidden), np.float32)
+        self.labels: list[str] = []
+        self.unit = 0
+        self.layer_index = 0
+        self.units = np.arange(0)  # the units shown, top to bottom
+        self.columns = 0  # tokens shown
+
+    @property
+    def rows_available(self) -> int:
+        return max(0, self.size.height - LEGEND_ROWS)
+
+    @property
+    def columns_available(self) -> int:
+        return max(0, self.size.width - GUTTER)
+
+    def show(self, acts: np.ndarray, labels: list[str], unit: int, layer: int) -> None:
+        self.acts, self.labels, self.unit, self.layer_index = acts, labels, unit, layer
+        self._layout()
+
+    def on_resize(self) -> None:
+        self._layout()
+
+    def _layout(self) -> None:
+        self.columns = min(len(self.acts), self.columns_available)
+        visible = self.acts[len(self.acts) - self.columns :]
+        self.units = salient_units(visible, 2 * self.rows_available, keep=self.unit)
+        shown = "all units" if len(self.units) == self.hidden else (
+            f"{len(self.units)} of {self.hidden} units, the most varying")  # fmt: skip
+        layer = f"layer {self.layer_index + 1}/{self.n_layers} · " if self.n_layers > 1 else ""
+        self.border_title = f"memory h · {layer}{shown}"
+        self.border_subtitle = f"unit {self.unit}"
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        pairs = (len(self.units) + 1) // 2
+        if y < pairs:
+            strip = self._unit_row(y)
+        elif y == pairs:
+            strip = self._token_row()
+        elif y == pairs + 1:
+            strip = self._legend()
+        else:
+            strip = Strip.blank(width)
+        return strip.crop_extend(0, width, self.rich_style)
+
+    def _unit_row(self, y: int) -> Strip:
+        upper = int(self.units[2 * y])
+        lower = int(self.units[2 * y + 1]) if 2 * y + 1 < len(self.units) else -1
+        mark = Style(bold=True, reverse=True)
+        label = [
+            Segment(f"{upper:>3}", mark if upper == self.unit else Style(dim=True)),
+            Segment("▀ ", Style(dim=True)),
+            Segment(f"{lower:>3}" if lower >= 0 else "   ", mark if lower == self.unit else Style(dim=True)),
+            Segment("▄ " if lower >= 0 else "  ", Style(dim=True)),
+        ]
+        visible = self.acts[len(self.acts) - self.columns :]
+        cells = []
+        for x in range(self.columns):
+            up = activation_level(visible[x, upper])
+            lo = activation_level(visible[x, lower]) if lower >= 0 else -1
+            cells.append(Segment("▄", cell_style(up, lo)))
+        return Strip(label + cells)
+
+    def _token_row(self) -> Strip:
+        labels = self.labels[len(self.labels) - self.columns :]
+        text = "".join(show_token(t)[:1] for t in labels)
+        return Strip([Segment("  tokens→ ", Style(dim=True)), Segment(text, Style(bold=True))])
+
+    def _legend(self) -> Strip:
+        segments = [Segment("   tanh  ", Style(dim=True)), Segment("-1 ")]
+        for i in range(17):
+            value = -1 + i / 8
+            segments.append(Segment(" ", Style(bgcolor=activation_color(value).rich_color)))
+        segments.append(Segment(" +1", Style()))
+        return Strip(segments)
+
+    def on_click(self, event: Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        pair = offset.y
+        if 0 <= pair < (len(self.units) + 1) // 2:
+            upper = int(self.units[2 * pair])
+            lower = int(self.units[2 * pair + 1]) if 2 * pair + 1 < len(self.units) else upper
+            self.post_message(self.UnitPicked(lower if self.unit == upper else upper))

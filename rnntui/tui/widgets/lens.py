@@ -1,0 +1,40 @@
+"""The typed text again, each token coloured by what the model felt there: its surprise (bits),
+or the activation of one hidden unit."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from rnntui.tui.widgets.scales import SURPRISE_MAX_BITS, activation_style, surprise_style
+
+
+class Lens(Widget):
+    """``mode`` is "surprise" or "unit"; ``values[i]`` colours ``spans[i]`` of ``text``."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.text = ""
+        self.spans: list[tuple[int, int]] = []
+        self.values: list[float] = []
+        self.mode = "surprise"
+
+    def show(self, text: str, spans: list[tuple[int, int]], values, mode: str, title: str) -> None:
+        self.text, self.spans, self.values, self.mode = text, spans, list(values), mode
+        self.border_title = title
+        self.border_subtitle = (
+            f"grey 0 → red ≥{SURPRISE_MAX_BITS:g} bits" if mode == "surprise" else "blue −1 · orange +1"
+        )
+        self.refresh()
+
+    def render(self) -> Text:
+        width, height = self.content_size
+        out = Text(self.text, no_wrap=False)
+        style = surprise_style if self.mode == "surprise" else activation_style
+        for (start, end), value in zip(self.spans, self.values, strict=True):
+            out.stylize(style(value), start, end)
+        # show the end of the text: the last lines that fit
+        lines = out.wrap(self.app.console, max(1, width))
+        if len(lines) > height:
+            lines = lines[len(lines) - height :]
+        return Text("\n").join(lines)

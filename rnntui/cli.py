@@ -125,7 +125,8 @@ Examples:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), help="Folder of runs.")
 @click.option("--force", is_flag=True, help="Start afresh even if OUT/NAME already holds a run.")
 @click.option("--encoding", default="utf-8", help="Text encoding of CORPUS.")
-@click.option("--tui/--no-tui", default=None, help="Dashboard or plain progress bar  [default: progress bar]")
+@click.option("--tui/--no-tui", default=None,
+              help="Dashboard or plain progress bar  [default: dashboard when stdout is a terminal]")
 def train(corpus: Path | None, resume: Path | None, name: str | None, out: Path, force: bool, encoding: str,
           tui: bool | None, **options) -> None:  # fmt: skip
     """Train a model on the text file CORPUS.
@@ -152,14 +153,34 @@ def train(corpus: Path | None, resume: Path | None, name: str | None, out: Path,
                 )
             trainer = Trainer.start(corpus, config_from_options(**options), run_dir, encoding)
         trainer.run_dir.mkdir(parents=True, exist_ok=True)  # fail before the banner if OUT is unusable
-        stopped = _train_with_progress(trainer)
+        if tui is None:
+            tui = sys.stdout.isatty()
+        stopped = _train_with_dashboard(trainer) if tui else _train_with_progress(trainer)
     except _expected_errors() as err:
         raise _fail(err) from None
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once; checkpoints on disk are always whole
         click.echo("interrupted; the last checkpoint written is intact", err=True)
         sys.exit(130)
-    if stopped.reason == "diverged":
+    if stopped is not None and stopped.reason == "diverged":
         raise click.ClickException(stopped.message)
+
+
+def _train_with_dashboard(trainer):
+    """Run the trainer under the Textual dashboard (quit and Ctrl-C save first)."""
+    from rnntui.tui.dashboard import TrainApp  # Textual loads only here
+
+    app = TrainApp(trainer)
+    try:
+        app.run()
+    finally:
+        app.stop.set()  # however the app ended, the trainer stops and saves
+        if app.state != "starting":
+            app.done.wait()
+    if app.error:
+        raise click.ClickException(app.error)
+    if app.stopped is not None and app.stopped.reason != "diverged":
+        click.echo(app.stopped.message)
+    return app.stopped
 
 
 def _train_with_progress(trainer):

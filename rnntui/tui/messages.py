@@ -1,0 +1,51 @@
+"""Messages the training worker posts to the dashboard (thread-safe ``post_message``).
+
+Engine events arrive wrapped; progress is posted at most a few times a second, and a waiting
+progress message is replaced by a newer one (``can_replace``), so a backlog never builds up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from rnntui.train import Evaluated, Progress, Saved, Stopped
+
+
+@dataclass
+class TrainProgress(Message):
+    """The latest step (only the newest waiting one is kept)."""
+
+    event: Progress
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, TrainProgress)
+
+
+@dataclass
+class TrainEvent(Message):
+    """An evaluation, a checkpoint written, or the end of the run."""
+
+    event: Evaluated | Saved | Stopped
+
+
+@dataclass
+class SampleReady(Message):
+    """Text sampled from a copy of the weights at ``step``."""
+
+    step: int
+    temperature: float
+    text: str
+
+
+@dataclass
+class TrainFailed(Message):
+    """The worker could not run (e.g. the run folder is locked by another training)."""
+
+    error: str
+
+
+@dataclass
+class Paused(Message):
+    """The trainer has taken the pause: it sleeps before its next step."""

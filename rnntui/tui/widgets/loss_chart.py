@@ -1,0 +1,46 @@
+"""The loss chart: training and validation loss against step, with the uniform-guess line ln V."""
+
+from __future__ import annotations
+
+from textual_plotext import PlotextPlot
+
+MAX_POINTS = 400  # training-loss points kept on screen (older ones thinned)
+
+
+class LossChart(PlotextPlot):
+    """Owns the plotted series; ``replot()`` redraws them (called at most once a second)."""
+
+    def __init__(self, uniform: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.uniform = uniform  # ln V: the loss of a uniform guess
+        self.train: list[tuple[int, float]] = []
+        self.val: list[tuple[int, float]] = []
+        self.dirty = True
+
+    def add_train(self, step: int, loss: float) -> None:
+        self.train.append((step, loss))
+        if len(self.train) > MAX_POINTS:
+            self.train = self.train[::2]  # thin evenly: old points every other one
+        self.dirty = True
+
+    def add_val(self, step: int, loss: float) -> None:
+        self.val.append((step, loss))
+        self.dirty = True
+
+    def replot(self) -> None:
+        if not self.dirty:
+            return
+        self.dirty = False
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title("loss (nats/token) vs step")
+        last = max([s for s, _ in self.train + self.val] or [1])
+        plt.plot([0, max(last, 1)], [self.uniform] * 2, label=f"ln V = {self.uniform:.2f}", color="gray")
+        if self.train:
+            plt.plot(*zip(*self.train, strict=True), label="train", color="orange", marker="braille")
+        if self.val:
+            plt.plot(*zip(*self.val, strict=True), label="val", color="cyan", marker="braille")
+        plt.xlim(0, max(last, 1))
+        plt.ylim(0, self.uniform * 1.1)
+        self.refresh()

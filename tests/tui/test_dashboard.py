@@ -1,0 +1,95 @@
+"""Pilot tests of the training dashboard, with a real (tiny) training in the worker thread."""
+
+import asyncio
+import os
+import time
+
+from rnntui import checkpoint
+from rnntui.train import TrainConfig, Trainer
+from rnntui.tui.dashboard import TrainApp
+from rnntui.tui.widgets.loss_chart import LossChart
+
+
+def tiny_trainer(tiny_text, run_dir, steps=10**6):
+    cfg = TrainConfig(hidden=16, embed=8, seq=8, batch=4, steps=steps, eval_every=25, save_every=10**6)
+    return Trainer.start(tiny_text, cfg, run_dir)
+
+
+async def wait_for(pilot, condition, timeout=60.0):
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "timed out"
+        await pilot.pause(0.05)
+
+
+async def test_training_advances_updates_the_chart_and_quit_saves(tiny_text, tmp_path):
+    trainer = tiny_trainer(tiny_text, tmp_path / "run")
+    app = TrainApp(trainer, sample_every=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.evaluated is not None and app.progress and app.progress.step > 30)
+        chart = app.query_one(LossChart)
+        assert len(chart.train) >= 1 and chart.val and chart.val[0][0] == 25
+        await wait_for(pilot, lambda: app.last_sample is not None)
+        assert app.last_sample.text
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.done.is_set())
+    saved = checkpoint.load(tmp_path / "run" / "latest.npz")
+    assert saved.meta["step"] == trainer.step > 30
+    assert app.stopped.reason == "interrupted"
+
+
+async def test_pause_holds_the_step_and_save_now_writes_it(tiny_text, tmp_path):
+    trainer = tiny_trainer(tiny_text, tmp_path / "run")
+    app = TrainApp(trainer, sample_every=1000)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.progress is not None and app.progress.step > 5)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.state == "paused")
+        await asyncio.sleep(0.3)
+        held = trainer.step
+        await asyncio.sleep(0.5)
+        assert trainer.step == held  # nothing moves while paused
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.saved is not None and app.saved.step == held)
+        assert checkpoint.load(tmp_path / "run" / "latest.npz").meta["step"] == held
+        await pilot.press("r")  # a sample even while paused, from the held weights
+        await wait_for(pilot, lambda: app.last_sample is not None)
+        assert app.last_sample.step == held
+        await pilot.press("space")
+        await wait_for(pilot, lambda: trainer.step > held + 5)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.done.is_set())
+
+
+async def test_temperature_keys_set_the_next_samples_temperature(tiny_text, tmp_path):
+    app = TrainApp(tiny_trainer(tiny_text, tmp_path / "run"), sample_every=1000)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.last_sample is not None)
+        first = app.last_sample
+        await pilot.press("plus", "plus", "r")
+        await wait_for(pilot, lambda: app.last_sample is not first)
+        assert app.last_sample.temperature == app.temperature > first.temperature
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.done.is_set())
+
+
+async def test_a_finished_run_stays_on_screen_until_quit(tiny_text, tmp_path):
+    trainer = tiny_trainer(tiny_text, tmp_path / "run", steps=30)
+    app = TrainApp(trainer, sample_every=1000)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.stopped is not None)
+        assert app.state == "finished" and app.stopped.reason == "steps"
+        assert app.is_running
+        await pilot.press("q")
+    assert checkpoint.load(tmp_path / "run" / "latest.npz").meta["step"] == 30
+
+
+async def test_a_locked_run_folder_is_reported_in_the_app(tiny_text, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".lock").write_text(str(os.getppid()))  # a live process holds it
+    app = TrainApp(tiny_trainer(tiny_text, run), sample_every=1000)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.state == "failed")
+        assert "in use by another training" in app.error
+        await pilot.press("q")

@@ -57,16 +57,16 @@ class PlaygroundApp(RnnApp):
 
     TITLE = "rnntui play"
     BINDINGS = [
-        Binding("f1", "help", "Help", priority=True),
-        Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+g", "generate", "Generate"),
         Binding("f2", "temperature(-1)", "T−"),
         Binding("f3", "temperature(1)", "T+"),
-        Binding("ctrl+n", "unit(1)", "Unit+"),
+        Binding("ctrl+n", "unit(1)", "Unit"),
         Binding("ctrl+p", "unit(-1)", "Unit−", show=False),
         Binding("ctrl+l", "layer", "Layer"),
-        Binding("ctrl+s", "lens", "Surprise/unit"),
+        Binding("ctrl+s", "lens", "Lens"),
         Binding("ctrl+r", "clear", "Clear", show=False),
+        Binding("f1", "help", "Help", priority=True),
+        Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
     HELP_KEYS = [
@@ -79,7 +79,7 @@ class PlaygroundApp(RnnApp):
         ("Ctrl+L", "show the next layer's memory (2-layer models)"),
         ("Ctrl+S", "colour the text by surprise or by the picked unit"),
         ("Ctrl+R", "clear the text"),
-        ("F1 (or ? outside the text)", "this help"),
+        ("F1", "this help (? too, when the text area is not focused)"),
         ("Ctrl+Q", "quit"),
     ]
 

@@ -57,12 +57,12 @@ class TrainApp(RnnApp):
 
     TITLE = "rnntui train"
     BINDINGS = [
-        Binding("f1,question_mark", "help", "Help"),
-        Binding("space,p", "pause", "Pause/resume"),
-        Binding("s", "save", "Save now"),
+        Binding("space,p", "pause", "Pause"),
+        Binding("s", "save", "Save"),
         Binding("minus,f2", "temperature(-1)", "T−"),
         Binding("plus,equals_sign,f3", "temperature(1)", "T+"),
-        Binding("r", "reroll", "Re-roll sample"),
+        Binding("r", "reroll", "Re-roll"),
+        Binding("f1,question_mark", "help", "Help"),
         Binding("q", "quit_training", "Quit (saves)"),
         Binding("ctrl+c", "quit_training", "Quit (saves)", show=False, priority=True),
     ]
@@ -114,7 +114,8 @@ class TrainApp(RnnApp):
         yield Static(about, id="title")
         with Horizontal(id="charts-row"):
             chart = LossChart(math.log(len(t.vocab)), id="chart", classes="panel")
-            chart.border_title = "loss"
+            chart.border_title = "loss (nats/token) vs step"
+            chart.border_subtitle = f"[#f97316]train[/] · [cyan]val[/] · [gray]ln V = {chart.uniform:.2f}[/]"
             yield chart
             stats = Static(id="stats", classes="panel")
             stats.border_title = "training"
@@ -259,27 +260,24 @@ class TrainApp(RnnApp):
         total = cfg.steps
         table.add_row("step", f"{step:,}" + (f" / {total:,}" if total else ""))
         if p:
-            table.add_row("tokens/s", f"{p.tokens_per_s:,.0f}")
-            table.add_row("elapsed", clock(p.elapsed))
             done = p.step - self.start_step
             remaining = None
             if total and done > 0:
                 remaining = (total - p.step) * p.elapsed / done
             if p.deadline is not None:
                 remaining = min(remaining if remaining is not None else math.inf, p.deadline - p.elapsed)
-            table.add_row("remaining", clock(remaining))
+            table.add_row("tokens/s", f"{p.tokens_per_s:,.0f}")
+            table.add_row("time", f"{clock(p.elapsed)} · {clock(remaining)} left")
             table.add_row("lr", f"{p.lr:.2e}")
-            table.add_row("loss (step)", f"{p.loss:.3f} nats")
-            table.add_row("grad norm", f"{p.grad_norm:.2f}" + (f" (clip {cfg.clip:g})" if cfg.clip else ""))
+            clip = f" · clip {ev.clip_rate:.0%}" if ev else ""
+            table.add_row("grad norm", f"{p.grad_norm:.2f}{clip}")
+            table.add_row("loss", f"{p.loss:.3f} (this step)")
         if ev:
-            table.add_row("train / val", f"{ev.train_loss:.3f} / {ev.val_loss:.3f}{' *' if ev.best else ''}")
-            table.add_row("  in bits", f"{ev.train_loss / math.log(2):.2f} / {ev.val_loss / math.log(2):.2f}")
-            table.add_row("clip rate", f"{ev.clip_rate:.0%}")
-        table.add_row("ln V", f"{math.log(len(self.trainer.vocab)):.2f} (uniform guess)")
+            table.add_row("train/val", f"{ev.train_loss:.3f} / {ev.val_loss:.3f}{' *' if ev.best else ''}")
+            table.add_row("  bits", f"{ev.train_loss / math.log(2):.2f} / {ev.val_loss / math.log(2):.2f}")
         table.add_row("sample T", f"{self.temperature:g}")
         if self.saved:
-            table.add_row("saved", f"step {self.saved.step:,}")
-            table.add_row("", Text(self.saved.path.name, overflow="ellipsis"))
+            table.add_row("saved", Text(f"{self.saved.path.name} @ {self.saved.step:,}", overflow="ellipsis"))
         else:
             table.add_row("saved", "not yet")
         if self.error:

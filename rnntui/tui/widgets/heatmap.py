@@ -75,8 +75,8 @@ class Heatmap(Widget, can_focus=True):
         elif y == pairs + 1:
             strip = self._legend()
         else:
-            strip = Strip.blank(width)
-        return strip.crop_extend(0, width, self.rich_style)
+            strip = Strip.blank(width, self.rich_style)
+        return strip.apply_style(self.rich_style).crop_extend(0, width, self.rich_style)
 
     def _unit_row(self, y: int) -> Strip:
         upper = int(self.units[2 * y])

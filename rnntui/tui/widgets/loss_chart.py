@@ -34,13 +34,11 @@ class LossChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("loss (nats/token) vs step")
         last = max([s for s, _ in self.train + self.val] or [1])
-        plt.plot([0, max(last, 1)], [self.uniform] * 2, label=f"ln V = {self.uniform:.2f}", color="gray")
+        plt.plot([0, last], [self.uniform, self.uniform], color="gray", marker="braille")
         if self.train:
-            plt.plot(*zip(*self.train, strict=True), label="train", color="orange", marker="braille")
+            plt.plot(*zip(*self.train, strict=True), color="orange", marker="braille")
         if self.val:
-            plt.plot(*zip(*self.val, strict=True), label="val", color="cyan", marker="braille")
-        plt.xlim(0, max(last, 1))
-        plt.ylim(0, self.uniform * 1.1)
+            plt.plot(*zip(*self.val, strict=True), color="cyan", marker="braille")
+        plt.ylim(0, self.uniform * 1.05)
         self.refresh()

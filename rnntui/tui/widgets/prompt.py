@@ -17,7 +17,7 @@ class Prompt(TextArea):
     """
 
     BINDINGS = [
-        Binding("tab", "accept_word", "Accept word", show=True),
+        Binding("tab", "accept_word", "Accept", show=True),
         Binding("shift+tab,ctrl+right", "accept_all", "Accept all", show=False),
     ]
 

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from rnntui.corpus import _NO_SPACE_BEFORE as NO_SPACE_BEFORE
 from rnntui.corpus import _WORD_RE as WORD_RE
-from rnntui.corpus import Vocab, join_words
+from rnntui.corpus import UNK, Vocab, join_words
 from rnntui.model import RNN
 
 
@@ -107,25 +108,38 @@ def sample_text(model: RNN, vocab: Vocab, *, length: int, prime: str = "", tempe
 # -- the playground's core: autocomplete and a traced text --------------------------------------
 
 
-def complete(gen: Generator, max_chars: int = 40, extra_words: int = 2) -> str:
+def complete(gen: Generator, max_chars: int = 40, extra_words: int = 2, partial: str = "",
+             space: bool = True) -> str:  # fmt: skip
     """The greedy continuation of what ``gen`` has read: to the end of the current word and
     ``extra_words`` words beyond, stopping before a newline or after ``max_chars`` characters.
 
-    Works on a copy of the memory: ``gen`` is left exactly as it was.
+    Word level reads whole words, so the word being typed (``partial``) is finished with the
+    likeliest vocabulary word that starts with it; ``space`` says whether a space must come before
+    a new word. Works on a copy of the memory: ``gen`` is left exactly as it was.
     """
     model, vocab = gen.model, gen.vocab
     h, logits = gen.h.copy(), gen.logits.copy()
     if vocab.level == "word":
         words: list[str] = []
         while len(words) <= extra_words:
-            tid = int(np.argmax(logits))
+            if partial and not words:
+                fits = [i for i, t in enumerate(vocab.tokens) if t.startswith(partial) and t != UNK]
+                if not fits:
+                    return ""
+                tid = max(fits, key=lambda i: logits[i])
+            else:
+                tid = int(np.argmax(logits))
             token = vocab.tokens[tid]
             if token == "\n":
                 break
             words.append(token)
             model.step(tid, h, logits)
         text = join_words(words)
-        return (" " + text)[:max_chars] if text else ""
+        if partial:
+            text = text[len(partial) :]
+        elif text and space and text[0] not in NO_SPACE_BEFORE:
+            text = " " + text
+        return text[:max_chars]
     out: list[str] = []
     spaces = 0  # word boundaries passed, counting only spaces after something was written
     while len(out) < max_chars:
@@ -173,6 +187,7 @@ class Trace:
             self.gen.feed([nl])
         self._h0, self._logits0 = self.gen.h.copy(), self.gen.logits.copy()
         self.text = ""
+        self.partial = ""  # word level: the word being typed, not read yet
         self.ids: list[int] = []
         self.spans: list[tuple[int, int]] = []
         self.bits: list[float] = []
@@ -217,7 +232,19 @@ class Trace:
             self.spans.append(span)
             self._states.append(gen.h.copy())
         self.text = text
+        self.partial = ""
+        if self.gen.vocab.level == "word":
+            end = spans[-1][1] if spans else 0
+            tail = text[end:]
+            self.partial = "" if not tail or tail[-1].isspace() else tail.split()[-1]
+            if self.gen.vocab.lowercase:
+                self.partial = self.partial.lower()
         return len(ids) - keep
+
+    def suggestion(self, max_chars: int = 40, extra_words: int = 2) -> str:
+        """The ghost text after the text read so far (see ``complete``)."""
+        space = bool(self.text) and not self.text[-1].isspace()
+        return complete(self.gen, max_chars, extra_words, partial=self.partial, space=space)
 
     def _truncate(self, n: int) -> None:
         if n == len(self.ids):

@@ -14,7 +14,7 @@ from textual.events import Resize
 from textual.widgets import Footer, Static, TextArea
 
 from rnntui.checkpoint import Checkpoint
-from rnntui.generate import Trace, complete, probabilities
+from rnntui.generate import Trace, probabilities
 from rnntui.tui.help import HelpScreen
 from rnntui.tui.widgets.heatmap import Heatmap
 from rnntui.tui.widgets.lens import Lens
@@ -133,7 +133,7 @@ class PlaygroundApp(RnnApp):
     def suggest(self, text: str) -> str:
         """The ghost text after ``text`` (called by the Prompt on every edit)."""
         self.trace.set_text(text)
-        return complete(self.trace.gen, max_chars=40, extra_words=2)
+        return self.trace.suggestion(max_chars=40, extra_words=2)
 
     def refresh_panels(self) -> None:
         trace = self.trace

@@ -106,9 +106,17 @@ def test_trace_word_level_waits_for_the_end_of_a_word():
     trace = Trace(model, vocab)
     trace.set_text("The just ma")
     assert [vocab.tokens[i] for i in trace.ids] == ["The", "just"]
+    assert trace.partial == "ma"
+    ghost = trace.suggestion()
+    assert ("ma" + ghost).split()[0] in vocab.tokens  # the typed word is finished with a real word
+    fits = [i for i, t in enumerate(vocab.tokens) if t.startswith("ma")]
+    assert "ma" + ghost.split(" ")[0] == vocab.tokens[max(fits, key=lambda i: trace.gen.logits[i])]
     trace.set_text("The just man ")
-    assert [vocab.tokens[i] for i in trace.ids] == ["The", "just", "man"]
-    assert complete(trace.gen).startswith(" ")
+    assert [vocab.tokens[i] for i in trace.ids] == ["The", "just", "man"] and trace.partial == ""
+    ghost = trace.suggestion()
+    assert ghost and not ghost.startswith(" ")  # after a space, the next word starts right away
+    trace.set_text("The just man")
+    assert trace.partial == "man"
 
 
 def test_trace_layers_and_continuation_leave_trace_alone():

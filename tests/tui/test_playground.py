@@ -173,3 +173,19 @@ def test_play_refuses_a_bad_checkpoint_in_one_line(tmp_path, content):
 def test_play_refuses_a_missing_checkpoint(tmp_path):
     result = CliRunner().invoke(main, ["play", str(tmp_path / "nope.npz")])
     assert result.exit_code == 1 and "no such checkpoint" in result.output
+
+
+async def test_word_level_model_finishes_the_word_being_typed(tmp_path):
+    from rnntui.checkpoint import Checkpoint
+
+    from .conftest import tiny_model
+
+    model, vocab = tiny_model(level="word")
+    path = checkpoint.save(Checkpoint(model=model, vocab=vocab, meta={}), tmp_path / "words.npz")
+    app = app_for(path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*"The just ma")
+        prompt = app.query_one(Prompt)
+        assert ("ma" + prompt.suggestion).split()[0] in vocab.tokens
+        await pilot.press("tab")
+        assert prompt.text.split()[-1] in vocab.tokens and len(app.trace) == 2

@@ -170,9 +170,11 @@ def _train_with_dashboard(trainer):
     from rnntui.tui.dashboard import TrainApp  # Textual loads only here
 
     app = TrainApp(trainer)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: app.stop.set())  # save, then exit
     try:
         app.run()
     finally:
+        signal.signal(signal.SIGTERM, previous)
         app.stop.set()  # however the app ended, the trainer stops and saves
         if app.state != "starting":
             app.done.wait()

@@ -1,0 +1,82 @@
+"""The command line's TUI entry points: bare ``rnntui``, ``play``, ``train --tui``; a fast --help."""
+
+import subprocess
+import sys
+import time
+
+from click.testing import CliRunner
+
+from rnntui import checkpoint, cli
+from rnntui.cli import main
+from rnntui.tui.app import PlaygroundApp
+from rnntui.tui.dashboard import TrainApp
+
+
+def test_help_imports_neither_textual_nor_numba():
+    code = (
+        "import sys; from click.testing import CliRunner; from rnntui.cli import main;"
+        "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0, r.output;"
+        "print(sorted(m for m in ('textual', 'numba', 'rnntui.tui') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_bare_rnntui_opens_the_playground_on_the_shipped_model(monkeypatch):
+    opened = []
+    monkeypatch.setattr(PlaygroundApp, "run", lambda self, *a, **k: opened.append(self))
+    result = CliRunner().invoke(main, [])
+    assert result.exit_code == 0, result.output
+    (app,) = opened
+    shipped = checkpoint.load(cli.SHIPPED_MODEL)
+    assert app.ckpt.vocab.tokens == shipped.vocab.tokens
+    assert "rnntui train" in result.output  # tells the user how to train their own
+
+
+def test_play_opens_the_given_checkpoint(monkeypatch, tiny_ckpt):
+    opened = []
+    monkeypatch.setattr(PlaygroundApp, "run", lambda self, *a, **k: opened.append(self))
+    result = CliRunner().invoke(main, ["play", str(tiny_ckpt), "--text", "The "])
+    assert result.exit_code == 0, result.output
+    assert opened[0].source == str(tiny_ckpt) and opened[0].initial_text == "The "
+
+
+def test_train_tui_runs_the_dashboard_and_quitting_saves(monkeypatch, tiny_text, tmp_path):
+    original_run = TrainApp.run
+
+    async def quit_after_some_steps(pilot):
+        end = time.monotonic() + 60
+        while (pilot.app.progress is None or pilot.app.progress.step < 20) and time.monotonic() < end:
+            await pilot.pause(0.05)
+        await pilot.press("q")
+
+    def run_headless(self, *args, **kwargs):
+        return original_run(self, headless=True, size=(100, 30), auto_pilot=quit_after_some_steps)
+
+    monkeypatch.setattr(TrainApp, "run", run_headless)
+    args = ["train", str(tiny_text), "--tui", "--hidden", "16", "--embed", "8", "--seq", "8", "--batch", "4",
+            "--steps", "1000000", "--out", str(tmp_path), "--name", "dash"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "interrupted" in result.output
+    saved = checkpoint.load(tmp_path / "dash" / "latest.npz")
+    assert saved.meta["step"] >= 20
+
+
+def test_the_shipped_model_is_small_and_completes_real_words():
+    import re
+    from pathlib import Path
+
+    from rnntui.generate import Trace
+
+    assert cli.SHIPPED_MODEL.stat().st_size < 2_000_000
+    ckpt = checkpoint.load(cli.SHIPPED_MODEL)
+    republic = Path(__file__).resolve().parents[2] / "corpora" / "republic.txt"
+    known = set(re.findall(r"[A-Za-z]+", republic.read_text(encoding="utf-8")))
+    for prefix in ["The just m", "And what is justi", "Socrates said that the "]:
+        trace = Trace(ckpt.model, ckpt.vocab)
+        trace.set_text(prefix)
+        ghost = trace.suggestion()
+        start = prefix.rstrip().rfind(" ") + 1  # the word being typed, completed, and those after it
+        words = re.findall(r"[A-Za-z]+", (prefix + ghost)[start:])
+        assert words and all(w in known for w in words), (prefix, ghost)

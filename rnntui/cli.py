@@ -125,8 +125,11 @@ Examples:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), help="Folder of runs.")
 @click.option("--force", is_flag=True, help="Start afresh even if OUT/NAME already holds a run.")
 @click.option("--encoding", default="utf-8", help="Text encoding of CORPUS.")
-@click.option("--tui/--no-tui", default=None,
-              help="Dashboard or plain progress bar  [default: dashboard when stdout is a terminal]")
+@click.option(
+    "--tui/--no-tui",
+    default=None,
+    help="Dashboard or plain progress bar  [default: dashboard when stdout is a terminal]",
+)
 def train(corpus: Path | None, resume: Path | None, name: str | None, out: Path, force: bool, encoding: str,
           tui: bool | None, **options) -> None:  # fmt: skip
     """Train a model on the text file CORPUS.
@@ -312,11 +315,13 @@ def sample(checkpoint: Path, length: int, temperature: float, top_k: int, prime:
 SHIPPED_MODEL = Path(__file__).parent / "data" / "republic.npz"
 
 
-@main.command(epilog="""\b
+@main.command(
+    epilog="""\b
 Examples:
   rnntui play                              (the model shipped with rnntui)
   rnntui play runs/republic/best.npz --text "Socrates"
-Train your own with: rnntui train corpora/republic.txt""")
+Train your own with: rnntui train corpora/republic.txt"""
+)
 @click.argument("checkpoint", required=False, type=click.Path(path_type=Path))
 @click.option("--text", default="", help="Start with this text in the editor.")
 @click.option("--seed", type=NONNEG_INT, default=0, help="Seed of the generate key's sampling.")

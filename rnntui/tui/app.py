@@ -46,6 +46,11 @@ class RnnApp(App):
         self.screen.set_class(small, "-too-small")
         for notice in self.query("#too-small"):
             notice.update(too_small_message(event.size.width, event.size.height))
+        if not small and self.focused is None:
+            self.call_after_refresh(self.restore_focus)
+
+    def restore_focus(self) -> None:
+        """Give the focus back after the too-small notice hid everything (override)."""
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -127,6 +132,10 @@ class PlaygroundApp(RnnApp):
         prompt.move_cursor(prompt.document.end)
         prompt.focus()
         self.refresh_panels()
+
+    def restore_focus(self) -> None:
+        if self.focused is None:
+            self.query_one(Prompt).focus()
 
     # -- the model --------------------------------------------------------------------------------
 

@@ -214,14 +214,16 @@ class TrainApp(RnnApp):
 
     def on_train_progress(self, message: TrainProgress) -> None:
         self.progress = message.event
-        self.query_one(LossChart).add_train(message.event.step, message.event.loss)
+        for chart in self.query(LossChart):  # none while the app is closing
+            chart.add_train(message.event.step, message.event.loss)
         self.show_stats()
 
     def on_train_event(self, message: TrainEvent) -> None:
         event = message.event
         if isinstance(event, Evaluated):
             self.evaluated = event
-            self.query_one(LossChart).add_val(event.step, event.val_loss)
+            for chart in self.query(LossChart):
+                chart.add_val(event.step, event.val_loss)
         elif isinstance(event, Saved):
             self.saved = event
         elif isinstance(event, Stopped):
@@ -241,11 +243,14 @@ class TrainApp(RnnApp):
         self.show_stats()
 
     def on_sample_ready(self, message: SampleReady) -> None:
-        log = self.query_one(RichLog)
+        for log in self.query(RichLog):
+            self._write_sample(log, message)
+        self.last_sample = message
+
+    def _write_sample(self, log: RichLog, message: SampleReady) -> None:
         head = Text(f"── step {message.step:,} · T={message.temperature:g} ", style="bold #f97316")
         log.write(head)
         log.write(Text(message.text))
-        self.last_sample = message
 
     # -- the figures --------------------------------------------------------------------------------
 
@@ -282,7 +287,8 @@ class TrainApp(RnnApp):
             table.add_row("saved", "not yet")
         if self.error:
             table.add_row("error", Text(self.error, style="red"))
-        self.query_one("#stats", Static).update(table)
+        for stats in self.query("#stats").results(Static):
+            stats.update(table)
 
     # -- keys -------------------------------------------------------------------------------------
 

@@ -93,3 +93,29 @@ async def test_a_locked_run_folder_is_reported_in_the_app(tiny_text, tmp_path):
         await wait_for(pilot, lambda: app.state == "failed")
         assert "in use by another training" in app.error
         await pilot.press("q")
+
+
+async def test_a_resumed_run_shows_its_past_on_the_chart(tiny_text, tmp_path):
+    first = tiny_trainer(tiny_text, tmp_path / "run", steps=60)
+    first.run()
+    resumed = Trainer.resume(tmp_path / "run" / "latest.npz", steps=80)
+    app = TrainApp(resumed, sample_every=1000)
+    async with app.run_test(size=(120, 40)) as pilot:
+        chart = app.query_one(LossChart)
+        assert [s for s, _ in chart.train[:60]] == list(range(1, 61))  # the run's past, step by step
+        assert [s for s, _ in chart.val[:3]] == [25, 50, 60]
+        await wait_for(pilot, lambda: app.stopped is not None)
+        assert app.stopped.step == 80 and chart.train[-1][0] > 60
+        await pilot.press("q")
+
+
+def test_core_modules_do_not_import_textual():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rnntui.generate, rnntui.train, rnntui.checkpoint, rnntui.cli;"
+        "print(sorted(m for m in sys.modules if m.startswith(('textual', 'rich'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -189,3 +189,19 @@ async def test_word_level_model_finishes_the_word_being_typed(tmp_path):
         assert ("ma" + prompt.suggestion).split()[0] in vocab.tokens
         await pilot.press("tab")
         assert prompt.text.split()[-1] in vocab.tokens and len(app.trace) == 2
+
+
+async def test_growing_back_from_too_small_restores_the_editor(tiny_ckpt):
+    app = app_for(tiny_ckpt)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*"The")
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause()
+        assert app.screen.has_class("-too-small")
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        await pilot.pause()
+        assert not app.screen.has_class("-too-small")
+        assert isinstance(app.focused, Prompt) and app.focused.suggestion
+        await pilot.press("j")
+        assert app.query_one(Prompt).text == "Thej"

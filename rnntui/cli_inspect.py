@@ -1,0 +1,497 @@
+"""``rnntui inspect``: look inside a trained model from the command line (plain text output).
+
+The math is in ``rnntui.inspect``; this file loads a checkpoint, finds the text to run on and prints.
+Only click is imported at module level (NumPy, Numba and the model load inside each command), so
+registering this group keeps ``rnntui --help`` fast.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+MAX_TOKENS = 20_000  # default cap on the validation text run through the model (a second or two)
+SHADES = " ░▒▓█"
+
+
+@click.group(
+    name="inspect",
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
+    epilog="""\b
+Examples:
+  rnntui inspect neighbours runs/republic/latest.npz e
+  rnntui inspect analogy runs/words/latest.npz king man woman
+  rnntui inspect unit runs/republic/latest.npz 17
+  rnntui inspect memory runs/republic/latest.npz "The soul of the just man"
+  rnntui inspect pca runs/republic/latest.npz -n 60
+  rnntui inspect health runs/republic/latest.npz""",
+)
+def inspect_group() -> None:
+    """Look inside a trained model: embeddings, memory, units, health."""
+
+
+# -- shared helpers ---------------------------------------------------------------------------------
+
+
+def _fail(message: str) -> click.ClickException:
+    return click.ClickException(message.strip().splitlines()[0] if message.strip() else "failed")
+
+
+def _load(path: Path):
+    """The checkpoint at ``path``, or one clear error line."""
+    from rnntui.checkpoint import CheckpointError, load
+
+    try:
+        return load(path)
+    except (CheckpointError, OSError, ValueError) as err:
+        raise _fail(str(err)) from None
+
+
+def _corpus_ids(ckpt):
+    """(all token ids, validation ids) of the corpus the checkpoint was trained on, or None when it is
+    not on this machine any more (or has changed since)."""
+    from rnntui.corpus import CorpusError, read_text, sha256_text, split_train_val
+
+    info = ckpt.meta.get("corpus") or {}
+    path = info.get("path")
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        text = read_text(path)
+        if info.get("sha256") and sha256_text(text) != info["sha256"]:
+            return None
+        ids = ckpt.vocab.encode(text, what=str(path))
+    except (CorpusError, OSError):
+        return None
+    val_frac = float((ckpt.meta.get("train") or {}).get("val_frac", 0.05))
+    return ids, split_train_val(ids, val_frac)[1]
+
+
+def _text_ids(ckpt, text_file: Path | None, max_tokens: int, command: str):
+    """Token ids to run the model over: --text FILE, else the checkpoint's validation split."""
+    from rnntui.corpus import CorpusError, read_text
+
+    if text_file is not None:
+        try:
+            ids = ckpt.vocab.encode(read_text(text_file), what=str(text_file))
+        except (CorpusError, OSError) as err:
+            raise _fail(str(err)) from None
+        source = str(text_file)
+    else:
+        corpus = _corpus_ids(ckpt)
+        if corpus is None:
+            path = (ckpt.meta.get("corpus") or {}).get("path", "?")
+            raise _fail(
+                f"the training corpus ({path}) is not available; pass --text FILE to run `{command}` on"
+            )
+        ids, source = corpus[1], "the validation split"
+    if len(ids) < 2:
+        raise _fail(f"{source}: needs at least two tokens")
+    return ids[:max_tokens], f"{source} ({min(len(ids), max_tokens):,} tokens)"
+
+
+def _token_id(vocab, word: str, what: str = "token") -> int:
+    """The id of ``word`` in the vocabulary (char level also takes 'space', 'newline', '\\n', '\\t')."""
+    aliases = {"space": " ", "newline": "\n", "\\n": "\n", "tab": "\t", "\\t": "\t", "␣": " ", "⏎": "\n"}
+    candidates = [word]
+    if vocab.level == "char":
+        candidates.append(aliases.get(word.lower(), word))
+    elif vocab.lowercase:
+        candidates.append(word.lower())
+    for c in candidates:
+        tid = vocab.id_of(c)
+        if tid is not None:
+            return tid
+    hint = " (char level: give one character, or space/newline)" if vocab.level == "char" else ""
+    raise _fail(
+        f"unknown {what} {word!r}: not in the model's {len(vocab):,}-token {vocab.level} vocabulary{hint}"
+    )
+
+
+def _label(vocab, tid: int) -> str:
+    from rnntui.inspect import display_token
+
+    return display_token(vocab.tokens[int(tid)])
+
+
+def _encode(ckpt, text: str):
+    from rnntui.corpus import CorpusError
+
+    try:
+        ids = ckpt.vocab.encode(text, what="the text")
+    except CorpusError as err:
+        raise _fail(str(err)) from None
+    if len(ids) == 0:
+        raise _fail("the text has no tokens")
+    return ids
+
+
+def _bar(fraction: float, width: int) -> str:
+    """A horizontal bar of eighth-blocks, fraction in [0, 1] of ``width`` cells."""
+    eighths = int(round(max(0.0, min(1.0, fraction)) * width * 8))
+    return "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
+
+
+_WHICH = click.option(
+    "--vectors",
+    "which",
+    type=click.Choice(["input", "output"]),
+    default="input",
+    help="input: the embeddings; output: the columns of Why the memory is dotted with.",
+)
+_CKPT = click.argument("checkpoint", type=click.Path(path_type=Path))
+
+
+# -- neighbours, analogy ----------------------------------------------------------------------------
+
+
+@inspect_group.command()
+@_CKPT
+@click.argument("word")
+@click.option("-n", "count", type=click.IntRange(min=1), default=10, help="How many neighbours.")
+@_WHICH
+def neighbours(checkpoint: Path, word: str, count: int, which) -> None:
+    """The tokens whose vectors are nearest to WORD's (cosine similarity) in CHECKPOINT.
+
+    At char level WORD is one character (or space, newline).
+    """
+    from rnntui.inspect import neighbours as nearest_tokens
+    from rnntui.inspect import token_vectors
+
+    ckpt = _load(checkpoint)
+    tid = _token_id(ckpt.vocab, word)
+    vectors = token_vectors(ckpt.model.params, which)
+    ids, cos = nearest_tokens(vectors, tid, count)
+    kind = f"{which} vectors, {vectors.shape[1]} dims"
+    click.echo(f"nearest to {_label(ckpt.vocab, tid)!r} by cosine ({kind}):")
+    for rank, (i, c) in enumerate(zip(ids, cos, strict=True), 1):
+        click.echo(f"{rank:>4}  {_label(ckpt.vocab, i):<16} {c:+.3f}")
+
+
+@inspect_group.command()
+@_CKPT
+@click.argument("a")
+@click.argument("b")
+@click.argument("c")
+@click.option("-n", "count", type=click.IntRange(min=1), default=5, help="How many answers.")
+@_WHICH
+def analogy(checkpoint: Path, a: str, b: str, c: str, count: int, which) -> None:
+    """A - B + C: the tokens nearest to that vector (A, B, C excluded), e.g. king man woman.
+
+    The answer is compared with the same sum for 300 random triples; if they do as well, it is noise.
+    """
+    import numpy as np
+
+    from rnntui.inspect import analogy as solve
+    from rnntui.inspect import token_vectors
+
+    ckpt = _load(checkpoint)
+    ids = [_token_id(ckpt.vocab, w) for w in (a, b, c)]
+    unk = ckpt.vocab.unk_id
+    vectors = token_vectors(ckpt.model.params, which)
+    names = [_label(ckpt.vocab, i) for i in ids]
+    skip = () if unk is None else (unk,)
+    result = solve(vectors, *ids, n=count, rng=np.random.default_rng(0), skip=skip, names=names)
+    click.echo(f"{names[0]} - {names[1]} + {names[2]} ≈")
+    for rank, (i, cos) in enumerate(zip(result.ids, result.cosines, strict=True), 1):
+        click.echo(f"{rank:>4}  {_label(ckpt.vocab, i):<16} {cos:+.3f}")
+    click.echo(result.verdict)
+
+
+# -- unit ---------------------------------------------------------------------------------------------
+
+
+@inspect_group.command()
+@_CKPT
+@click.argument("unit", type=int)
+@click.option("--layer", type=int, help="Layer of the unit (0 = bottom)  [default: the top layer]")
+@click.option(
+    "--text",
+    "text_file",
+    type=click.Path(path_type=Path),
+    help="Run on this text file  [default: the checkpoint's validation split]",
+)
+@click.option("-n", "count", type=click.IntRange(min=1), default=5, help="Contexts to show each way.")
+@click.option(
+    "--max-tokens", type=click.IntRange(min=2), default=MAX_TOKENS, help="Read at most this many tokens."
+)
+def unit(
+    checkpoint: Path, unit: int, layer: int | None, text_file: Path | None, count: int, max_tokens: int
+) -> None:
+    """What hidden UNIT does: where it is most positive and negative, and which simple features
+    (quotes, parentheses, position in line, ...) it tracks; then the units that track each feature best.
+    """
+    import numpy as np
+
+    from rnntui.inspect import correlations, features, hidden_trace, rank_units, top_contexts
+
+    ckpt = _load(checkpoint)
+    L, H = ckpt.model.cfg.layers, ckpt.model.cfg.hidden
+    layer = L - 1 if layer is None else layer
+    if not 0 <= layer < L:
+        raise _fail(f"layer {layer} is out of range: the model has {L} layer(s), 0..{L - 1}")
+    if not 0 <= unit < H:
+        raise _fail(f"unit {unit} is out of range: each layer has {H} units, 0..{H - 1}")
+    ids, source = _text_ids(ckpt, text_file, max_tokens, "unit")
+    hs = hidden_trace(ckpt.model.params, ids)  # (T, L, H)
+    tokens = [ckpt.vocab.tokens[int(i)] for i in ids]
+    values = hs[:, layer, unit]
+    click.echo(
+        f"unit {unit} of layer {layer} on {source}: mean {values.mean():+.2f}, "
+        f"|h| > 0.95 at {np.mean(np.abs(values) > 0.95):.0%} of positions"
+    )
+    top, bottom = top_contexts(values, count, gap=30 if ckpt.vocab.level == "char" else 8)
+    for title, picks in (("most positive", top), ("most negative", bottom)):
+        click.echo(f"\n{title} (the unit's value after reading the «marked» token):")
+        for t in picks:
+            click.echo(f"  {values[t]:+.3f}  {_snippet(ckpt.vocab, tokens, int(t))}")
+    names, feats = features(tokens, ckpt.vocab.level)
+    r = correlations(hs.reshape(len(ids), L * H), feats)  # (F, L*H)
+    click.echo("\ncorrelation of this unit with each feature:")
+    for f, name in enumerate(names):
+        note = "  (constant in this text)" if np.ptp(feats[:, f]) == 0 else ""
+        click.echo(f"  {name:<18} {r[f, layer * H + unit]:+.2f}{note}")
+    click.echo("\nunits that track each feature best (layer/unit r):")
+    for f, name in enumerate(names):
+        if np.ptp(feats[:, f]) == 0:
+            continue
+        best = rank_units(r, 5)[f]
+        click.echo(f"  {name:<18} " + "  ".join(f"{u // H}/{u % H} {r[f, u]:+.2f}" for u in best))
+
+
+def _snippet(vocab, tokens: list[str], t: int) -> str:
+    """The text up to token t, which is marked «like this», and a little after it, on one line."""
+    from rnntui.corpus import join_words
+
+    before, after = (40, 10) if vocab.level == "char" else (10, 3)
+    glue = "".join if vocab.level == "char" else join_words
+
+    def flat(pieces: list[str]) -> str:
+        return glue(pieces).replace("\n", "⏎").replace("\t", "⇥")
+
+    return f"{flat(tokens[max(0, t - before) : t])}«{flat([tokens[t]])}»{flat(tokens[t + 1 : t + 1 + after])}"
+
+
+# -- memory -------------------------------------------------------------------------------------------
+
+
+@inspect_group.command()
+@_CKPT
+@click.argument("text")
+@click.option(
+    "-k", "max_k", type=click.IntRange(min=0), default=40, help="Look back at most this many tokens."
+)
+@click.option("--spectral", is_flag=True, help="Spectral norm (largest gain) instead of Frobenius.")
+def memory(checkpoint: Path, text: str, max_k: int, spectral: bool) -> None:
+    """Fading memory: how much the token k steps back still moves the last memory of TEXT.
+
+    Prints ||d h_last / d x_(last-k)|| (h: the top layer's memory, x: a token's embedding) against k on
+    a log scale, an intensity strip under the text, the half-life in tokens and the share of units
+    saturated near ±1.
+    """
+    from rnntui.inspect import SATURATED, display_token, fading_memory
+
+    ckpt = _load(checkpoint)
+    ids = _encode(ckpt, text)
+    norm = "spectral" if spectral else "fro"
+    fm = fading_memory(ckpt.model.params, ids, K=max_k, norm=norm)
+    curve = fm.norms
+    peak = float(curve.max())
+    floor = max(float(curve.min()), peak * 1e-12)
+    decades = max(1, math.ceil(math.log10(peak / floor))) if peak > 0 else 1
+    tokens = [ckpt.vocab.tokens[int(i)] for i in ids]
+    click.echo(
+        f"||d h_last / d x_(last-k)|| ({'spectral' if spectral else 'Frobenius'} norm), "
+        f"log scale over {decades} decade(s):"
+    )
+    for k, v in enumerate(curve):
+        frac = 1 + math.log10(v / peak) / decades if v > 0 else 0.0
+        tok = display_token(tokens[len(tokens) - 1 - k])
+        click.echo(f"{k:>4} {tok[:12]:>12} {v:10.3e} {_bar(frac, 40)}")
+    # the strip: each of the last tokens shaded by its influence (log scale, same decades)
+    shown = tokens[-min(len(curve), 60) :]
+    cells, shade = [], []
+    for j, tok in enumerate(shown):
+        v = curve[len(shown) - 1 - j]
+        frac = 1 + math.log10(v / peak) / decades if v > 0 else 0.0
+        label = display_token(tok) if ckpt.vocab.level == "char" else display_token(tok) + " "
+        cells.append(label)
+        shade.append(SHADES[min(len(SHADES) - 1, int(max(frac, 0.0) * (len(SHADES) - 1) + 0.5))] * len(label))
+    click.echo("\n" + "".join(cells) + "\n" + "".join(shade))
+    hl, fit = fm.half_life, fm.fitted_half_life
+    hl_text = f"{hl:.1f} tokens" if hl is not None else f"more than {len(curve) - 1} tokens"
+    fit_text = f"{fit:.1f}" if fit is not None else "none (no decay)"
+    click.echo(f"\nhalf-life: {hl_text} (exponential fit: {fit_text})")
+    sat = ", ".join(
+        f"layer {i}: {s:.0%} now, {m:.0%} over the text"
+        for i, (s, m) in enumerate(zip(fm.saturated, fm.saturated_text, strict=True))
+    )
+    click.echo(f"units saturated (|h| > {SATURATED}): {sat}")
+
+
+# -- pca ----------------------------------------------------------------------------------------------
+
+
+@inspect_group.command()
+@_CKPT
+@click.option("-n", "count", type=click.IntRange(min=2), default=40, help="Plot the N most frequent tokens.")
+@click.option("--width", type=click.IntRange(min=20), default=100, help="Plot width in characters.")
+@click.option("--height", type=click.IntRange(min=5), default=30, help="Plot height in lines.")
+@_WHICH
+def pca(checkpoint: Path, count: int, width: int, height: int, which) -> None:
+    """A 2D map (PCA) of the token vectors of the N most frequent tokens.
+
+    Frequency comes from the training corpus when it is on this machine, else the vocabulary's order.
+    Labels that would collide are left out (and counted).
+    """
+    import numpy as np
+
+    from rnntui.inspect import pca as principal
+    from rnntui.inspect import place_labels, render_scatter, token_vectors
+
+    ckpt = _load(checkpoint)
+    vocab = ckpt.vocab
+    corpus = _corpus_ids(ckpt)
+    if corpus is not None:
+        order = np.argsort(-np.bincount(corpus[0], minlength=len(vocab)), kind="stable")
+        source = "corpus frequency"
+    else:
+        order = np.arange(len(vocab))
+        source = "vocabulary order (corpus not available)"
+    order = [int(i) for i in order if i != vocab.unk_id][:count]
+    if len(order) < 2:
+        raise _fail("need at least two tokens to draw a map")
+    vectors = token_vectors(ckpt.model.params, which)[order]
+    coords, _, explained = principal(np.asarray(vectors, np.float64), 2)
+    if coords.shape[1] < 2:
+        coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
+    labels = [_label(vocab, i) for i in order]
+    placed = place_labels(coords, labels, width, height)
+    click.echo(
+        f"PCA of the {which} vectors of the {len(order)} most frequent tokens ({source}); "
+        f"axes explain {explained[0]:.0%} and {explained[1] if len(explained) > 1 else 0:.0%} of the variance"
+    )
+    click.echo("┌" + "─" * width + "┐")
+    for line in render_scatter(placed, labels, width, height):
+        click.echo("│" + line.ljust(width) + "│")
+    click.echo("└" + "─" * width + "┘")
+    missing = len(order) - len(placed)
+    if missing:
+        hidden = [labels[i] for i in sorted(set(range(len(order))) - {p[2] for p in placed})]
+        click.echo(f"{missing} label(s) did not fit: {' '.join(hidden)}")
+
+
+# -- health -------------------------------------------------------------------------------------------
+
+
+@inspect_group.command()
+@_CKPT
+@click.option(
+    "--text",
+    "text_file",
+    type=click.Path(path_type=Path),
+    help="Run on this text file  [default: the checkpoint's validation split]",
+)
+@click.option(
+    "--max-tokens", type=click.IntRange(min=2), default=MAX_TOKENS, help="Read at most this many tokens."
+)
+@click.option("--bins", type=click.IntRange(min=2, max=100), default=20, help="Histogram bins over [-1, 1].")
+def health(checkpoint: Path, text_file: Path | None, max_tokens: int, bins: int) -> None:
+    """Saturation and health: each recurrent matrix's spectral radius and largest singular value, and
+    a histogram of hidden activations on validation text (how many sit near ±1)."""
+    from rnntui.inspect import SATURATED, activation_histogram, hidden_trace, recurrent_spectra
+
+    ckpt = _load(checkpoint)
+    spectra = recurrent_spectra(ckpt.model.params)
+    click.echo(f"step {ckpt.meta.get('step', '?')}; recurrent matrices Whh (H = {ckpt.model.cfg.hidden}):")
+    for layer, (radius, sigma) in enumerate(spectra):
+        click.echo(f"  layer {layer}: spectral radius {radius:.3f}, largest singular value {sigma:.3f}")
+    try:
+        ids, source = _text_ids(ckpt, text_file, max_tokens, "health")
+    except click.ClickException as err:
+        if text_file is not None:
+            raise
+        click.echo(f"(no activation histogram: {err.message})")
+        return
+    hs = hidden_trace(ckpt.model.params, ids)
+    counts, edges, saturated = activation_histogram(hs, bins)
+    for layer in range(len(counts)):
+        click.echo(f"\nlayer {layer} activations on {source}: {saturated[layer]:.1%} with |h| > {SATURATED}")
+        top = counts[layer].max()
+        total = counts[layer].sum()
+        for b, n in enumerate(counts[layer]):
+            click.echo(
+                f"  {edges[b]:+.1f}..{edges[b + 1]:+.1f} {n / total:6.1%} {_bar(n / top if top else 0, 40)}"
+            )
+
+
+# -- softmax, sentences --------------------------------------------------------------------------------
+
+
+@inspect_group.command()
+@_CKPT
+@click.argument("text")
+@click.option("--temperature", "-t", type=click.FloatRange(min=0, min_open=True), default=1.0)
+@click.option("-n", "count", type=click.IntRange(min=1), default=10, help="How many tokens to show.")
+def softmax(checkpoint: Path, text: str, temperature: float, count: int) -> None:
+    """The softmax's geometry after TEXT: logit = h · w_token + b_token for the likeliest next tokens,
+    with |w|, cos(h, w), and the probabilities at the temperature and at 1."""
+    import numpy as np
+
+    from rnntui.inspect import hidden_trace, softmax_geometry
+
+    ckpt = _load(checkpoint)
+    ids = _encode(ckpt, text)
+    h = hidden_trace(ckpt.model.params, ids)[-1, -1]
+    g = softmax_geometry(ckpt.model.params, h, temperature, count)
+    click.echo(f"memory h: |h| = {np.linalg.norm(h):.2f}, {np.mean(np.abs(h) > 0.95):.0%} of units near ±1")
+    click.echo(
+        f"{'token':<14} {'h·w':>8} {'+ b':>7} {'= logit':>8} {'|w|':>6} {'cos':>6} "
+        f"{'p@' + format(temperature, 'g'):>8} {'p@1':>8}"
+    )
+    for j, tid in enumerate(g.ids):
+        click.echo(
+            f"{_label(ckpt.vocab, tid)[:14]:<14} {g.dots[j]:8.2f} {g.biases[j]:+7.2f} {g.logits[j]:8.2f} "
+            f"{g.w_norms[j]:6.2f} {g.cosines[j]:+6.2f} {g.probs[j]:8.1%} {g.probs_at_1[j]:8.1%}"
+        )
+    click.echo(
+        f"entropy: {g.entropy:.2f} bits at temperature {temperature:g}, {g.entropy_at_1:.2f} bits at 1 "
+        f"(uniform: {math.log2(len(ckpt.vocab)):.2f})"
+    )
+
+
+@inspect_group.command()
+@_CKPT
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--layer", type=int, help="Use this layer's memory  [default: all layers, concatenated]")
+def sentences(checkpoint: Path, file: Path, layer: int | None) -> None:
+    """Sentence vectors: the final memory after each line of FILE (from an empty memory), their
+    cosine-similarity matrix and a 2D PCA map."""
+    from rnntui.corpus import CorpusError, read_text
+    from rnntui.inspect import place_labels, render_scatter, sentence_map, sentence_vectors
+
+    ckpt = _load(checkpoint)
+    L = ckpt.model.cfg.layers
+    if layer is not None and not 0 <= layer < L:
+        raise _fail(f"layer {layer} is out of range: the model has {L} layer(s), 0..{L - 1}")
+    try:
+        lines = [s.strip() for s in read_text(file).splitlines() if s.strip()]
+        ids = [ckpt.vocab.encode(s, what=f"{file} line {i + 1}") for i, s in enumerate(lines)]
+    except (CorpusError, OSError) as err:
+        raise _fail(str(err)) from None
+    if len(lines) < 2:
+        raise _fail(f"{file}: needs at least two non-empty lines (one sentence each)")
+    vecs = sentence_vectors(ckpt.model.params, ids)  # (S, L, H)
+    vecs = vecs[:, layer] if layer is not None else vecs.reshape(len(lines), -1)
+    cos, coords, explained = sentence_map(vecs)
+    click.echo("cosine similarity of the sentence vectors:")
+    click.echo("      " + "".join(f"{j + 1:>6}" for j in range(len(lines))))
+    for i, s in enumerate(lines):
+        click.echo(f"{i + 1:>5} " + "".join(f"{c:6.2f}" for c in cos[i]) + f"  {s[:50]}")
+    labels = [str(i + 1) for i in range(len(lines))]
+    placed = place_labels(coords, labels, 60, 15)
+    click.echo(f"\nPCA map (axes explain {explained[0]:.0%} and {explained[1]:.0%} of the variance):")
+    for line in render_scatter(placed, labels, 60, 15):
+        click.echo("  │" + line)

@@ -1,0 +1,600 @@
+"""Inside the network: pure functions that look at a trained model (arrays in, arrays out).
+
+Everything here takes the model's parameters as a plain mapping of arrays (``RNN.params``: embed,
+Wxh<l>, Whh<l>, bh<l>, Why, by) and token ids, so the CLI and the TUI call the same math, and a
+test can call it on a random float64 model. No textual or rich here.
+
+Dimension legend (as in ``kernels.py``):
+    V = vocabulary size   E = embedding size   H = hidden size   L = layers
+    T = tokens of a text  K = largest distance looked back   N = points (tokens, sentences)
+    F = features          S = sentences
+
+The model, row-vector convention (x_t^0 = embed[token_t], x_t^l = h_t^(l-1)):
+    h_t^l  = tanh(x_t^l Wxh^l + h_(t-1)^l Whh^l + bh^l)
+    logits = h_t^(L-1) Why + by
+
+Sections: 1) embeddings: PCA, neighbours, analogies; 2) the softmax's geometry; 3) fading memory
+(input Jacobians); 4) sentence vectors; 5) what a unit does; 6) saturation and health; and a
+terminal-scatter label placer shared by the CLI and TUI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+Params = Mapping[str, np.ndarray]
+SATURATED = 0.95  # |h| above this counts as saturated: tanh' = 1 - h^2 < 0.1 there
+
+
+def n_layers(params: Params) -> int:
+    """L: the number of stacked tanh layers in ``params``."""
+    return sum(1 for k in params if k.startswith("Whh"))
+
+
+# -- running the model over a text ----------------------------------------------------------------
+
+
+def hidden_trace_from_inputs(params: Params, x: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
+    """Every layer's memory after each input: x (T, E) embedded inputs, h0 (L, H) or None (zeros)
+    -> hs (T, L, H), where hs[t, l] = h_t^l.
+
+    Layer by layer: the input products of a whole layer are one (T, I) x (I, H) product, and only
+    the recurrence goes step by step.
+    """
+    L, H = n_layers(params), params["Whh0"].shape[0]
+    T = len(x)
+    hs = np.empty((T, L, H), np.result_type(x, params["Whh0"]))
+    for layer in range(L):
+        pre = x @ params[f"Wxh{layer}"] + params[f"bh{layer}"]  # (T, H)
+        Whh = params[f"Whh{layer}"]
+        h = np.zeros(H, hs.dtype) if h0 is None else np.asarray(h0[layer], hs.dtype)
+        for t in range(T):
+            h = np.tanh(pre[t] + h @ Whh)  # (H,)
+            hs[t, layer] = h
+        x = hs[:, layer]
+    return hs
+
+
+def hidden_trace(params: Params, ids: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
+    """Token ids (T,) read from h0 (L, H) (default: zeros) -> every layer's memory hs (T, L, H)."""
+    ids = np.asarray(ids, np.int64)
+    return hidden_trace_from_inputs(params, params["embed"][ids], h0)
+
+
+def logits_of(params: Params, h_top: np.ndarray) -> np.ndarray:
+    """Next-token logits (..., V) of top-layer memories h_top (..., H)."""
+    return h_top @ params["Why"] + params["by"]
+
+
+# -- 1) embeddings ---------------------------------------------------------------------------------
+
+
+def pca(X: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Principal components by SVD: X (N, D) -> (coords (N, k), axes (k, D), explained (k,)).
+
+    Centre the rows, take the SVD X_c = U S V^T; the first k rows of V^T are the axes, the
+    projections X_c V_k = U_k S_k are the coordinates, and S_i^2 / sum(S^2) is the share of the
+    total variance each axis explains. Signs are fixed so each axis's largest |loading| is positive.
+    """
+    Xc = X - X.mean(axis=0)
+    U, S, Vt = np.linalg.svd(Xc, full_matrices=False)
+    k = min(k, len(S))
+    signs = np.sign(Vt[np.arange(k), np.abs(Vt[:k]).argmax(axis=1)])
+    signs[signs == 0] = 1.0
+    axes = Vt[:k] * signs[:, None]  # (k, D)
+    coords = Xc @ axes.T  # (N, k)
+    total = float((S**2).sum())
+    explained = (S[:k] ** 2) / total if total > 0 else np.zeros(k)
+    return coords, axes, explained
+
+
+def unit_rows(X: np.ndarray) -> np.ndarray:
+    """Rows of X (N, D) scaled to length 1 (zero rows stay zero)."""
+    norms = np.linalg.norm(X, axis=-1, keepdims=True)
+    return X / np.where(norms > 0, norms, 1.0)
+
+
+def cosine_matrix(X: np.ndarray, Y: np.ndarray | None = None) -> np.ndarray:
+    """Cosine similarity of every row of X (N, D) with every row of Y (M, D) (default X) -> (N, M)."""
+    Xn = unit_rows(X)
+    return Xn @ (Xn if Y is None else unit_rows(Y)).T
+
+
+def token_vectors(params: Params, which: str = "input") -> np.ndarray:
+    """Each token's vector (V, D): ``input`` = the embedding rows (V, E); ``output`` = the columns
+    of Why (V, H), the vector the memory is dotted with to score that token."""
+    if which == "input":
+        return params["embed"]
+    if which == "output":
+        return params["Why"].T
+    raise ValueError(f"which must be 'input' or 'output' (got {which!r})")
+
+
+def nearest(
+    vectors: np.ndarray, query: np.ndarray, n: int = 10, exclude: Sequence[int] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """The n rows of vectors (V, D) most cosine-similar to query (D,), skipping ids in ``exclude``.
+
+    Returns (ids (n,), cosines (n,)), most similar first.
+    """
+    sims = cosine_matrix(query[None, :], vectors)[0]  # (V,)
+    sims[list(exclude)] = -np.inf
+    n = min(n, len(sims) - len(set(exclude)))
+    order = np.argsort(-sims, kind="stable")[:n]
+    return order, sims[order]
+
+
+def neighbours(vectors: np.ndarray, token: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The n tokens nearest to ``token`` by cosine similarity (itself excluded): (ids (n,), cos (n,))."""
+    return nearest(vectors, vectors[token], n, exclude=(token,))
+
+
+@dataclass(frozen=True)
+class Analogy:
+    """The answer to a - b + c, and how it compares with chance."""
+
+    ids: np.ndarray  # (n,) best answers, inputs excluded
+    cosines: np.ndarray  # (n,) their cosine with the target a - b + c (unit vectors)
+    random_best: np.ndarray  # (R,) best cosine for R random triples: what noise reaches
+    percentile: float  # share (0..100) of random triples whose best cosine is below ours
+    echo: str | None  # "a" or "c" when the answer is just that input's nearest neighbour, else None
+    verdict: str  # the judgement in plain words
+
+
+def analogy(
+    vectors: np.ndarray,
+    a: int,
+    b: int,
+    c: int,
+    n: int = 5,
+    *,
+    trials: int = 300,
+    rng: np.random.Generator | None = None,
+    skip: Sequence[int] = (),
+    names: Sequence[str] = ("a", "b", "c"),
+) -> Analogy:
+    """a - b + c ("king - man + woman"), on unit vectors (3CosAdd), excluding a, b and c.
+
+    Two checks make the verdict. Chance: the same is done for ``trials`` random triples of distinct
+    tokens (never from ``skip``, e.g. <unk>); if their best cosines often reach ours, the answer is
+    noise. Echo: a small model's "answer" is often just the nearest neighbour of a or c; if it is,
+    and it is no closer to a - b + c than to that input alone, the offset a - b did nothing.
+    ``names`` (of a, b, c) are only used in the verdict's wording.
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    U = unit_rows(np.asarray(vectors, np.float64))
+    ids, cos = nearest(U, U[a] - U[b] + U[c], n, exclude=(a, b, c))
+    pool = np.setdiff1d(np.arange(len(U)), np.asarray(skip, np.int64))
+    random_best = np.empty(0)
+    if len(pool) >= 4:
+        triples = np.stack([rng.choice(pool, 3, replace=False) for _ in range(trials)])  # (R, 3)
+        targets = U[triples[:, 0]] - U[triples[:, 1]] + U[triples[:, 2]]  # (R, D)
+        sims = cosine_matrix(targets, U)  # (R, V)
+        np.put_along_axis(sims, triples, -np.inf, axis=1)
+        random_best = sims.max(axis=1)
+    best = float(cos[0]) if len(cos) else float("nan")
+    pct = 100.0 * float((random_best < best).mean()) if len(random_best) else float("nan")
+    echo = None
+    for which, x in ((names[0], a), (names[2], c)):
+        if len(ids) and echo is None:
+            nn = int(nearest(U, U[x], 1, exclude=(a, b, c))[0][0])
+            if nn == int(ids[0]) and best <= float(U[x] @ U[nn]):
+                echo = which
+    return Analogy(ids, cos, random_best, pct, echo, _analogy_verdict(best, random_best, pct, echo))
+
+
+def _analogy_verdict(best: float, random_best: np.ndarray, pct: float, echo: str | None) -> str:
+    if not len(random_best):
+        return "too few tokens to compare with chance"
+    median = float(np.median(random_best))
+    chance = f"cosine {best:.2f} vs {median:.2f} for a typical random triple ({pct:.0f}th percentile)"
+    if pct < 90:
+        return f"noise: random triples do about as well — {chance}"
+    if echo is not None:
+        return (f"weak: {chance}, but the answer is simply the nearest neighbour of {echo!r}, "
+                "and no closer to the sum than to it")  # fmt: skip
+    return f"meaningful: stands out from chance — {chance}"
+
+
+# -- 2) the softmax's geometry -----------------------------------------------------------------------
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """softmax(logits / temperature) over the last axis, in float64 (temperature > 0)."""
+    z = np.asarray(logits, np.float64) / temperature
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def entropy_bits(p: np.ndarray) -> float:
+    """Shannon entropy of a distribution p (V,) in bits."""
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum())
+
+
+@dataclass(frozen=True)
+class SoftmaxGeometry:
+    """How the memory h turns into next-token probabilities, for the top tokens."""
+
+    h: np.ndarray  # (H,) top-layer memory
+    ids: np.ndarray  # (n,) most likely tokens, best first
+    dots: np.ndarray  # (n,) h . Why[:, tok]
+    biases: np.ndarray  # (n,) by[tok]
+    logits: np.ndarray  # (n,) dots + biases
+    cosines: np.ndarray  # (n,) cos(h, Why[:, tok]): dot = |h| |w| cos
+    w_norms: np.ndarray  # (n,) |Why[:, tok]|
+    probs: np.ndarray  # (n,) probability at the temperature
+    probs_at_1: np.ndarray  # (n,) probability at temperature 1
+    temperature: float
+    entropy: float  # bits, whole distribution at the temperature
+    entropy_at_1: float  # bits at temperature 1
+
+
+def softmax_geometry(
+    params: Params, h_top: np.ndarray, temperature: float = 1.0, n: int = 10
+) -> SoftmaxGeometry:
+    """The output layer seen as geometry: h_top (H,) -> each token's logit h . w_tok + b_tok for the
+    n likeliest tokens, their probabilities at ``temperature`` (> 0) and at 1, and both entropies."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0 (got {temperature})")
+    Why, by = params["Why"], params["by"]
+    dots_all = h_top @ Why  # (V,)
+    logits = dots_all + by
+    p_t, p_1 = softmax(logits, temperature), softmax(logits, 1.0)
+    ids = np.argsort(-logits, kind="stable")[:n]
+    w = Why[:, ids]  # (H, n)
+    w_norms = np.linalg.norm(w, axis=0)
+    h_norm = float(np.linalg.norm(h_top))
+    cos = dots_all[ids] / np.where(w_norms * h_norm > 0, w_norms * h_norm, 1.0)
+    return SoftmaxGeometry(
+        h=h_top,
+        ids=ids,
+        dots=dots_all[ids],
+        biases=by[ids],
+        logits=logits[ids],
+        cosines=cos,
+        w_norms=w_norms,
+        probs=p_t[ids],
+        probs_at_1=p_1[ids],
+        temperature=temperature,
+        entropy=entropy_bits(p_t),
+        entropy_at_1=entropy_bits(p_1),
+    )
+
+
+# -- 3) fading memory --------------------------------------------------------------------------------
+
+
+def input_jacobians(
+    params: Params, x: np.ndarray, K: int, h0: np.ndarray | None = None, hs: np.ndarray | None = None
+) -> Iterator[np.ndarray]:
+    """Yield J_k = d h_(T-1)^(L-1) / d x_(T-1-k)  (H, E) for k = 0..K: how the last top-layer memory
+    moves with the embedded input k tokens back. x (T, E) embedded inputs; hs (T, L, H) their trace
+    if already computed.
+
+    Reverse mode through the actual chain. G[l] holds d h_last / d h_t^l (H, H) for the current t;
+    with D_t^l = diag(1 - (h_t^l)^2) the tanh derivative and a_t^l the pre-activation:
+        d h_last / d a_t^l      = G[l] D_t^l
+        d h_last / d x_t^l      = G[l] D_t^l Wxh^l^T   (for l > 0 this adds to G[l-1]: x^l = h^(l-1))
+        d h_last / d h_(t-1)^l  = G[l] D_t^l Whh^l^T   (the recurrence: becomes G[l] for step t-1)
+    Layers are visited top-down at each t, so G[l-1] has both of its contributions before use.
+    """
+    L, H = n_layers(params), params["Whh0"].shape[0]
+    T = len(x)
+    if hs is None:
+        hs = hidden_trace_from_inputs(params, x, h0)
+    dtype = hs.dtype
+    G = [np.zeros((H, H), dtype) for _ in range(L)]
+    G[L - 1] = np.eye(H, dtype=dtype)
+    for k in range(min(K, T - 1) + 1):
+        t = T - 1 - k
+        for layer in range(L - 1, -1, -1):
+            GD = G[layer] * (1.0 - hs[t, layer] ** 2)  # (H, H): scales column j by tanh'_j
+            into_input = GD @ params[f"Wxh{layer}"].T  # (H, I)
+            if layer > 0:
+                G[layer - 1] = G[layer - 1] + into_input
+            else:
+                yield into_input
+            G[layer] = GD @ params[f"Whh{layer}"].T
+
+
+def matrix_norm(J: np.ndarray, kind: str = "fro") -> float:
+    """Frobenius (``fro``: sqrt of the sum of squares, the RMS gain over all input directions times
+    sqrt(E)) or spectral (``spectral``: the largest gain in any one input direction) norm."""
+    if kind == "fro":
+        return float(np.sqrt((J * J).sum()))
+    if kind == "spectral":
+        return float(np.linalg.norm(J, 2))
+    raise ValueError(f"norm must be 'fro' or 'spectral' (got {kind!r})")
+
+
+def half_life(curve: np.ndarray) -> float | None:
+    """Distance k at which the curve (K+1,) has first fallen to half its peak, interpolated
+    geometrically between whole k (exact for an exponential decay); None if it never does."""
+    curve = np.asarray(curve, np.float64)
+    if not len(curve) or not curve.max() > 0:
+        return None
+    peak = int(curve.argmax())
+    half = curve[peak] / 2
+    for k in range(peak + 1, len(curve)):
+        if curve[k] <= half:
+            lo, hi = curve[k - 1], curve[k]
+            if hi <= 0:
+                return float(k)
+            return k - 1 + float(np.log(lo / half) / np.log(lo / hi))
+    return None
+
+
+def fitted_half_life(curve: np.ndarray) -> float | None:
+    """ln 2 / decay rate of a least-squares line through log(curve) from its peak on: the half-life of
+    the best exponential fit, steadier than ``half_life`` on a bumpy curve. None if it does not decay."""
+    curve = np.asarray(curve, np.float64)
+    peak = int(curve.argmax()) if len(curve) else 0
+    tail = curve[peak:]
+    k = np.arange(len(tail))
+    keep = tail > 0
+    if keep.sum() < 2:
+        return None
+    slope = np.polyfit(k[keep], np.log(tail[keep]), 1)[0]
+    return float(np.log(2) / -slope) if slope < 0 else None
+
+
+@dataclass(frozen=True)
+class FadingMemory:
+    """How much each earlier token still moves the last memory of a text."""
+
+    norms: np.ndarray  # (K+1,) ||d h_last / d x_(last-k)|| for k = 0..K
+    norm: str  # "fro" or "spectral"
+    half_life: float | None  # tokens back until the norm is half its peak (None: not within K)
+    fitted_half_life: float | None  # half-life of the best exponential fit
+    saturated: np.ndarray  # (L,) share of units with |h| > SATURATED at the last position
+    saturated_text: np.ndarray  # (L,) the same share averaged over every position of the text
+    hs: np.ndarray  # (T, L, H) the memory after each token
+
+
+def fading_memory(
+    params: Params, ids: np.ndarray, K: int = 50, norm: str = "fro", h0: np.ndarray | None = None
+) -> FadingMemory:
+    """The fading-memory curve of a text: ids (T,) -> ||d h_(T-1) / d x_(T-1-k)|| for k = 0..min(K, T-1),
+    where h is the top layer's memory and x the embedding input (through every layer)."""
+    ids = np.asarray(ids, np.int64)
+    if len(ids) == 0:
+        raise ValueError("the text has no tokens")
+    x = params["embed"][ids]
+    hs = hidden_trace_from_inputs(params, x, h0)
+    norms = np.array([matrix_norm(J, norm) for J in input_jacobians(params, x, K, hs=hs)])
+    sat = np.abs(hs) > SATURATED  # (T, L, H)
+    return FadingMemory(
+        norms,
+        norm,
+        half_life(norms),
+        fitted_half_life(norms),
+        sat[-1].mean(axis=-1),
+        sat.mean(axis=(0, 2)),
+        hs,
+    )
+
+
+# -- 4) sentence vectors -----------------------------------------------------------------------------
+
+
+def sentence_vectors(params: Params, sentences: Sequence[np.ndarray]) -> np.ndarray:
+    """The final memory of each sentence read from a zero state: S id arrays -> (S, L, H)."""
+    L, H = n_layers(params), params["Whh0"].shape[0]
+    out = np.zeros((len(sentences), L, H), params["Whh0"].dtype)
+    for s, ids in enumerate(sentences):
+        if len(ids):
+            out[s] = hidden_trace(params, ids)[-1]
+    return out
+
+
+def sentence_map(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sentence vectors (S, D) (one layer, or layers concatenated) -> (cosine matrix (S, S),
+    2D PCA coordinates (S, 2), explained variance (2,))."""
+    coords, _, explained = pca(vectors, 2)
+    if coords.shape[1] < 2:  # fewer than two sentences: pad the missing axis
+        coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
+        explained = np.pad(explained, (0, 2 - len(explained)))
+    return cosine_matrix(vectors), coords, explained
+
+
+# -- 5) what a unit does -----------------------------------------------------------------------------
+
+
+CHAR_FEATURES = (
+    "in double quotes",
+    "in single quotes",
+    "in parentheses",
+    "position in line",
+    "position in word",
+    "after a space",
+)
+WORD_FEATURES = (
+    "in double quotes",
+    "in single quotes",
+    "in parentheses",
+    "position in line",
+    "after punctuation",
+)
+_OPEN_DQ, _CLOSE_DQ = "“", "”"
+
+
+def features(tokens: Sequence[str], level: str) -> tuple[tuple[str, ...], np.ndarray]:
+    """Simple interpretable features of each position of a tokenised text, for the state after
+    reading token t (the token itself included). tokens: T token strings -> (names, values (T, F)).
+
+    in double quotes   inside "..." (straight quotes alternate) or “...”; the opening mark counts,
+                       the closing one does not
+    in single quotes   inside '...': at char level a ' opens when it follows a non-letter and a
+                       letter follows, and closes when no letter follows (so don't is not a quote);
+                       at word level a standalone ' token (inner apostrophes stay in the word)
+                       toggles
+    in parentheses     nesting depth of ( ) is above zero
+    position in line   tokens since the last newline (the newline itself: 0)
+    position in word   char level: letters since the last non-letter (0 on a non-letter)
+    after a space      char level: the token is a space (the next character starts a word)
+    after punctuation  word level (no spaces there): the token is a punctuation mark
+    """
+    if level not in ("char", "word"):
+        raise ValueError(f"level must be 'char' or 'word' (got {level!r})")
+    names = CHAR_FEATURES if level == "char" else WORD_FEATURES
+    T = len(tokens)
+    out = np.zeros((T, len(names)))
+    dq = sq = False
+    depth = line = word = 0
+    for t, tok in enumerate(tokens):
+        prev = tokens[t - 1] if t > 0 else "\n"
+        nxt = tokens[t + 1] if t + 1 < T else "\n"
+        if tok == '"':
+            dq = not dq
+        elif tok in (_OPEN_DQ, _CLOSE_DQ):
+            dq = tok == _OPEN_DQ
+        if tok in ("'", "‘", "’"):
+            if level == "word":
+                sq = not sq
+            elif sq and not nxt[:1].isalnum():
+                sq = False
+            elif not sq and not prev[-1:].isalnum() and nxt[:1].isalnum():
+                sq = True
+        depth = depth + 1 if tok == "(" else max(depth - 1, 0) if tok == ")" else depth
+        line = 0 if tok == "\n" else line + 1
+        word = word + 1 if tok.isalpha() else 0
+        row = [float(dq), float(sq), float(depth > 0), float(line)]
+        if level == "char":
+            row += [float(word), float(tok == " ")]
+        else:
+            row += [float(not any(ch.isalnum() for ch in tok) and tok != "\n")]
+        out[t] = row
+    return names, out
+
+
+def correlations(acts: np.ndarray, feats: np.ndarray) -> np.ndarray:
+    """Pearson correlation of every feature with every unit: acts (T, U), feats (T, F) -> (F, U).
+
+    A constant column (a feature that never changes in this text, or a dead unit) has no
+    correlation: its entries are 0.
+    """
+    A = acts - acts.mean(axis=0)
+    Fc = feats - feats.mean(axis=0)
+    a_norm, f_norm = np.linalg.norm(A, axis=0), np.linalg.norm(Fc, axis=0)
+    denom = np.outer(f_norm, a_norm)
+    r = (Fc.T @ A) / np.where(denom > 0, denom, 1.0)
+    r[denom <= 1e-12 * max(float(denom.max(initial=0.0)), 1e-300)] = 0.0
+    return r
+
+
+def rank_units(r: np.ndarray, n: int = 5) -> np.ndarray:
+    """For each feature, the n units with the largest |correlation|: r (F, U) -> unit ids (F, n)."""
+    return np.argsort(-np.abs(r), axis=1, kind="stable")[:, :n]
+
+
+def top_contexts(values: np.ndarray, n: int = 5, gap: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Positions where a unit is most positive and most negative: values (T,) -> (top (<=n,),
+    bottom (<=n,)), strongest first, each pick at least ``gap`` positions from the ones before it
+    so the snippets do not repeat one passage."""
+
+    def pick(order: np.ndarray) -> np.ndarray:
+        chosen: list[int] = []
+        for t in order:
+            if all(abs(int(t) - c) >= gap for c in chosen):
+                chosen.append(int(t))
+                if len(chosen) == n:
+                    break
+        return np.array(chosen, np.int64)
+
+    order = np.argsort(-values, kind="stable")
+    return pick(order), pick(order[::-1])
+
+
+# -- 6) saturation and health ------------------------------------------------------------------------
+
+
+def activation_histogram(hs: np.ndarray, bins: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Histogram of hidden activations per layer: hs (T, L, H) -> (counts (L, bins), edges (bins+1,)
+    over [-1, 1], share of activations with |h| > SATURATED per layer (L,))."""
+    edges = np.linspace(-1.0, 1.0, bins + 1)
+    L = hs.shape[1]
+    counts = np.zeros((L, bins), np.int64)
+    for layer in range(L):
+        idx = np.clip(np.searchsorted(edges, hs[:, layer].ravel(), side="right") - 1, 0, bins - 1)
+        counts[layer] = np.bincount(idx, minlength=bins)
+    return counts, edges, (np.abs(hs) > SATURATED).mean(axis=(0, 2))
+
+
+def recurrent_spectra(params: Params) -> np.ndarray:
+    """Spectral radius (largest |eigenvalue|) and largest singular value of each Whh: -> (L, 2).
+
+    Radius above 1: some direction of the memory grows step after step before tanh squashes it;
+    far below 1: the memory forgets fast. The largest singular value bounds the one-step gain.
+    """
+    out = np.zeros((n_layers(params), 2))
+    for layer in range(len(out)):
+        W = np.asarray(params[f"Whh{layer}"], np.float64)
+        out[layer] = np.abs(np.linalg.eigvals(W)).max(), np.linalg.norm(W, 2)
+    return out
+
+
+# -- a terminal scatter with labels that do not collide -----------------------------------------------
+
+
+def display_token(tok: str) -> str:
+    """A token as a short visible label: space ␣, newline ⏎, tab ⇥, other control characters escaped."""
+    special = {" ": "␣", "\n": "⏎", "\t": "⇥"}
+    if tok in special:
+        return special[tok]
+    return tok if tok.isprintable() else repr(tok)[1:-1]
+
+
+def place_labels(
+    xy: np.ndarray, labels: Sequence[str], width: int, height: int, max_shift: int = 2
+) -> list[tuple[int, int, int]]:
+    """Place text labels of 2D points (N, 2) on a width x height character grid without overlaps.
+
+    Points are scaled to the grid (y up); labels are placed in order (so pass the most important
+    first), each at its point, or else shifted at most ``max_shift`` rows or columns, keeping one
+    blank cell from any other label on its row. Returns (row, col, index) of every placed label;
+    an index that is missing did not fit.
+    """
+    taken = np.zeros((height, width), bool)
+    xy = np.asarray(xy, np.float64)
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    span = np.where(hi - lo > 0, hi - lo, 1.0)
+    placed: list[tuple[int, int, int]] = []
+    for i, label in enumerate(labels):
+        n = len(label)
+        if n == 0 or n > width:
+            continue
+        col0 = int(round((xy[i, 0] - lo[0]) / span[0] * (width - n)))
+        row0 = int(round((hi[1] - xy[i, 1]) / span[1] * (height - 1)))
+        for dr, dc in _shifts(max_shift):
+            r, c = row0 + dr, col0 + dc
+            if (
+                0 <= r < height
+                and 0 <= c
+                and c + n <= width
+                and not taken[r, max(c - 1, 0) : c + n + 1].any()
+            ):
+                taken[r, c : c + n] = True
+                placed.append((r, c, i))
+                break
+    return placed
+
+
+def _shifts(m: int) -> list[tuple[int, int]]:
+    """Offsets (row, col) within m of zero, nearest first (rows count double: cells are tall)."""
+    offsets = [(dr, dc) for dr in range(-m, m + 1) for dc in range(-2 * m, 2 * m + 1)]
+    return sorted(offsets, key=lambda o: (2 * abs(o[0]) + abs(o[1]), abs(o[0]), o))
+
+
+def render_scatter(
+    placed: list[tuple[int, int, int]], labels: Sequence[str], width: int, height: int
+) -> list[str]:
+    """Plain-text lines of a scatter from ``place_labels`` output."""
+    grid = [[" "] * width for _ in range(height)]
+    for r, c, i in placed:
+        for j, ch in enumerate(labels[i]):
+            grid[r][c + j] = ch
+    return ["".join(row).rstrip() for row in grid]

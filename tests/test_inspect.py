@@ -1,0 +1,589 @@
+"""rnntui.inspect against slow NumPy references, the model's own step and finite differences (float64),
+on random small models at char-like and word-like shapes with 1 and 2 layers; and the
+``rnntui inspect`` commands through click's CliRunner on small saved checkpoints."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from rnntui import inspect as ins
+from rnntui import reference
+from rnntui.checkpoint import Checkpoint, save
+from rnntui.cli import main
+from rnntui.corpus import build_vocab, read_text, sha256_text
+from rnntui.generate import probabilities
+from rnntui.model import RNN, ModelConfig
+
+# char-like (small V) and word-like (larger V, E != H) shapes, 1 and 2 layers
+SHAPES = [
+    dict(V=7, E=4, H=6, L=1),
+    dict(V=7, E=4, H=6, L=2),
+    dict(V=40, E=5, H=4, L=1),
+    dict(V=40, E=5, H=4, L=2),
+]
+IDS = lambda s: "V{V}-E{E}-H{H}-L{L}".format(**s)  # noqa: E731
+
+
+def make_model(shape, seed=0, scale=0.5):
+    rng = np.random.default_rng(seed)
+    cfg = ModelConfig(vocab_size=shape["V"], embed=shape["E"], hidden=shape["H"], layers=shape["L"])
+    model = RNN.initialised(cfg, rng, dtype=np.float64)
+    model.flat += rng.standard_normal(model.flat.size) * scale  # away from the init's special structure
+    return model
+
+
+def rel_error(a, b):
+    return np.abs(a - b).max() / max(np.abs(a).max() + np.abs(b).max(), 1e-8)
+
+
+def step_states(model, ids):
+    """The memory (L, H) after each token, by the model's own step: -> (T, L, H)."""
+    h = np.zeros((model.cfg.layers, model.cfg.hidden))
+    out = []
+    for i in ids:
+        model.step(int(i), h)
+        out.append(h.copy())
+    return np.stack(out)
+
+
+def reference_top_state(params, L, x, h0=None):
+    """Last top-layer memory from embedded inputs x (T, E), by ``reference.rnn_forward``."""
+    H = params["Whh0"].shape[0]
+    xs = x[:, None, :]  # (T, 1, E)
+    for layer in range(L):
+        start = np.zeros((1, H)) if h0 is None else h0[layer][None]
+        xs = reference.rnn_forward(
+            xs, start, params[f"Wxh{layer}"], params[f"Whh{layer}"], params[f"bh{layer}"]
+        )
+    return xs[-1, 0]
+
+
+# -- running the model ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
+def test_hidden_trace_matches_model_step(shape):
+    model = make_model(shape)
+    ids = np.random.default_rng(1).integers(0, shape["V"], 13)
+    hs = ins.hidden_trace(model.params, ids)
+    assert hs.shape == (13, shape["L"], shape["H"])
+    np.testing.assert_allclose(hs, step_states(model, ids), rtol=1e-12, atol=1e-12)
+    # from a given h0: continuing equals reading the whole text
+    np.testing.assert_allclose(ins.hidden_trace(model.params, ids[5:], h0=hs[4]), hs[5:], atol=1e-12)
+    logits = model.step(int(ids[0]), hs[-1].copy())
+    np.testing.assert_allclose(
+        ins.logits_of(model.params, ins.hidden_trace(model.params, [*ids, ids[0]])[-1, -1]),
+        logits,
+        atol=1e-12,
+    )
+
+
+# -- 1) embeddings -------------------------------------------------------------------------------------
+
+
+def test_pca_matches_covariance_eigendecomposition():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((30, 6)) @ rng.standard_normal((6, 6)) + 3.0
+    coords, axes, explained = ins.pca(X, 2)
+    C = np.cov(X, rowvar=False)
+    evals, evecs = np.linalg.eigh(C)
+    evals, evecs = evals[::-1], evecs[:, ::-1]
+    np.testing.assert_allclose(explained, evals[:2] / evals.sum(), rtol=1e-10)
+    for i in range(2):
+        v = evecs[:, i] * np.sign(evecs[:, i] @ axes[i])  # eigenvectors have no fixed sign
+        np.testing.assert_allclose(axes[i], v, atol=1e-10)
+        np.testing.assert_allclose(coords[:, i], (X - X.mean(0)) @ v, atol=1e-10)
+    assert coords[:, 0].var() >= coords[:, 1].var()
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
+@pytest.mark.parametrize("which", ["input", "output"])
+def test_neighbours_match_slow_loop(shape, which):
+    model = make_model(shape)
+    vectors = ins.token_vectors(model.params, which)
+    assert vectors.shape == (shape["V"], shape["E"] if which == "input" else shape["H"])
+    token = 3
+    ids, cos = ins.neighbours(vectors, token, n=4)
+    slow = []
+    for j in range(len(vectors)):
+        if j != token:
+            a, b = vectors[token], vectors[j]
+            slow.append((float(a @ b / np.sqrt(a @ a) / np.sqrt(b @ b)), j))
+    slow.sort(key=lambda s: -s[0])
+    assert ids.tolist() == [j for _, j in slow[:4]]
+    np.testing.assert_allclose(cos, [c for c, _ in slow[:4]], rtol=1e-12)
+
+
+def test_analogy_matches_slow_reference_and_excludes_inputs():
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((40, 5))
+    a, b, c = 4, 9, 17
+    result = ins.analogy(vectors, a, b, c, n=3, trials=50, rng=rng)
+    U = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    target = U[a] - U[b] + U[c]
+    slow = sorted(
+        ((float(target @ U[j] / np.linalg.norm(target)), j) for j in range(40) if j not in (a, b, c)),
+        key=lambda s: -s[0],
+    )
+    assert result.ids.tolist() == [j for _, j in slow[:3]]
+    np.testing.assert_allclose(result.cosines, [s for s, _ in slow[:3]], rtol=1e-12)
+    assert len(result.random_best) == 50 and 0 <= result.percentile <= 100
+    assert result.percentile == pytest.approx(100 * np.mean(result.random_best < result.cosines[0]))
+
+
+def test_analogy_verdict_tells_a_planted_analogy_from_noise():
+    rng = np.random.default_rng(4)
+    vectors = rng.standard_normal((60, 40))  # random tokens: nearly orthogonal in 40 dimensions
+    king, man, woman, queen = 0, 1, 2, 3
+    vectors[queen] = vectors[king] - vectors[man] + vectors[woman]  # a planted analogy
+    vectors[[king, man, woman]] /= np.linalg.norm(vectors[[king, man, woman]], axis=1, keepdims=True)
+    vectors[queen] = vectors[king] - vectors[man] + vectors[woman]
+    good = ins.analogy(vectors, king, man, woman, rng=rng)
+    assert good.ids[0] == queen and good.cosines[0] == pytest.approx(1.0)
+    assert good.percentile == 100.0 and good.verdict.startswith("meaningful")
+    assert good.echo is None
+    # an "answer" that is just c's nearest neighbour, no closer to the sum than to c itself
+    vectors[20] = vectors[12] + 0.1 * rng.standard_normal(40)
+    echo = ins.analogy(vectors, 10, 11, 12, rng=rng, names=("x", "y", "z"))
+    assert echo.ids[0] == 20 and echo.echo == "z"
+    assert echo.verdict.startswith("weak") and "'z'" in echo.verdict
+    noise = ins.analogy(vectors, 30, 31, 32, rng=rng)  # three unrelated random tokens
+    assert noise.cosines[0] < 0.7
+    # random triples are where the baseline comes from; the verdict follows the percentile
+    assert noise.verdict.startswith("noise") == (noise.percentile < 90)
+
+
+# -- 2) the softmax's geometry -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_softmax_geometry_matches_slow_dot_products(shape, temperature):
+    model = make_model(shape)
+    p = model.params
+    h = ins.hidden_trace(p, [1, 2, 3, 0])[-1, -1]
+    g = ins.softmax_geometry(p, h, temperature, n=5)
+    want_logits = np.array(
+        [sum(h[i] * p["Why"][i, v] for i in range(len(h))) + p["by"][v] for v in range(len(p["by"]))]
+    )
+    top = sorted(range(len(want_logits)), key=lambda v: -want_logits[v])[:5]
+    assert g.ids.tolist() == top
+    np.testing.assert_allclose(g.logits, want_logits[top], rtol=1e-12)
+    np.testing.assert_allclose(g.dots + g.biases, g.logits, rtol=1e-12)
+    w = p["Why"][:, top]
+    np.testing.assert_allclose(g.dots, g.w_norms * np.linalg.norm(h) * g.cosines, rtol=1e-10)
+    np.testing.assert_allclose(g.w_norms, np.sqrt((w**2).sum(0)), rtol=1e-12)
+    p_t, p_1 = probabilities(want_logits, temperature), probabilities(want_logits, 1.0)
+    np.testing.assert_allclose(g.probs, p_t[top], rtol=1e-10)
+    np.testing.assert_allclose(g.probs_at_1, p_1[top], rtol=1e-10)
+    assert g.entropy == pytest.approx(-sum(q * np.log2(q) for q in p_t if q > 0), rel=1e-10)
+    assert g.entropy_at_1 == pytest.approx(-sum(q * np.log2(q) for q in p_1 if q > 0), rel=1e-10)
+    # cooling sharpens, heating flattens
+    assert (g.entropy < g.entropy_at_1) == (temperature < 1) or temperature == 1.0
+    with pytest.raises(ValueError):
+        ins.softmax_geometry(p, h, 0.0)
+
+
+# -- 3) fading memory -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
+def test_input_jacobians_match_finite_differences(shape):
+    model = make_model(shape, seed=5)
+    p, L = model.params, shape["L"]
+    rng = np.random.default_rng(6)
+    T = 6
+    x = p["embed"][rng.integers(0, shape["V"], T)].copy()  # (T, E)
+    h0 = rng.standard_normal((L, shape["H"])) * 0.5
+    Js = list(ins.input_jacobians(p, x, K=T + 3, h0=h0))
+    assert len(Js) == T  # K is capped at T - 1
+    np.testing.assert_allclose(
+        ins.hidden_trace_from_inputs(p, x, h0)[-1, -1], reference_top_state(p, L, x, h0), atol=1e-12
+    )
+    eps = 1e-6
+    for k, J in enumerate(Js):
+        s = T - 1 - k
+        numeric = np.empty_like(J)  # (H, E)
+        for i in range(shape["E"]):
+            up, down = x.copy(), x.copy()
+            up[s, i] += eps
+            down[s, i] -= eps
+            numeric[:, i] = (reference_top_state(p, L, up, h0) - reference_top_state(p, L, down, h0)) / (
+                2 * eps
+            )
+        assert rel_error(J, numeric) < 1e-7, k
+        # and the norms the fading-memory curve reports
+        assert ins.matrix_norm(J, "fro") == pytest.approx(np.linalg.norm(numeric, "fro"), rel=1e-6)
+        assert ins.matrix_norm(J, "spectral") == pytest.approx(
+            np.linalg.svd(numeric, compute_uv=False)[0], rel=1e-6
+        )
+
+
+@pytest.mark.parametrize("shape", SHAPES[:2], ids=IDS)
+@pytest.mark.parametrize("norm", ["fro", "spectral"])
+def test_fading_memory_curve(shape, norm):
+    model = make_model(shape, seed=7)
+    ids = np.random.default_rng(8).integers(0, shape["V"], 20)
+    fm = ins.fading_memory(model.params, ids, K=8, norm=norm)
+    x = model.params["embed"][ids]
+    want = [ins.matrix_norm(J, norm) for J in ins.input_jacobians(model.params, x, 8)]
+    np.testing.assert_allclose(fm.norms, want, rtol=1e-12)
+    assert fm.norms.shape == (9,) and fm.norm == norm
+    hs = step_states(model, ids)
+    np.testing.assert_allclose(fm.hs, hs, atol=1e-12)
+    np.testing.assert_allclose(fm.saturated, (np.abs(hs[-1]) > ins.SATURATED).mean(-1))
+    np.testing.assert_allclose(fm.saturated_text, (np.abs(hs) > ins.SATURATED).mean(axis=(0, 2)))
+    assert len(ins.fading_memory(model.params, ids[:1], K=8).norms) == 1  # T = 1: only k = 0
+    with pytest.raises(ValueError):
+        ins.fading_memory(model.params, ids[:0])
+
+
+def test_a_saturated_memory_forgets_fast_and_a_linear_one_keeps_its_gain():
+    """Physics checks: with tiny weights tanh is nearly linear (gain ~ ||Whh||^k); with huge input
+    weights every unit sits near ±1, tanh' ~ 0, and the past is invisible."""
+    shape = dict(V=5, E=3, H=4, L=1)
+    model = make_model(shape, scale=0.0)
+    p = model.params
+    Q = np.linalg.qr(np.random.default_rng(9).standard_normal((4, 4)))[0]
+    p["Whh0"][...] = 0.9 * Q  # every singular value 0.9
+    p["Wxh0"][...] *= 1e-4
+    p["bh0"][...] = 0.0
+    curve = ins.fading_memory(p, [0, 1, 2, 3, 4, 0, 1, 2], K=7).norms
+    np.testing.assert_allclose(curve[1:] / curve[:-1], 0.9, rtol=1e-3)  # ||D Whh^T||: ~0.9 per step
+    assert ins.half_life(curve) == pytest.approx(np.log(2) / -np.log(0.9), rel=1e-2)
+    p["Wxh0"][...] *= 1e6  # inputs of size ~100: saturated
+    fm = ins.fading_memory(p, [0, 1, 2, 3, 4, 0, 1, 2], K=7)
+    assert fm.saturated[0] == 1.0
+    assert fm.norms[1] < 1e-6 * max(fm.norms[0], 1e-300) or fm.norms[0] < 1e-10
+
+
+def test_half_life():
+    k = np.arange(20)
+    assert ins.half_life(0.5 ** (k / 3.0)) == pytest.approx(3.0)
+    assert ins.fitted_half_life(0.5 ** (k / 3.0)) == pytest.approx(3.0)
+    bumped = np.concatenate([[1.0], 4.0 * 0.5 ** (k / 2.0)])  # peak at k = 1, then half-life 2
+    assert ins.half_life(bumped) == pytest.approx(3.0)  # k at which it is half the peak
+    assert ins.half_life(np.ones(5)) is None and ins.fitted_half_life(np.ones(5)) is None
+    assert ins.half_life(np.array([1.0, 0.0])) == 1.0
+
+
+# -- 4) sentence vectors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
+def test_sentence_vectors_and_map(shape):
+    model = make_model(shape)
+    rng = np.random.default_rng(10)
+    sentences = [rng.integers(0, shape["V"], n) for n in (5, 1, 8, 5)]
+    sentences[3] = sentences[0].copy()  # an identical sentence
+    vecs = ins.sentence_vectors(model.params, sentences)
+    assert vecs.shape == (4, shape["L"], shape["H"])
+    for s, ids in enumerate(sentences):
+        np.testing.assert_allclose(vecs[s], step_states(model, ids)[-1], atol=1e-12)
+    flat = vecs.reshape(4, -1)
+    cos, coords, explained = ins.sentence_map(flat)
+    for i in range(4):
+        for j in range(4):
+            want = flat[i] @ flat[j] / np.linalg.norm(flat[i]) / np.linalg.norm(flat[j])
+            assert cos[i, j] == pytest.approx(want, abs=1e-12)
+    assert cos[0, 3] == pytest.approx(1.0)
+    np.testing.assert_allclose(coords[0], coords[3], atol=1e-12)  # the same sentence lands on one spot
+    assert coords.shape == (4, 2) and explained.sum() <= 1 + 1e-12
+    assert ins.sentence_map(flat[:1])[1].shape == (1, 2)
+
+
+# -- 5) what a unit does -------------------------------------------------------------------------------
+
+
+def test_char_features_by_hand():
+    text = "a \"b\" (c)\n'd' don't"
+    names, f = ins.features(list(text), "char")
+    col = {n: f[:, i] for i, n in enumerate(names)}
+    #         a   _  "  b  "  _  (  c  )  ⏎  '  d  '  _  d  o  n  '  t
+    dq = [0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    sq = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0]
+    par = [0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    line = [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    word = [1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 2, 3, 0, 1]
+    space = [0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]
+    for name, want in [
+        ("in double quotes", dq),
+        ("in single quotes", sq),
+        ("in parentheses", par),
+        ("position in line", line),
+        ("position in word", word),
+        ("after a space", space),
+    ]:
+        assert col[name].tolist() == want, name
+
+
+def test_word_features_by_hand():
+    tokens = ["he", "said", '"', "yes", '"', "(", "no", ")", ",", "\n", "'", "so", "'"]
+    names, f = ins.features(tokens, "word")
+    col = {n: f[:, i] for i, n in enumerate(names)}
+    assert col["in double quotes"].tolist() == [0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    assert col["in single quotes"].tolist() == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0]
+    assert col["in parentheses"].tolist() == [0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0]
+    assert col["position in line"].tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3]
+    assert col["after punctuation"].tolist() == [0, 0, 1, 0, 1, 1, 0, 1, 1, 0, 1, 0, 1]
+    with pytest.raises(ValueError):
+        ins.features(tokens, "byte")
+
+
+def test_correlations_match_corrcoef_and_rank_units():
+    rng = np.random.default_rng(11)
+    acts = rng.standard_normal((50, 7))
+    feats = np.stack([rng.standard_normal(50), rng.integers(0, 2, 50), np.ones(50)], axis=1)
+    acts[:, 5] = 2 * feats[:, 1] + 0.01 * rng.standard_normal(50)  # unit 5 tracks feature 1
+    acts[:, 6] = 0.3  # a dead unit
+    r = ins.correlations(acts, feats)
+    assert r.shape == (3, 7)
+    for f in range(2):
+        for u in range(6):
+            assert r[f, u] == pytest.approx(np.corrcoef(feats[:, f], acts[:, u])[0, 1], abs=1e-12)
+    assert (r[2] == 0).all() and (r[:, 6] == 0).all()  # constant columns have no correlation
+    ranked = ins.rank_units(r, 3)
+    assert ranked.shape == (3, 3) and ranked[1, 0] == 5
+    for f in range(3):
+        assert np.all(np.diff(np.abs(r[f, ranked[f]])) <= 0)
+
+
+def test_top_contexts():
+    rng = np.random.default_rng(12)
+    values = rng.standard_normal(200)
+    top, bottom = ins.top_contexts(values, n=5, gap=10)
+    assert top[0] == values.argmax() and bottom[0] == values.argmin()
+    for picks, sign in ((top, 1), (bottom, -1)):
+        assert len(picks) == 5
+        assert np.all(np.diff(sign * values[picks]) <= 0)  # strongest first
+        assert all(abs(int(a) - int(b)) >= 10 for i, a in enumerate(picks) for b in picks[:i])
+        # slow reference: the best position that is at least `gap` from every earlier pick
+        chosen = []
+        for _ in range(5):
+            ok = [t for t in range(200) if all(abs(t - c) >= 10 for c in chosen)]
+            chosen.append(max(ok, key=lambda t: sign * values[t]))
+        assert picks.tolist() == chosen
+
+
+# -- 6) saturation and health ---------------------------------------------------------------------------
+
+
+def test_activation_histogram_matches_numpy():
+    rng = np.random.default_rng(13)
+    hs = np.tanh(rng.standard_normal((100, 2, 8)) * 2)
+    hs[0, 0, 0], hs[1, 1, 1] = 1.0, -1.0  # the edges land in the end bins
+    counts, edges, sat = ins.activation_histogram(hs, bins=10)
+    for layer in range(2):
+        want, want_edges = np.histogram(hs[:, layer], bins=10, range=(-1, 1))
+        np.testing.assert_array_equal(counts[layer], want)
+        np.testing.assert_allclose(edges, want_edges)
+        slow = sum(abs(v) > 0.95 for v in hs[:, layer].ravel()) / hs[:, layer].size
+        assert sat[layer] == pytest.approx(slow)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
+def test_recurrent_spectra(shape):
+    rng = np.random.default_rng(14)
+    cfg = ModelConfig(vocab_size=shape["V"], embed=shape["E"], hidden=shape["H"], layers=shape["L"])
+    fresh = RNN.initialised(cfg, rng, dtype=np.float64)
+    np.testing.assert_allclose(ins.recurrent_spectra(fresh.params), 1.0, rtol=1e-10)  # orthogonal init
+    model = make_model(shape)
+    spectra = ins.recurrent_spectra(model.params)
+    for layer in range(shape["L"]):
+        W = model.params[f"Whh{layer}"]
+        v = rng.standard_normal(shape["H"])
+        for _ in range(2000):  # power iteration on W^T W: its top eigenvalue is sigma_max^2
+            v = W.T @ (W @ v)
+            v /= np.linalg.norm(v)
+        assert spectra[layer, 1] == pytest.approx(np.linalg.norm(W @ v), rel=1e-6)
+        radius = max(abs(np.roots(np.poly(W))))  # eigenvalues as roots of the characteristic polynomial
+        assert spectra[layer, 0] == pytest.approx(radius, rel=1e-6)
+        assert spectra[layer, 0] <= spectra[layer, 1] + 1e-12
+
+
+# -- the scatter ---------------------------------------------------------------------------------------
+
+
+def test_place_labels_never_collide():
+    rng = np.random.default_rng(15)
+    xy = rng.standard_normal((80, 2))
+    labels = ["".join(rng.choice(list("abcdefgh"), rng.integers(1, 6))) for _ in range(80)]
+    placed = ins.place_labels(xy, labels, 40, 12)
+    grid = np.full((12, 40), -1)
+    for r, c, i in placed:
+        n = len(labels[i])
+        assert 0 <= r < 12 and 0 <= c and c + n <= 40
+        left, right = max(c - 1, 0), min(c + n + 1, 40)
+        assert (grid[r, left:right] == -1).all()  # no overlap, and a blank cell either side
+        grid[r, c : c + n] = i
+    assert len({i for _, _, i in placed}) == len(placed)
+    assert 10 < len(placed) < 80  # a crowded plot places many and leaves some out
+    lines = ins.render_scatter(placed, labels, 40, 12)
+    assert len(lines) == 12 and all(len(line) <= 40 for line in lines)
+    sparse = ins.place_labels(np.array([[0.0, 0.0], [1.0, 1.0], [0.5, 0.2]]), ["x", "yy", "zzz"], 40, 12)
+    assert sorted(i for _, _, i in sparse) == [0, 1, 2]
+    assert (11, 0, 0) in sparse and (0, 38, 1) in sparse  # corners map to corners (y up)
+
+
+def test_display_token():
+    assert [ins.display_token(t) for t in (" ", "\n", "\t", "a", "\x01")] == ["␣", "⏎", "⇥", "a", "\\x01"]
+
+
+def test_core_and_cli_modules_import_neither_textual_nor_rich():
+    code = (
+        "import sys, rnntui.inspect, rnntui.cli_inspect; "
+        "print(any(m.split('.')[0] in ('textual', 'rich') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    code = "import sys, rnntui.cli_inspect; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# -- the CLI --------------------------------------------------------------------------------------------
+
+
+CHAR_TEXT = ('Socrates said: "the soul (and the body) is one."\n' * 30) + "the just man is happy. " * 20
+WORD_TEXT = (
+    "the king spoke to the man , and the queen spoke to the woman .\n" * 20
+    + "( the city ) is just , said he .\n" * 10
+)
+
+
+def _save_ckpt(tmp_path, text, level, layers=1, name="m"):
+    corpus = tmp_path / f"{name}.txt"
+    corpus.write_text(text, encoding="utf-8")
+    vocab = build_vocab(read_text(corpus), level, lowercase=level == "word")
+    cfg = ModelConfig(vocab_size=len(vocab), embed=8, hidden=12, layers=layers)
+    model = RNN.initialised(cfg, np.random.default_rng(0))
+    meta = {
+        "step": 7,
+        "train": {"val_frac": 0.2},
+        "corpus": {"path": str(corpus.resolve()), "sha256": sha256_text(read_text(corpus))},
+    }
+    return save(Checkpoint(model=model, vocab=vocab, meta=meta), tmp_path / f"{name}.npz")
+
+
+@pytest.fixture
+def char_ckpt(tmp_path):
+    return _save_ckpt(tmp_path, CHAR_TEXT, "char", layers=2, name="char")
+
+
+@pytest.fixture
+def word_ckpt(tmp_path):
+    return _save_ckpt(tmp_path, WORD_TEXT, "word", layers=1, name="word")
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["inspect", *map(str, args)])
+
+
+def test_cli_help_lists_every_command():
+    result = run("--help")
+    assert result.exit_code == 0
+    for cmd in ("neighbours", "analogy", "unit", "memory", "pca", "health", "softmax", "sentences"):
+        assert cmd in result.output
+        assert run(cmd, "--help").exit_code == 0
+
+
+def test_cli_neighbours(char_ckpt, word_ckpt):
+    result = run("neighbours", char_ckpt, "e", "-n", "3")
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines()[1:]]
+    assert len(rows) == 3 and [r[0] for r in rows] == ["1", "2", "3"]
+    sims = [float(r[-1]) for r in rows]
+    assert sims == sorted(sims, reverse=True)
+    assert run("neighbours", char_ckpt, "space").exit_code == 0
+    assert run("neighbours", word_ckpt, "King", "--vectors", "output").exit_code == 0  # lowercased vocabulary
+    bad = run("neighbours", word_ckpt, "zebra")
+    assert bad.exit_code != 0 and "unknown token 'zebra'" in bad.output and len(bad.output.splitlines()) == 1
+
+
+def test_cli_analogy(word_ckpt):
+    result = run("analogy", word_ckpt, "king", "man", "woman", "-n", "3")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("king - man + woman")
+    assert not any(line.split()[1] in ("king", "man", "woman") for line in lines[1:4])
+    assert lines[-1].split(":")[0] in ("noise", "weak", "meaningful")
+    assert run("analogy", word_ckpt, "king", "man", "zebra").exit_code != 0
+
+
+def test_cli_unit(char_ckpt, word_ckpt, tmp_path):
+    result = run("unit", char_ckpt, 3)
+    assert result.exit_code == 0, result.output
+    assert "unit 3 of layer 1" in result.output and "most negative" in result.output
+    assert "in parentheses" in result.output and "«" in result.output
+    assert run("unit", char_ckpt, 3, "--layer", 0).exit_code == 0
+    assert run("unit", word_ckpt, 0).exit_code == 0
+    for args in ((12,), ("--", -1), (0, "--layer", 2)):
+        bad = run("unit", char_ckpt, *args)
+        assert bad.exit_code != 0 and "out of range" in bad.output and len(bad.output.splitlines()) == 1
+    # without the training corpus, --text is required
+    (tmp_path / "char.txt").unlink()
+    bad = run("unit", char_ckpt, 3)
+    assert bad.exit_code != 0 and "--text" in bad.output
+    text = tmp_path / "other.txt"
+    text.write_text("the soul is one. (said he)\n" * 5, encoding="utf-8")
+    assert run("unit", char_ckpt, 3, "--text", text).exit_code == 0
+
+
+def test_cli_memory(char_ckpt, word_ckpt):
+    result = run("memory", char_ckpt, "the soul is one", "-k", "10")
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if line[:4].strip().isdigit()]
+    assert len(rows) == 11  # k = 0..10
+    assert "half-life" in result.output and "saturated" in result.output
+    assert run("memory", char_ckpt, "the soul", "--spectral").exit_code == 0
+    assert run("memory", word_ckpt, "the king spoke to the zebra").exit_code == 0  # unknown word: <unk>
+    bad = run("memory", char_ckpt, "the soul ✓")
+    assert bad.exit_code != 0 and "never saw" in bad.output
+
+
+def test_cli_pca(char_ckpt, word_ckpt, tmp_path):
+    result = run("pca", char_ckpt, "-n", "10", "--width", "40", "--height", "10")
+    assert result.exit_code == 0, result.output
+    assert "corpus frequency" in result.output and "␣" in result.output  # space is the most frequent
+    assert run("pca", word_ckpt).exit_code == 0
+    (tmp_path / "word.txt").unlink()
+    result = run("pca", word_ckpt)
+    assert result.exit_code == 0 and "vocabulary order" in result.output
+
+
+def test_cli_health(char_ckpt, tmp_path):
+    result = run("health", char_ckpt, "--bins", "4")
+    assert result.exit_code == 0, result.output
+    assert "layer 1: spectral radius 1.000, largest singular value 1.000" in result.output  # orthogonal init
+    assert result.output.count("%") >= 2 * 4
+    (tmp_path / "char.txt").unlink()
+    result = run("health", char_ckpt)
+    assert result.exit_code == 0 and "no activation histogram" in result.output
+
+
+def test_cli_softmax_and_sentences(char_ckpt, word_ckpt, tmp_path):
+    result = run("softmax", char_ckpt, "the soul", "-t", "0.5", "-n", "4")
+    assert result.exit_code == 0, result.output
+    assert "entropy" in result.output and "p@0.5" in result.output
+    assert run("softmax", char_ckpt, "x", "-t", "0").exit_code != 0
+    lines = tmp_path / "s.txt"
+    lines.write_text("the king spoke\nthe queen spoke\nthe city is just\n", encoding="utf-8")
+    result = run("sentences", word_ckpt, lines)
+    assert result.exit_code == 0, result.output
+    assert "1.00" in result.output
+    assert run("sentences", word_ckpt, lines, "--layer", 3).exit_code != 0
+
+
+@pytest.mark.parametrize("content", [b"not a zip", b""])
+def test_cli_bad_checkpoint_is_one_line(tmp_path, content):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(content)
+    for args in (("neighbours", bad, "e"), ("health", bad), ("pca", bad), ("memory", bad, "x")):
+        result = run(*args)
+        assert result.exit_code != 0
+        assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("Error:")
+    result = run("health", tmp_path / "missing.npz")
+    assert result.exit_code != 0 and "no such checkpoint" in result.output

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-MAX_TOKENS = 20_000  # default cap on the validation text run through the model (a second or two)
+MAX_TOKENS = 60_000  # default cap on the text run through the model: a char-level validation split
 SHADES = " ░▒▓█"
 
 
@@ -137,9 +137,10 @@ def _bar(fraction: float, width: int) -> str:
 _WHICH = click.option(
     "--vectors",
     "which",
-    type=click.Choice(["input", "output"]),
+    type=click.Choice(["input", "projected", "output"]),
     default="input",
-    help="input: the embeddings; output: the columns of Why the memory is dotted with.",
+    help="input: the embeddings; projected: embed·Wxh0, what a token adds to the first layer; "
+    "output: the columns of Why the memory is dotted with.",
 )
 _CKPT = click.argument("checkpoint", type=click.Path(path_type=Path))
 
@@ -319,7 +320,10 @@ def memory(checkpoint: Path, text: str, max_k: int, spectral: bool) -> None:
         label = display_token(tok) if ckpt.vocab.level == "char" else display_token(tok) + " "
         cells.append(label)
         shade.append(SHADES[min(len(SHADES) - 1, int(max(frac, 0.0) * (len(SHADES) - 1) + 0.5))] * len(label))
-    click.echo("\n" + "".join(cells) + "\n" + "".join(shade))
+    click.echo(
+        f"\nthe last tokens shaded by influence ({SHADES[-1]} = peak, blank = 1e-{decades} of it or less):"
+    )
+    click.echo("".join(cells) + "\n" + "".join(shade))
     hl, fit = fm.half_life, fm.fitted_half_life
     hl_text = f"{hl:.1f} tokens" if hl is not None else f"more than {len(curve) - 1} tokens"
     fit_text = f"{fit:.1f}" if fit is not None else "none (no decay)"

@@ -104,13 +104,21 @@ def cosine_matrix(X: np.ndarray, Y: np.ndarray | None = None) -> np.ndarray:
 
 
 def token_vectors(params: Params, which: str = "input") -> np.ndarray:
-    """Each token's vector (V, D): ``input`` = the embedding rows (V, E); ``output`` = the columns
-    of Why (V, H), the vector the memory is dotted with to score that token."""
+    """Each token's vector (V, D).
+
+    input      the embedding rows (V, E)
+    projected  embed Wxh^0 (V, H): what each token adds to the first layer's pre-activation, the
+               input as the network actually uses it (rows of rarely seen tokens stay near their
+               random start in both spaces)
+    output     the columns of Why (V, H): the vector the memory is dotted with to score the token
+    """
     if which == "input":
         return params["embed"]
+    if which == "projected":
+        return params["embed"] @ params["Wxh0"]
     if which == "output":
         return params["Why"].T
-    raise ValueError(f"which must be 'input' or 'output' (got {which!r})")
+    raise ValueError(f"which must be 'input', 'projected' or 'output' (got {which!r})")
 
 
 def nearest(
@@ -477,6 +485,7 @@ def correlations(acts: np.ndarray, feats: np.ndarray) -> np.ndarray:
     A constant column (a feature that never changes in this text, or a dead unit) has no
     correlation: its entries are 0.
     """
+    acts, feats = np.asarray(acts, np.float64), np.asarray(feats, np.float64)  # one BLAS dtype
     A = acts - acts.mean(axis=0)
     Fc = feats - feats.mean(axis=0)
     a_norm, f_norm = np.linalg.norm(A, axis=0), np.linalg.norm(Fc, axis=0)

@@ -320,9 +320,7 @@ def memory(checkpoint: Path, text: str, max_k: int, spectral: bool) -> None:
         label = display_token(tok) if ckpt.vocab.level == "char" else display_token(tok) + " "
         cells.append(label)
         shade.append(SHADES[min(len(SHADES) - 1, int(max(frac, 0.0) * (len(SHADES) - 1) + 0.5))] * len(label))
-    click.echo(
-        f"\nthe last tokens shaded by influence ({SHADES[-1]} = peak, blank = 1e-{decades} of it or less):"
-    )
+    click.echo(f"\nthe last tokens shaded by influence ({SHADES[-1]} = peak, same log scale):")
     click.echo("".join(cells) + "\n" + "".join(shade))
     hl, fit = fm.half_life, fm.fitted_half_life
     hl_text = f"{hl:.1f} tokens" if hl is not None else f"more than {len(curve) - 1} tokens"

@@ -563,7 +563,7 @@ def place_labels(
     """Place text labels of 2D points (N, 2) on a width x height character grid without overlaps.
 
     Points are scaled to the grid (y up); labels are placed in order (so pass the most important
-    first), each at its point, or else shifted at most ``max_shift`` rows or columns, keeping one
+    first), each centred on its point, or else shifted at most ``max_shift`` rows or columns, keeping one
     blank cell from any other label on its row. Returns (row, col, index) of every placed label;
     an index that is missing did not fit.
     """
@@ -576,7 +576,8 @@ def place_labels(
         n = len(label)
         if n == 0 or n > width:
             continue
-        col0 = int(round((xy[i, 0] - lo[0]) / span[0] * (width - n)))
+        centre = int(round((xy[i, 0] - lo[0]) / span[0] * (width - 1)))
+        col0 = min(max(centre - n // 2, 0), width - n)  # centred on its point, inside the grid
         row0 = int(round((hi[1] - xy[i, 1]) / span[1] * (height - 1)))
         for dr, dc in _shifts(max_shift):
             r, c = row0 + dr, col0 + dc

@@ -422,6 +422,14 @@ def test_place_labels_never_collide():
         assert (grid[r, left:right] == -1).all()  # no overlap, and a blank cell either side
         grid[r, c : c + n] = i
     assert len({i for _, _, i in placed}) == len(placed)
+    lo, hi = xy.min(0), xy.max(0)
+    for r, c, i in placed:  # each label sits within max_shift (2 rows, 4 columns) of its point
+        row = round((hi[1] - xy[i, 1]) / (hi[1] - lo[1]) * 11)
+        col = min(
+            max(round((xy[i, 0] - lo[0]) / (hi[0] - lo[0]) * 39) - len(labels[i]) // 2, 0),
+            40 - len(labels[i]),
+        )
+        assert abs(r - row) <= 2 and abs(c - col) <= 4
     assert 10 < len(placed) < 80  # a crowded plot places many and leaves some out
     lines = ins.render_scatter(placed, labels, 40, 12)
     assert len(lines) == 12 and all(len(line) <= 40 for line in lines)

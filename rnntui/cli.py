@@ -382,7 +382,7 @@ def eval_(checkpoint: Path, file: Path, encoding: str) -> None:
     click.echo(line)
 
 
-from rnntui.cli_inspect import inspect_group; main.add_command(inspect_group, name="inspect")  # noqa: E402, E702, I001
+from rnntui.cli_inspect import inspect_group; main.add_command(inspect_group, name="inspect")  # noqa: E402, E702, I001  # fmt: skip
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -479,19 +479,33 @@ def features(tokens: Sequence[str], level: str) -> tuple[tuple[str, ...], np.nda
     return names, out
 
 
-def correlations(acts: np.ndarray, feats: np.ndarray) -> np.ndarray:
+def correlations(acts: np.ndarray, feats: np.ndarray, chunk: int = 8192) -> np.ndarray:
     """Pearson correlation of every feature with every unit: acts (T, U), feats (T, F) -> (F, U).
 
-    A constant column (a feature that never changes in this text, or a dead unit) has no
+    Accumulated in float64 over chunks of rows, so a long text's activations are never copied
+    whole. A constant column (a feature that never changes in this text, or a dead unit) has no
     correlation: its entries are 0.
     """
-    acts, feats = np.asarray(acts, np.float64), np.asarray(feats, np.float64)  # one BLAS dtype
-    A = acts - acts.mean(axis=0)
-    Fc = feats - feats.mean(axis=0)
-    a_norm, f_norm = np.linalg.norm(A, axis=0), np.linalg.norm(Fc, axis=0)
+    T, U = acts.shape
+    Fc = np.asarray(feats, np.float64)
+    Fc = Fc - Fc.mean(axis=0)  # (T, F); centred, so Fc^T acts = Fc^T (acts - mean)
+    num = np.zeros((Fc.shape[1], U))
+    total, squares = np.zeros(U), np.zeros(U)
+    lo, hi = np.full(U, np.inf), np.full(U, -np.inf)
+    for s in range(0, T, chunk):
+        a = np.asarray(acts[s : s + chunk], np.float64)  # (chunk, U)
+        num += Fc[s : s + chunk].T @ a
+        total += a.sum(axis=0)
+        squares += (a * a).sum(axis=0)
+        lo, hi = np.minimum(lo, a.min(axis=0, initial=np.inf)), np.maximum(hi, a.max(axis=0, initial=-np.inf))
+    a_norm = np.sqrt(np.maximum(squares - total * total / max(T, 1), 0.0))  # (U,) centred norms
+    f_norm = np.linalg.norm(Fc, axis=0)  # (F,)
+    f_const = np.ptp(feats, axis=0) == 0 if T else np.ones(Fc.shape[1], bool)
+    dead = ~(hi > lo)
     denom = np.outer(f_norm, a_norm)
-    r = (Fc.T @ A) / np.where(denom > 0, denom, 1.0)
-    r[denom <= 1e-12 * max(float(denom.max(initial=0.0)), 1e-300)] = 0.0
+    r = num / np.where(denom > 0, denom, 1.0)
+    r[f_const] = 0.0
+    r[:, dead] = 0.0
     return r
 
 

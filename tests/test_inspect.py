@@ -343,6 +343,7 @@ def test_correlations_match_corrcoef_and_rank_units():
     acts[:, 6] = 0.3  # a dead unit
     r = ins.correlations(acts, feats)
     assert r.shape == (3, 7)
+    np.testing.assert_allclose(ins.correlations(acts, feats, chunk=7), r, atol=1e-12)  # chunking is exact
     for f in range(2):
         for u in range(6):
             assert r[f, u] == pytest.approx(np.corrcoef(feats[:, f], acts[:, u])[0, 1], abs=1e-12)

@@ -272,7 +272,14 @@ def _snippet(vocab, tokens: list[str], t: int) -> str:
     def flat(pieces: list[str]) -> str:
         return glue(pieces).replace("\n", "⏎").replace("\t", "⇥")
 
-    return f"{flat(tokens[max(0, t - before) : t])}«{flat([tokens[t]])}»{flat(tokens[t + 1 : t + 1 + after])}"
+    left, mid, right = (
+        flat(tokens[max(0, t - before) : t]),
+        flat([tokens[t]]),
+        flat(tokens[t + 1 : t + 1 + after]),
+    )
+    if vocab.level == "word":  # words keep their spaces around the mark
+        return f"{left} «{mid}» {right}".strip()
+    return f"{left}«{mid}»{right}"
 
 
 # -- memory -------------------------------------------------------------------------------------------

@@ -198,7 +198,7 @@ def _analogy_verdict(best: float, random_best: np.ndarray, pct: float, echo: str
     if not len(random_best):
         return "too few tokens to compare with chance"
     median = float(np.median(random_best))
-    chance = f"cosine {best:.2f} vs {median:.2f} for a typical random triple ({pct:.0f}th percentile)"
+    chance = f"cosine {best:.2f} vs {median:.2f} for a typical random triple (percentile {pct:.0f})"
     if pct < 90:
         return f"noise: random triples do about as well — {chance}"
     if echo is not None:

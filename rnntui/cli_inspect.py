@@ -226,7 +226,7 @@ def unit(
     """
     import numpy as np
 
-    from rnntui.inspect import correlations, features, hidden_trace, rank_units, top_contexts
+    from rnntui.inspect import correlations, features, hidden_trace, preactivations, rank_units, top_contexts
 
     ckpt = _load(checkpoint)
     L, H = ckpt.model.cfg.layers, ckpt.model.cfg.hidden
@@ -243,11 +243,14 @@ def unit(
         f"unit {unit} of layer {layer} on {source}: mean {values.mean():+.2f}, "
         f"|h| > 0.95 at {np.mean(np.abs(values) > 0.95):.0%} of positions"
     )
-    top, bottom = top_contexts(values, count, gap=30 if ckpt.vocab.level == "char" else 8)
+    # ranked by the pre-activation a (h = tanh a): among the many positions where h sits at ±1, those
+    # where the unit is driven hardest
+    drive = preactivations(ckpt.model.params, ids, hs)[:, layer, unit]
+    top, bottom = top_contexts(drive, count, gap=30 if ckpt.vocab.level == "char" else 8)
     for title, picks in (("most positive", top), ("most negative", bottom)):
-        click.echo(f"\n{title} (the unit's value after reading the «marked» token):")
+        click.echo(f"\n{title} (h after reading the «marked» token, and its pre-activation a):")
         for t in picks:
-            click.echo(f"  {values[t]:+.3f}  {_snippet(ckpt.vocab, tokens, int(t))}")
+            click.echo(f"  h {values[t]:+.3f}  a {drive[t]:+6.1f}  {_snippet(ckpt.vocab, tokens, int(t))}")
     names, feats = features(tokens, ckpt.vocab.level)
     r = correlations(hs.reshape(len(ids), L * H), feats)  # (F, L*H)
     click.echo("\ncorrelation of this unit with each feature:")

@@ -64,6 +64,24 @@ def hidden_trace(params: Params, ids: np.ndarray, h0: np.ndarray | None = None) 
     return hidden_trace_from_inputs(params, params["embed"][ids], h0)
 
 
+def preactivations(
+    params: Params, ids: np.ndarray, hs: np.ndarray, h0: np.ndarray | None = None
+) -> np.ndarray:
+    """The pre-activations a_t^l (T, L, H), with hs = tanh(a), of a trace ``hs`` (T, L, H) of token ids
+    (T,) read from h0 (L, H) (default zeros). Unlike h they do not saturate, so they rank contexts
+    where a unit sits at ±1: a = 12 drives it harder than a = 3. One batched product per layer."""
+    T, L, H = hs.shape
+    x = params["embed"][np.asarray(ids, np.int64)]
+    out = np.empty_like(hs)
+    for layer in range(L):
+        prev = np.empty((T, H), hs.dtype)  # h_(t-1)
+        prev[0] = 0.0 if h0 is None else h0[layer]
+        prev[1:] = hs[:-1, layer]
+        out[:, layer] = x @ params[f"Wxh{layer}"] + prev @ params[f"Whh{layer}"] + params[f"bh{layer}"]
+        x = hs[:, layer]
+    return out
+
+
 def logits_of(params: Params, h_top: np.ndarray) -> np.ndarray:
     """Next-token logits (..., V) of top-layer memories h_top (..., H)."""
     return h_top @ params["Why"] + params["by"]

@@ -73,6 +73,11 @@ def test_hidden_trace_matches_model_step(shape):
     np.testing.assert_allclose(hs, step_states(model, ids), rtol=1e-12, atol=1e-12)
     # from a given h0: continuing equals reading the whole text
     np.testing.assert_allclose(ins.hidden_trace(model.params, ids[5:], h0=hs[4]), hs[5:], atol=1e-12)
+    pre = ins.preactivations(model.params, ids, hs)
+    np.testing.assert_allclose(np.tanh(pre), hs, atol=1e-12)
+    np.testing.assert_allclose(
+        np.tanh(ins.preactivations(model.params, ids[5:], hs[5:], h0=hs[4])), hs[5:], atol=1e-12
+    )
     logits = model.step(int(ids[0]), hs[-1].copy())
     np.testing.assert_allclose(
         ins.logits_of(model.params, ins.hidden_trace(model.params, [*ids, ids[0]])[-1, -1]),

@@ -148,7 +148,7 @@ _CKPT = click.argument("checkpoint", type=click.Path(path_type=Path))
 # -- neighbours, analogy ----------------------------------------------------------------------------
 
 
-@inspect_group.command()
+@inspect_group.command(short_help="Nearest tokens to WORD by cosine similarity.")
 @_CKPT
 @click.argument("word")
 @click.option("-n", "count", type=click.IntRange(min=1), default=10, help="How many neighbours.")
@@ -171,7 +171,7 @@ def neighbours(checkpoint: Path, word: str, count: int, which) -> None:
         click.echo(f"{rank:>4}  {_label(ckpt.vocab, i):<16} {c:+.3f}")
 
 
-@inspect_group.command()
+@inspect_group.command(short_help="A - B + C by cosine, judged against random triples.")
 @_CKPT
 @click.argument("a")
 @click.argument("b")
@@ -204,7 +204,7 @@ def analogy(checkpoint: Path, a: str, b: str, c: str, count: int, which) -> None
 # -- unit ---------------------------------------------------------------------------------------------
 
 
-@inspect_group.command()
+@inspect_group.command(short_help="A hidden unit's top contexts; units that track features.")
 @_CKPT
 @click.argument("unit", type=int)
 @click.option("--layer", type=int, help="Layer of the unit (0 = bottom)  [default: the top layer]")
@@ -288,7 +288,7 @@ def _snippet(vocab, tokens: list[str], t: int) -> str:
 # -- memory -------------------------------------------------------------------------------------------
 
 
-@inspect_group.command()
+@inspect_group.command(short_help="Fading memory: how much each earlier token still moves h.")
 @_CKPT
 @click.argument("text")
 @click.option(
@@ -346,7 +346,7 @@ def memory(checkpoint: Path, text: str, max_k: int, spectral: bool) -> None:
 # -- pca ----------------------------------------------------------------------------------------------
 
 
-@inspect_group.command()
+@inspect_group.command(short_help="2D PCA map of the most frequent tokens' vectors.")
 @_CKPT
 @click.option("-n", "count", type=click.IntRange(min=2), default=40, help="Plot the N most frequent tokens.")
 @click.option("--width", type=click.IntRange(min=20), default=100, help="Plot width in characters.")
@@ -398,7 +398,7 @@ def pca(checkpoint: Path, count: int, width: int, height: int, which) -> None:
 # -- health -------------------------------------------------------------------------------------------
 
 
-@inspect_group.command()
+@inspect_group.command(short_help="Spectral radius of Whh; how saturated the units are.")
 @_CKPT
 @click.option(
     "--text",
@@ -442,7 +442,7 @@ def health(checkpoint: Path, text_file: Path | None, max_tokens: int, bins: int)
 # -- softmax, sentences --------------------------------------------------------------------------------
 
 
-@inspect_group.command()
+@inspect_group.command(short_help="logit = h·w + b for the likeliest next tokens.")
 @_CKPT
 @click.argument("text")
 @click.option("--temperature", "-t", type=click.FloatRange(min=0, min_open=True), default=1.0)
@@ -474,7 +474,7 @@ def softmax(checkpoint: Path, text: str, temperature: float, count: int) -> None
     )
 
 
-@inspect_group.command()
+@inspect_group.command(short_help="Sentence vectors: cosine matrix and PCA map.")
 @_CKPT
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--layer", type=int, help="Use this layer's memory  [default: all layers, concatenated]")

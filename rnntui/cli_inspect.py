@@ -51,22 +51,27 @@ def _load(path: Path):
 
 def _corpus_ids(ckpt):
     """(all token ids, validation ids) of the corpus the checkpoint was trained on, or None when it is
-    not on this machine any more (or has changed since)."""
+    not on this machine (or has changed since). Looked for at its recorded path, then under the same
+    name in the project's ``corpora/`` folder (where the shipped model's text lives)."""
     from rnntui.corpus import CorpusError, read_text, sha256_text, split_train_val
 
     info = ckpt.meta.get("corpus") or {}
-    path = info.get("path")
-    if not path or not Path(path).is_file():
+    if not info.get("path"):
         return None
-    try:
-        text = read_text(path)
-        if info.get("sha256") and sha256_text(text) != info["sha256"]:
-            return None
-        ids = ckpt.vocab.encode(text, what=str(path))
-    except (CorpusError, OSError):
-        return None
-    val_frac = float((ckpt.meta.get("train") or {}).get("val_frac", 0.05))
-    return ids, split_train_val(ids, val_frac)[1]
+    recorded = Path(info["path"])
+    for path in (recorded, Path(__file__).resolve().parents[1] / "corpora" / recorded.name):
+        if not path.is_file():
+            continue
+        try:
+            text = read_text(path)
+            if info.get("sha256") and sha256_text(text) != info["sha256"]:
+                continue
+            ids = ckpt.vocab.encode(text, what=str(path))
+        except (CorpusError, OSError):
+            continue
+        val_frac = float((ckpt.meta.get("train") or {}).get("val_frac", 0.05))
+        return ids, split_train_val(ids, val_frac)[1]
+    return None
 
 
 def _text_ids(ckpt, text_file: Path | None, max_tokens: int, command: str):

@@ -4,6 +4,7 @@ on random small models at char-like and word-like shapes with 1 and 2 layers; an
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -568,6 +569,25 @@ def test_cli_pca(char_ckpt, word_ckpt, tmp_path):
     (tmp_path / "word.txt").unlink()
     result = run("pca", word_ckpt)
     assert result.exit_code == 0 and "vocabulary order" in result.output
+
+
+def test_cli_finds_a_moved_corpus_in_the_projects_corpora_folder(tmp_path):
+    """The shipped model records the path it was trained at; on another machine the text is found
+    under the same name in corpora/, if its checksum matches."""
+    republic = Path(__file__).resolve().parents[1] / "corpora" / "republic.txt"
+    text = read_text(republic)
+    vocab = build_vocab(text, "char")
+    model = RNN.initialised(ModelConfig(vocab_size=len(vocab), embed=4, hidden=6), np.random.default_rng(0))
+    meta = {"step": 1, "train": {"val_frac": 0.05},
+            "corpus": {"path": "/elsewhere/republic.txt", "sha256": sha256_text(text)}}  # fmt: skip
+    ckpt = save(Checkpoint(model=model, vocab=vocab, meta=meta), tmp_path / "moved.npz")
+    result = run("unit", ckpt, 1, "--max-tokens", 300)
+    assert result.exit_code == 0, result.output
+    assert "validation split (300 tokens)" in result.output
+    meta["corpus"]["sha256"] = "0" * 64  # a different text of the same name is not used
+    save(Checkpoint(model=model, vocab=vocab, meta=meta), tmp_path / "moved.npz")
+    result = run("unit", ckpt, 1)
+    assert result.exit_code != 0 and "--text" in result.output
 
 
 def test_cli_health(char_ckpt, tmp_path):

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from rnntui.cli_inspect import inspect_group  # click only at import time: --help stays fast
+
 DEFAULT_STEPS = 2000
 
 
@@ -77,6 +79,9 @@ def main(ctx: click.Context) -> None:
 
 
 # -- train ----------------------------------------------------------------------------------------
+
+
+main.add_command(inspect_group, name="inspect")
 
 
 @main.command(
@@ -381,8 +386,6 @@ def eval_(checkpoint: Path, file: Path, encoding: str) -> None:
         line += f"  {nats_to_bits(nats) * (len(ids) - 1) / len(text):.4f} bits/char"
     click.echo(line)
 
-
-from rnntui.cli_inspect import inspect_group; main.add_command(inspect_group, name="inspect")  # noqa: E402, E702, I001  # fmt: skip
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -16,7 +16,97 @@ compare the two. ``nogil=True`` lets a training thread run while the TUI stays r
 import numpy as np
 from numba import njit
 
-jit = njit(cache=True, nogil=True)
+# error_model="numpy": a division by zero gives inf/nan as in NumPy instead of raising, which removes
+# the per-element check that otherwise stops LLVM from vectorising any loop with a division.
+jit = njit(cache=True, nogil=True, error_model="numpy")
+fastjit = njit(cache=True, nogil=True, error_model="numpy", fastmath=True)  # reductions only: reorders sums
+
+
+# -- fast float32 tanh and exp -----------------------------------------------------------------------
+#
+# libm's tanhf/expf are scalar calls that LLVM cannot vectorise; at H = 256 they cost as much as
+# every matrix product of a step. For float32 arrays the kernels use the two approximations below
+# instead: plain arithmetic that compiles to SIMD. Both are accurate to a few float32 ulps
+# (tanh: relative error < 4e-7; exp: < 2e-7); the coefficients come from a weighted least-squares
+# fit of the relative error (benchmarks/fit_approx.py). float64 arrays (the gradient check) keep
+# the exact np.tanh / np.exp, so the finite-difference tests check the textbook model.
+
+_TANH_P = np.array([0.9999999772248461, 0.13381696185387046, 0.0034964223955533387, 2.0624600591384654e-05,
+                    1.338000882477712e-08], np.float32)  # fmt: skip
+_TANH_Q = np.array([1.0, 0.4671501130960375, 0.02588005466778879, 0.00032870731208680277,
+                    7.786094375643538e-07], np.float32)  # fmt: skip
+_TANH_CLAMP = np.float32(9.0)  # tanh(9) rounds to 1 in float32
+_ONE = np.float32(1.0)
+_EXP_C = np.array([1.0000000005331486, 1.000000036429562, 0.4999999240529904, 0.16666419814972025,
+                   0.041668152158756654, 0.008374839394474736, 0.0013840958078003816],
+                  np.float32)  # fmt: skip
+_LOG2E = np.float32(1.4426950408889634)
+_LN2_HI = np.float32(0.693145751953125)  # ln 2 split in two so k * _LN2_HI is exact
+_LN2_LO = np.float32(1.4286068203094172e-06)
+_EXP_MIN = np.float32(-87.0)  # exp(-87) ~ 1.6e-38, just above float32's smallest normal
+
+
+@jit
+def tanh32(x):
+    """tanh of a float32 scalar as x P(x^2) / Q(x^2), clamped where tanh is 1 to float32 precision."""
+    x = min(max(x, -_TANH_CLAMP), _TANH_CLAMP)
+    s = x * x
+    p = _TANH_P[0] + s * (_TANH_P[1] + s * (_TANH_P[2] + s * (_TANH_P[3] + s * _TANH_P[4])))
+    q = _TANH_Q[0] + s * (_TANH_Q[1] + s * (_TANH_Q[2] + s * (_TANH_Q[3] + s * _TANH_Q[4])))
+    y = x * p / q
+    return min(max(y, -_ONE), _ONE)  # the fit overshoots 1 by an ulp near the clamp; 1 - h^2 >= 0
+
+
+@jit
+def exp_rows_inplace(row, shift, k):
+    """row[v] = exp(row[v] - shift) for a float32 row with every row[v] - shift <= 0; returns the sum.
+
+    exp(z) = 2^n exp(r) with n = round(z / ln 2), |r| <= ln(2)/2: a polynomial for exp(r), then n is
+    added straight into the float's exponent bits. k is an int32 scratch buffer as long as row.
+    """
+    V = row.shape[0]
+    for v in range(V):
+        z = max(row[v] - shift, _EXP_MIN)
+        n = np.floor(z * _LOG2E + np.float32(0.5))
+        r = z - n * _LN2_HI - n * _LN2_LO
+        c = _EXP_C
+        row[v] = c[0] + r * (c[1] + r * (c[2] + r * (c[3] + r * (c[4] + r * (c[5] + r * c[6])))))
+        k[v] = np.int32(n)
+    bits = row.view(np.int32)
+    for v in range(V):
+        bits[v] += k[v] << 23
+    return vector_sum(row)
+
+
+@fastjit
+def vector_sum(a):
+    """Sum of a 1-D array in float64, in whatever order vectorises best."""
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i]
+    return s
+
+
+@fastjit
+def vector_max(a):
+    """Largest element of a non-empty 1-D array (no NaN handling: fastmath lets it vectorise)."""
+    m = a[0]
+    for i in range(1, a.shape[0]):
+        m = max(m, a[i])
+    return m
+
+
+@jit
+def exp_shifted_sum(row, shift, k):
+    """row[v] = exp(row[v] - shift) in place; returns the sum (float64). Exact np.exp for float64."""
+    if row.itemsize == 4:
+        return exp_rows_inplace(row, shift, k)
+    s = 0.0
+    for v in range(row.shape[0]):
+        e = np.exp(row[v] - shift)
+        row[v] = e
+        s += e
+    return s
 
 
 # -- embedding -----------------------------------------------------------------------------------
@@ -59,12 +149,17 @@ def rnn_forward(x, Wxh, Whh, bh, hs):
     np.dot(x.reshape(T * B, I), Wxh, pre)
     # 2) the recurrence, which must go step by step
     rec = np.empty((B, H), dtype=hs.dtype)
+    exact = hs.itemsize == 8  # float64: exact np.tanh; float32: the SIMD approximation
     for t in range(T):
         np.dot(hs[t], Whh, rec)  # (B, H)
-        h = hs[t + 1]
         for b in range(B):
-            for j in range(H):
-                h[b, j] = np.tanh(h[b, j] + rec[b, j] + bh[j])
+            h, r = hs[t + 1, b], rec[b]
+            if exact:
+                for j in range(H):
+                    h[j] = np.tanh(h[j] + r[j] + bh[j])
+            else:
+                for j in range(H):
+                    h[j] = tanh32(h[j] + r[j] + bh[j])
 
 
 @jit
@@ -81,12 +176,11 @@ def rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0):
     WhhT = np.ascontiguousarray(Whh.T)  # one copy per call: cheaper than T products with a view
     dnext = np.zeros((B, H), dtype=hs.dtype)  # gradient flowing into h_t from step t+1
     for t in range(T - 1, -1, -1):
-        h = hs[t + 1]
-        da = dhs[t]
         for b in range(B):
+            h, da, dn = hs[t + 1, b], dhs[t, b], dnext[b]
             for j in range(H):
-                da[b, j] = (da[b, j] + dnext[b, j]) * (1.0 - h[b, j] * h[b, j])  # tanh' = 1 - h^2
-        np.dot(da, WhhT, dnext)
+                da[j] = (da[j] + dn[j]) * (1.0 - h[j] * h[j])  # tanh' = 1 - h^2
+        np.dot(dhs[t], WhhT, dnext)
     dh0[:] = dnext
     # weight gradients: one large product over all N rows rather than T small ones
     da_all = dhs.reshape(T * B, H)
@@ -109,14 +203,11 @@ def softmax_xent(logits, targets):
     """
     N, V = logits.shape
     total = 0.0
+    k = np.empty(V, np.int32)
     for n in range(N):
         row = logits[n]
-        m = row.max()
-        s = 0.0
-        for v in range(V):
-            e = np.exp(row[v] - m)
-            row[v] = e
-            s += e
+        m = vector_max(row)
+        s = exp_shifted_sum(row, m, k)
         y = targets[n]
         total += np.log(s) - np.log(row[y])
         inv = 1.0 / (s * N)
@@ -130,19 +221,20 @@ def softmax_xent(logits, targets):
 def xent(logits, targets, losses):
     """Per-row cross-entropy (nats) of logits (N, V) against targets (N,) into losses (N,)."""
     N, V = logits.shape
+    k = np.empty(V, np.int32)
+    scratch = np.empty(V, logits.dtype)
     for n in range(N):
         row = logits[n]
-        m = row.max()
-        s = 0.0
-        for v in range(V):
-            s += np.exp(row[v] - m)
+        m = vector_max(row)
+        scratch[:] = row
+        s = exp_shifted_sum(scratch, m, k)
         losses[n] = np.log(s) + m - row[targets[n]]
 
 
 # -- optimisers (flat parameter and gradient vectors) ----------------------------------------------
 
 
-@jit
+@fastjit
 def global_norm(g):
     """sqrt(sum g^2) of a flat gradient, accumulated in float64."""
     s = 0.0

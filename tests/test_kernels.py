@@ -112,3 +112,41 @@ def test_step_token_matches_chunk_forward(rng, L):
     np.testing.assert_allclose(h, final[:, 0], rtol=RTOL, atol=ATOL)
     ws = model._workspace(len(tokens), 1)
     np.testing.assert_allclose(logits, ws.logits[-1], rtol=RTOL, atol=ATOL)
+
+
+def test_fast_tanh_is_accurate_and_bounded():
+    """The float32 tanh approximation: within 1e-6 relative of float64 tanh everywhere, |y| <= 1."""
+    x = np.concatenate([np.linspace(-12, 12, 200_001), [0.0, 1e-30, -1e-20, 1e-4, 40.0, -1e4, 3.4e38]])
+    x32 = x.astype(np.float32)
+    y = np.array([kernels.tanh32(v) for v in x32[::97]] + [kernels.tanh32(v) for v in x32[-7:]], np.float32)
+    xs = np.concatenate([x32[::97], x32[-7:]])
+    want = np.tanh(xs.astype(np.float64))
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-37)
+    assert np.abs(y).max() <= 1.0
+
+
+def test_rnn_forward_float32_uses_accurate_tanh_for_every_element(rng):
+    """The vectorised loop over a whole chunk, against float64 np.tanh, at 1e-6 relative."""
+    T, B, I, H = 3, 4, 5, 300
+    x = f32(rng.standard_normal((T, B, I)) * 3)
+    Wxh, Whh = f32(rng.standard_normal((I, H))), np.zeros((H, H), np.float32)
+    bh = np.zeros(H, np.float32)
+    hs = np.zeros((T + 1, B, H), np.float32)
+    kernels.rnn_forward(x, Wxh, Whh, bh, hs)
+    pre = x.reshape(T * B, I).astype(np.float64) @ Wxh.astype(np.float64)
+    np.testing.assert_allclose(hs[1:].reshape(T * B, H), np.tanh(pre), rtol=2e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_shifted_sum_matches_numpy(rng, dtype):
+    row = (rng.standard_normal(1000) * 30).astype(dtype)
+    row[:3] = (-200.0, 0.0, 88.0)
+    m = row.max()
+    want = np.exp((row - m).astype(np.float64))  # the shift rounds in the row's dtype, as np.exp's would
+    got = row.copy()
+    s = kernels.exp_shifted_sum(got, m, np.empty(len(row), np.int32))
+    tiny = 2e-38  # the float32 path floors exp(z) at exp(-87) ~ 1.6e-38
+    np.testing.assert_allclose(got, want, rtol=3e-7 if dtype == np.float32 else 1e-15, atol=tiny)
+    assert s == pytest.approx(want.sum(), rel=1e-6)
+    assert got.dtype == dtype

@@ -71,6 +71,13 @@ def make_rnntui(trainer: Trainer):
     return trainer.train_step
 
 
+def make_rnntui_1t(trainer: Trainer):
+    """rnntui on one thread (its own Trainer and model): shows what the second core buys."""
+    tr = Trainer.start(trainer.corpus_path, trainer.cfg, trainer.run_dir.parent / "run-1t")
+    tr.model.parts = 1
+    return tr.train_step
+
+
 def make_numpy(trainer: Trainer):
     """A plain batched NumPy RNN LM with Adam and clipping, starting from rnntui's initial weights."""
     p = {k: v.copy() for k, v in trainer.model.params.items()}
@@ -234,6 +241,7 @@ def main(argv=None) -> int:
     ap.add_argument("--round-seconds", type=float, default=1.0, help="time per implementation per round")
     ap.add_argument("--corpus", type=Path, default=ROOT / "corpora" / "republic.txt")
     ap.add_argument("--no-numpy", action="store_true", help="skip the NumPy peer")
+    ap.add_argument("--one-thread", action="store_true", help="also time rnntui on a single thread")
     ap.add_argument("--no-write", action="store_true", help="do not write BENCHMARKS.md")
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args(argv)
@@ -252,7 +260,7 @@ def main(argv=None) -> int:
         grid = [("char", H, B) for H in CHAR_H for B in CHAR_B] + [("word", 256, 32)]
 
     ceiling = gemm_ceiling()
-    print(f"float32 GEMM ceiling (np.matmul 2048^3): {ceiling:.0f} GFLOP/s")
+    print(f"float32 GEMM ceiling (np.matmul 2048^3): {ceiling:.0f} GFLOP/s; rnntui threads: {_parts()}")
     print("FLOPs/token = 6 (E H + H H + H V); T = 64, Adam, clip 5, 2 threads\n")
     header = (f"{'level':5} {'V':>6} {'E':>4} {'H':>5} {'B':>4} | {'rnntui tok/s':>12} "
               f"{'torch tok/s':>11} {'numpy tok/s':>11} | {'vs torch':>8} {'vs numpy':>8} | "
@@ -274,6 +282,8 @@ def main(argv=None) -> int:
                 return trainers[key]
 
             makers = {"rnntui": make_rnntui}
+            if args.one_thread:
+                makers["rnntui1"] = make_rnntui_1t
             if have_torch:
                 makers["torch"] = make_torch
             if not args.no_numpy:
@@ -285,12 +295,19 @@ def main(argv=None) -> int:
             row = dict(level=level, V=mcfg.vocab_size, E=mcfg.embed, H=H, B=B, gflops=gf,
                        share=gf / ceiling, **{f"tps_{k}": v for k, v in tps.items()})  # fmt: skip
             rows.append(row)
-            print(_format_row(row), flush=True)
+            extra = f"   rnntui 1 thread: {tps['rnntui1']:,.0f} tok/s" if "rnntui1" in tps else ""
+            print(_format_row(row) + extra, flush=True)
 
     if not args.no_write:
         write_markdown(args, rows, ceiling)
         print(f"\nwrote {args.out}")
     return 0
+
+
+def _parts() -> int:
+    from rnntui.model import default_parts
+
+    return default_parts()
 
 
 def _ratio(row, other) -> str:

@@ -14,12 +14,17 @@ compare the two. ``nogil=True`` lets a training thread run while the TUI stays r
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 # error_model="numpy": a division by zero gives inf/nan as in NumPy instead of raising, which removes
 # the per-element check that otherwise stops LLVM from vectorising any loop with a division.
 jit = njit(cache=True, nogil=True, error_model="numpy")
 fastjit = njit(cache=True, nogil=True, error_model="numpy", fastmath=True)  # reductions only: reorders sums
+# Kernels taking ``parts`` split their work into that many independent pieces run by Numba's threads
+# (prange): the batch rows for the recurrence (each piece runs all T steps of its own streams, with no
+# synchronisation per step), and the N = T*B rows for the large products. The products inside call
+# a single-threaded BLAS (see model.py), so the two cores never fight over one small product.
+pjit = njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 
 
 # -- fast float32 tanh and exp -----------------------------------------------------------------------
@@ -134,8 +139,8 @@ def embed_backward(tokens, dout, dembed):
 # -- one vanilla tanh layer ------------------------------------------------------------------------
 
 
-@jit
-def rnn_forward(x, Wxh, Whh, bh, hs):
+@pjit
+def rnn_forward(x, Wxh, Whh, bh, hs, parts=1):
     """h_t = tanh(x_t Wxh + h_{t-1} Whh + bh) over a chunk.
 
     x (T, B, I), Wxh (I, H), Whh (H, H), bh (H,).
@@ -145,25 +150,27 @@ def rnn_forward(x, Wxh, Whh, bh, hs):
     T, B, I = x.shape
     H = Whh.shape[0]
     # 1) the input contribution of every step at once: one (N, I) x (I, H) product
-    pre = hs[1:].reshape(T * B, H)
-    np.dot(x.reshape(T * B, I), Wxh, pre)
-    # 2) the recurrence, which must go step by step
-    rec = np.empty((B, H), dtype=hs.dtype)
+    matmul_rows(x.reshape(T * B, I), Wxh, hs[1:].reshape(T * B, H), parts)
+    # 2) the recurrence, which must go step by step; the batch's streams are independent
     exact = hs.itemsize == 8  # float64: exact np.tanh; float32: the SIMD approximation
-    for t in range(T):
-        np.dot(hs[t], Whh, rec)  # (B, H)
-        for b in range(B):
-            h, r = hs[t + 1, b], rec[b]
-            if exact:
-                for j in range(H):
-                    h[j] = np.tanh(h[j] + r[j] + bh[j])
-            else:
-                for j in range(H):
-                    h[j] = tanh32(h[j] + r[j] + bh[j])
+    bparts = max(1, min(parts, B))
+    for i in prange(bparts):
+        b0, b1 = B * i // bparts, B * (i + 1) // bparts
+        rec = np.empty((b1 - b0, H), dtype=hs.dtype)
+        for t in range(T):
+            np.dot(hs[t, b0:b1], Whh, rec)  # (b1 - b0, H)
+            for b in range(b0, b1):
+                h, r = hs[t + 1, b], rec[b - b0]
+                if exact:
+                    for j in range(H):
+                        h[j] = np.tanh(h[j] + r[j] + bh[j])
+                else:
+                    for j in range(H):
+                        h[j] = tanh32(h[j] + r[j] + bh[j])
 
 
-@jit
-def rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0):
+@pjit
+def rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0, parts=1):
     """Backpropagation through time for one layer.
 
     x (T, B, I), Wxh (I, H), Whh (H, H), hs (T+1, B, H) from rnn_forward.
@@ -174,85 +181,146 @@ def rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0):
     T, B, I = x.shape
     H = Whh.shape[0]
     WhhT = np.ascontiguousarray(Whh.T)  # one copy per call: cheaper than T products with a view
-    dnext = np.zeros((B, H), dtype=hs.dtype)  # gradient flowing into h_t from step t+1
-    for t in range(T - 1, -1, -1):
-        for b in range(B):
-            h, da, dn = hs[t + 1, b], dhs[t, b], dnext[b]
-            for j in range(H):
-                da[j] = (da[j] + dn[j]) * (1.0 - h[j] * h[j])  # tanh' = 1 - h^2
-        np.dot(dhs[t], WhhT, dnext)
-    dh0[:] = dnext
+    bparts = max(1, min(parts, B))
+    for i in prange(bparts):
+        b0, b1 = B * i // bparts, B * (i + 1) // bparts
+        dnext = np.zeros((b1 - b0, H), dtype=hs.dtype)  # gradient flowing into h_t from step t+1
+        for t in range(T - 1, -1, -1):
+            for b in range(b0, b1):
+                h, da, dn = hs[t + 1, b], dhs[t, b], dnext[b - b0]
+                for j in range(H):
+                    da[j] = (da[j] + dn[j]) * (1.0 - h[j] * h[j])  # tanh' = 1 - h^2
+            np.dot(dhs[t, b0:b1], WhhT, dnext)
+        dh0[b0:b1] = dnext
     # weight gradients: one large product over all N rows rather than T small ones
-    da_all = dhs.reshape(T * B, H)
-    np.dot(hs[:-1].reshape(T * B, H).T, da_all, dWhh)
-    np.dot(x.reshape(T * B, I).T, da_all, dWxh)
-    dbh[:] = 0.0
-    for n in range(T * B):
-        dbh += da_all[n]
-    np.dot(da_all, np.ascontiguousarray(Wxh.T), dx.reshape(T * B, I))
+    N = T * B
+    da_all = dhs.reshape(N, H)
+    matmul_tn(hs[:-1].reshape(N, H), da_all, dWhh, parts)
+    matmul_tn(x.reshape(N, I), da_all, dWxh, parts)
+    column_sums(da_all, dbh, parts)
+    matmul_rows(da_all, np.ascontiguousarray(Wxh.T), dx.reshape(N, I), parts)
+
+
+# -- products split over threads -------------------------------------------------------------------
+
+
+@pjit
+def matmul_rows(a, b, out, parts=1):
+    """out = a @ b for a (N, K), b (K, M), out (N, M), with N's rows split between the threads."""
+    N = a.shape[0]
+    for i in prange(parts):
+        lo, hi = N * i // parts, N * (i + 1) // parts
+        if hi > lo:
+            np.dot(a[lo:hi], b, out[lo:hi])
+
+
+@pjit
+def matmul_tn(a, b, out, parts=1):
+    """out = a.T @ b for a (N, K), b (N, M), out (K, M): the weight-gradient product. Each thread
+    takes a block of the N rows into its own partial result; the partials are then added."""
+    N = a.shape[0]
+    if parts == 1:
+        np.dot(a.T, b, out)
+        return
+    partial = np.empty((parts,) + out.shape, dtype=out.dtype)
+    for i in prange(parts):
+        lo, hi = N * i // parts, N * (i + 1) // parts
+        np.dot(a[lo:hi].T, b[lo:hi], partial[i])
+    K, M = out.shape
+    for k in prange(K):
+        for m in range(M):
+            acc = partial[0, k, m]
+            for i in range(1, parts):
+                acc += partial[i, k, m]
+            out[k, m] = acc
+
+
+@pjit
+def column_sums(a, out, parts=1):
+    """out (M,) = a (N, M).sum(0), the bias gradient, the M columns split between the threads."""
+    N, M = a.shape
+    for i in prange(parts):
+        lo, hi = M * i // parts, M * (i + 1) // parts
+        o = out[lo:hi]
+        o[:] = 0.0
+        for n in range(N):
+            o += a[n, lo:hi]
 
 
 # -- output layer and loss -------------------------------------------------------------------------
 
 
-@jit
-def softmax_xent(logits, targets):
+@pjit
+def softmax_xent(logits, targets, parts=1):
     """Mean cross-entropy (nats) of logits (N, V) against targets (N,); logits become dLoss/dlogits.
 
     In place: logits is overwritten with (softmax - onehot) / N, the gradient of the mean loss.
     """
     N, V = logits.shape
-    total = 0.0
-    k = np.empty(V, np.int32)
-    for n in range(N):
-        row = logits[n]
-        m = vector_max(row)
-        s = exp_shifted_sum(row, m, k)
-        y = targets[n]
-        total += np.log(s) - np.log(row[y])
-        inv = 1.0 / (s * N)
-        for v in range(V):
-            row[v] *= inv
-        row[y] -= 1.0 / N
-    return total / N
+    totals = np.zeros(parts)
+    for i in prange(parts):
+        k = np.empty(V, np.int32)
+        for n in range(N * i // parts, N * (i + 1) // parts):
+            row = logits[n]
+            m = vector_max(row)
+            s = exp_shifted_sum(row, m, k)
+            y = targets[n]
+            totals[i] += np.log(s) - np.log(row[y])
+            inv = 1.0 / (s * N)
+            for v in range(V):
+                row[v] *= inv
+            row[y] -= 1.0 / N
+    return totals.sum() / N
 
 
-@jit
-def xent(logits, targets, losses):
+@pjit
+def xent(logits, targets, losses, parts=1):
     """Per-row cross-entropy (nats) of logits (N, V) against targets (N,) into losses (N,)."""
     N, V = logits.shape
-    k = np.empty(V, np.int32)
-    scratch = np.empty(V, logits.dtype)
-    for n in range(N):
-        row = logits[n]
-        m = vector_max(row)
-        scratch[:] = row
-        s = exp_shifted_sum(scratch, m, k)
-        losses[n] = np.log(s) + m - row[targets[n]]
+    for i in prange(parts):
+        k = np.empty(V, np.int32)
+        scratch = np.empty(V, logits.dtype)
+        for n in range(N * i // parts, N * (i + 1) // parts):
+            row = logits[n]
+            m = vector_max(row)
+            scratch[:] = row
+            s = exp_shifted_sum(scratch, m, k)
+            losses[n] = np.log(s) + m - row[targets[n]]
 
 
 # -- optimisers (flat parameter and gradient vectors) ----------------------------------------------
 
 
-@fastjit
-def global_norm(g):
+@pjit
+def global_norm(g, parts=1):
     """sqrt(sum g^2) of a flat gradient, accumulated in float64."""
+    n = g.size
+    sums = np.zeros(parts)
+    for i in prange(parts):
+        sums[i] = _sum_squares(g[n * i // parts : n * (i + 1) // parts])
+    return np.sqrt(sums.sum())
+
+
+@fastjit
+def _sum_squares(g):
     s = 0.0
     for i in range(g.size):
         s += np.float64(g[i]) * g[i]
-    return np.sqrt(s)
+    return s
 
 
-@jit
-def adam_step(p, g, m, v, lr, beta1, beta2, eps, t, scale):
+@pjit
+def adam_step(p, g, m, v, lr, beta1, beta2, eps, t, scale, parts=1):
     """One Adam update of flat p with gradient g * scale (scale implements clipping); t counts from 1."""
     bc1 = 1.0 - beta1**t
     bc2 = 1.0 - beta2**t
-    for i in range(p.size):
-        gi = g[i] * scale
-        m[i] = beta1 * m[i] + (1.0 - beta1) * gi
-        v[i] = beta2 * v[i] + (1.0 - beta2) * gi * gi
-        p[i] -= lr * (m[i] / bc1) / (np.sqrt(v[i] / bc2) + eps)
+    n = p.size
+    for part in prange(parts):
+        for i in range(n * part // parts, n * (part + 1) // parts):
+            gi = g[i] * scale
+            m[i] = beta1 * m[i] + (1.0 - beta1) * gi
+            v[i] = beta2 * v[i] + (1.0 - beta2) * gi * gi
+            p[i] -= lr * (m[i] / bc1) / (np.sqrt(v[i] / bc2) + eps)
 
 
 @jit

@@ -18,6 +18,7 @@ Initialisation (chosen so a default run learns without tuning):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -58,6 +59,36 @@ def views(flat: np.ndarray, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.
     return out
 
 
+def default_parts() -> int:
+    """How many threads the kernels use: Numba's thread count (NUMBA_NUM_THREADS; all cores by
+    default). Each thread then calls a single-threaded BLAS, set here once for the process."""
+    _single_threaded_blas()
+    import numba
+
+    return numba.get_num_threads()
+
+
+_blas_limited = False
+
+
+def _single_threaded_blas() -> None:
+    """Limit the BLAS that Numba's np.dot calls (SciPy's) to one thread: the kernels split the work
+    between threads themselves, and two threads each starting a 2-thread BLAS would oversubscribe
+    the cores. NumPy's own BLAS (a separate library) keeps its threads."""
+    global _blas_limited
+    if _blas_limited:
+        return
+    _blas_limited = True
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401  (loads the library, so it can be found)
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return
+    for lib in ThreadpoolController().lib_controllers:
+        if lib.internal_api == "openblas" and "scipy" in Path(lib.filepath).parent.name:
+            lib.set_num_threads(1)
+
+
 class _Workspace:
     """Buffers for one (T, B) chunk shape, allocated once and reused every step."""
 
@@ -70,6 +101,7 @@ class _Workspace:
         self.dh0 = np.empty((L, B, H), dtype)
         self.logits = np.empty((T * B, V), dtype)
         self.losses = np.empty(T * B, dtype)
+        self.WhyT = None  # (V, H) contiguous transpose of Why, made in the backward pass
 
 
 class RNN:
@@ -85,6 +117,7 @@ class RNN:
         self.params = views(self.flat, self.shapes)
         self.grads = views(self.grad, self.shapes)
         self._workspaces: dict[tuple[int, int], _Workspace] = {}
+        self.parts = default_parts()  # threads the kernels split their work between
 
     @property
     def dtype(self):
@@ -129,9 +162,9 @@ class RNN:
         for layer in range(self.cfg.layers):
             hs = ws.hs[layer]
             hs[0] = h0[layer]
-            kernels.rnn_forward(x, p[f"Wxh{layer}"], p[f"Whh{layer}"], p[f"bh{layer}"], hs)
+            kernels.rnn_forward(x, p[f"Wxh{layer}"], p[f"Whh{layer}"], p[f"bh{layer}"], hs, self.parts)
             x = hs[1:]
-        np.dot(x.reshape(T * B, -1), p["Why"], out=ws.logits)
+        kernels.matmul_rows(x.reshape(T * B, -1), p["Why"], ws.logits, self.parts)
         ws.logits += p["by"]
         return ws
 
@@ -148,19 +181,22 @@ class RNN:
         ws = self._forward(inputs, h0)
         p, g = self.params, self.grads
         # 1) loss, and dLoss/dlogits in place of the logits
-        loss = kernels.softmax_xent(ws.logits, np.ascontiguousarray(targets).reshape(-1))
+        loss = kernels.softmax_xent(ws.logits, np.ascontiguousarray(targets).reshape(-1), self.parts)
         # 2) output layer
         top = ws.hs[L - 1][1:].reshape(T * B, H)
-        np.dot(top.T, ws.logits, out=g["Why"])
-        np.sum(ws.logits, axis=0, out=g["by"])
-        np.dot(ws.logits, p["Why"].T, out=ws.dhs[L - 1].reshape(T * B, H))
+        kernels.matmul_tn(top, ws.logits, g["Why"], self.parts)
+        kernels.column_sums(ws.logits, g["by"], self.parts)
+        if ws.WhyT is None or ws.WhyT.shape != (self.cfg.vocab_size, H):
+            ws.WhyT = np.empty((self.cfg.vocab_size, H), self.dtype)
+        ws.WhyT[...] = p["Why"].T  # a contiguous copy: the product runs faster than on a transposed view
+        kernels.matmul_rows(ws.logits, ws.WhyT, ws.dhs[L - 1].reshape(T * B, H), self.parts)
         # 3) down through the layers; a layer's dx is the dLoss/dh of the layer below
         for layer in range(L - 1, -1, -1):
             x = ws.hs[layer - 1][1:] if layer > 0 else ws.x
             dx = ws.dhs[layer - 1] if layer > 0 else ws.dx
             kernels.rnn_backward(
                 x, p[f"Wxh{layer}"], p[f"Whh{layer}"], ws.hs[layer], ws.dhs[layer], dx,
-                g[f"Wxh{layer}"], g[f"Whh{layer}"], g[f"bh{layer}"], ws.dh0[layer],
+                g[f"Wxh{layer}"], g[f"Whh{layer}"], g[f"bh{layer}"], ws.dh0[layer], self.parts,
             )  # fmt: skip
         # 4) the embedding rows that were looked up
         kernels.embed_backward(np.ascontiguousarray(inputs), ws.dx, g["embed"])
@@ -173,7 +209,7 @@ class RNN:
         inputs = np.ascontiguousarray(tokens[:-1])
         T, B = inputs.shape
         ws = self._forward(inputs, h0)
-        kernels.xent(ws.logits, np.ascontiguousarray(tokens[1:]).reshape(-1), ws.losses)
+        kernels.xent(ws.logits, np.ascontiguousarray(tokens[1:]).reshape(-1), ws.losses, self.parts)
         return ws.losses.reshape(T, B).copy(), np.stack([hs[-1] for hs in ws.hs])
 
     # -- one token at a time ----------------------------------------------------------------------

@@ -21,14 +21,17 @@ def f32(a):
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
+@pytest.mark.parametrize("parts", [1, 2, 3])
 @pytest.mark.parametrize("T,B,I,H", [(1, 1, 3, 4), (7, 5, 6, 8), (16, 3, 32, 24)])
-def test_rnn_forward_and_backward_match_reference(rng, T, B, I, H):
+def test_rnn_forward_and_backward_match_reference(rng, T, B, I, H, parts):
+    """parts splits the batch (and the N = T*B rows) between threads: any split, even one with more
+    parts than streams, gives the reference result."""
     x, h0 = f32(rng.standard_normal((T, B, I))), f32(rng.standard_normal((B, H)) * 0.5)
     Wxh, Whh = f32(rng.standard_normal((I, H)) / np.sqrt(I)), f32(rng.standard_normal((H, H)) / np.sqrt(H))
     bh = f32(rng.standard_normal(H) * 0.1)
     hs = np.empty((T + 1, B, H), np.float32)
     hs[0] = h0
-    kernels.rnn_forward(x, Wxh, Whh, bh, hs)
+    kernels.rnn_forward(x, Wxh, Whh, bh, hs, parts)
     ref_hs = reference.rnn_forward(x, h0, Wxh, Whh, bh)
     np.testing.assert_allclose(hs[1:], ref_hs, rtol=RTOL, atol=ATOL)
 
@@ -36,7 +39,7 @@ def test_rnn_forward_and_backward_match_reference(rng, T, B, I, H):
     ref = reference.rnn_backward(x, h0, Wxh, Whh, ref_hs, dhs.copy())
     dx, dWxh, dWhh = np.empty_like(x), np.empty_like(Wxh), np.empty_like(Whh)
     dbh, dh0 = np.empty_like(bh), np.empty_like(h0)
-    kernels.rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0)
+    kernels.rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0, parts)
     for got, want in zip((dx, dWxh, dWhh, dbh, dh0), ref, strict=True):
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
@@ -56,15 +59,16 @@ def test_embedding_lookup_and_scatter(rng):
     np.testing.assert_allclose(dembed, want, rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("parts", [1, 2])
 @pytest.mark.parametrize("N,V", [(1, 2), (13, 7), (64, 300)])
-def test_softmax_xent_matches_reference(rng, N, V):
+def test_softmax_xent_matches_reference(rng, N, V, parts):
     logits = f32(rng.standard_normal((N, V)) * 3)
     targets = rng.integers(0, V, N).astype(np.int32)
     want_loss, want_grad = reference.softmax_xent(logits.astype(np.float64), targets)
     per_row = np.empty(N, np.float32)
-    kernels.xent(logits, targets, per_row)
+    kernels.xent(logits, targets, per_row, parts)
     got = logits.copy()
-    loss = kernels.softmax_xent(got, targets)
+    loss = kernels.softmax_xent(got, targets, parts)
     assert loss == pytest.approx(want_loss, rel=1e-5)
     np.testing.assert_allclose(per_row.mean(), want_loss, rtol=1e-5)
     np.testing.assert_allclose(got, want_grad, rtol=RTOL, atol=1e-6)
@@ -76,12 +80,29 @@ def test_softmax_xent_is_stable_for_huge_logits():
     assert np.isfinite(loss) and loss == pytest.approx(0.0, abs=1e-6)
 
 
-def test_optimisers_match_reference(rng):
+@pytest.mark.parametrize("parts", [1, 2])
+@pytest.mark.parametrize("M", [1, 5, 64])
+def test_split_products_match_numpy(rng, parts, M):
+    a, b = f32(rng.standard_normal((37, 9))), f32(rng.standard_normal((9, M)))
+    out = np.empty((37, M), np.float32)
+    kernels.matmul_rows(a, b, out, parts)
+    np.testing.assert_allclose(out, a @ b, rtol=RTOL, atol=ATOL)
+    c = f32(rng.standard_normal((37, M)))
+    out = np.empty((9, M), np.float32)
+    kernels.matmul_tn(a, c, out, parts)
+    np.testing.assert_allclose(out, a.T @ c, rtol=RTOL, atol=ATOL)
+    sums = np.full(M, np.nan, np.float32)
+    kernels.column_sums(c, sums, parts)
+    np.testing.assert_allclose(sums, c.sum(0), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+def test_optimisers_match_reference(rng, parts):
     n = 1000
     p, g = f32(rng.standard_normal(n)), f32(rng.standard_normal(n))
     m, v = f32(rng.standard_normal(n) * 0.1), f32(rng.random(n) * 0.1)
     want_p, want_m, want_v = reference.adam_step(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 3, 0.5)
-    kernels.adam_step(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 3, 0.5)
+    kernels.adam_step(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 3, 0.5, parts)
     for got, want in ((p, want_p), (m, want_m), (v, want_v)):
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-6)
 
@@ -94,7 +115,7 @@ def test_optimisers_match_reference(rng):
     want = p - 0.3 * g * 2.0
     kernels.sgd_step(p, g, 0.3, 2.0)
     np.testing.assert_allclose(p, want, rtol=RTOL, atol=1e-6)
-    assert kernels.global_norm(g) == pytest.approx(np.linalg.norm(g.astype(np.float64)), rel=1e-6)
+    assert kernels.global_norm(g, parts) == pytest.approx(np.linalg.norm(g.astype(np.float64)), rel=1e-6)
 
 
 @pytest.mark.parametrize("L", [1, 2])

@@ -159,14 +159,21 @@ def rnn_forward(x, Wxh, Whh, bh, hs, parts=1):
         rec = np.empty((b1 - b0, H), dtype=hs.dtype)
         for t in range(T):
             np.dot(hs[t, b0:b1], Whh, rec)  # (b1 - b0, H)
-            for b in range(b0, b1):
-                h, r = hs[t + 1, b], rec[b - b0]
-                if exact:
-                    for j in range(H):
-                        h[j] = np.tanh(h[j] + r[j] + bh[j])
-                else:
-                    for j in range(H):
-                        h[j] = tanh32(h[j] + r[j] + bh[j])
+            tanh_add(hs[t + 1, b0:b1], rec, bh, exact)
+
+
+@jit
+def tanh_add(h, rec, bh, exact):
+    """h = tanh(h + rec + bh) in place, h and rec (b, H), bh (H,): one step's activation."""
+    H = bh.shape[0]
+    for b in range(h.shape[0]):
+        hb, r = h[b], rec[b]
+        if exact:
+            for j in range(H):
+                hb[j] = np.tanh(hb[j] + r[j] + bh[j])
+        else:
+            for j in range(H):
+                hb[j] = tanh32(hb[j] + r[j] + bh[j])
 
 
 @pjit
@@ -186,10 +193,7 @@ def rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0, parts=1):
         b0, b1 = B * i // bparts, B * (i + 1) // bparts
         dnext = np.zeros((b1 - b0, H), dtype=hs.dtype)  # gradient flowing into h_t from step t+1
         for t in range(T - 1, -1, -1):
-            for b in range(b0, b1):
-                h, da, dn = hs[t + 1, b], dhs[t, b], dnext[b - b0]
-                for j in range(H):
-                    da[j] = (da[j] + dn[j]) * (1.0 - h[j] * h[j])  # tanh' = 1 - h^2
+            tanh_backward(hs[t + 1, b0:b1], dhs[t, b0:b1], dnext)
             np.dot(dhs[t, b0:b1], WhhT, dnext)
         dh0[b0:b1] = dnext
     # weight gradients: one large product over all N rows rather than T small ones
@@ -201,13 +205,29 @@ def rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0, parts=1):
     matmul_rows(da_all, np.ascontiguousarray(Wxh.T), dx.reshape(N, I), parts)
 
 
+@jit
+def tanh_backward(h, da, dnext):
+    """da = (da + dnext) * (1 - h^2) in place, all (b, H): from dLoss/dh_t to dLoss/da_t."""
+    for b in range(h.shape[0]):
+        hb, d, dn = h[b], da[b], dnext[b]
+        for j in range(hb.shape[0]):
+            d[j] = (d[j] + dn[j]) * (1.0 - hb[j] * hb[j])  # tanh' = 1 - h^2
+
+
 # -- products split over threads -------------------------------------------------------------------
+
+
+@jit
+def useful_parts(parts, work, min_work=1 << 18):
+    """Fewer parts when the work (multiply-adds or elements) is too small to be worth a thread."""
+    return max(1, min(parts, work // min_work))
 
 
 @pjit
 def matmul_rows(a, b, out, parts=1):
     """out = a @ b for a (N, K), b (K, M), out (N, M), with N's rows split between the threads."""
     N = a.shape[0]
+    parts = useful_parts(parts, N * a.shape[1] * b.shape[1], 1 << 20)
     for i in prange(parts):
         lo, hi = N * i // parts, N * (i + 1) // parts
         if hi > lo:
@@ -219,6 +239,7 @@ def matmul_tn(a, b, out, parts=1):
     """out = a.T @ b for a (N, K), b (N, M), out (K, M): the weight-gradient product. Each thread
     takes a block of the N rows into its own partial result; the partials are then added."""
     N = a.shape[0]
+    parts = useful_parts(parts, N * a.shape[1] * b.shape[1], 1 << 20)
     if parts == 1:
         np.dot(a.T, b, out)
         return
@@ -239,6 +260,7 @@ def matmul_tn(a, b, out, parts=1):
 def column_sums(a, out, parts=1):
     """out (M,) = a (N, M).sum(0), the bias gradient, the M columns split between the threads."""
     N, M = a.shape
+    parts = useful_parts(parts, N * M)
     for i in prange(parts):
         lo, hi = M * i // parts, M * (i + 1) // parts
         o = out[lo:hi]
@@ -257,26 +279,37 @@ def softmax_xent(logits, targets, parts=1):
     In place: logits is overwritten with (softmax - onehot) / N, the gradient of the mean loss.
     """
     N, V = logits.shape
+    parts = useful_parts(parts, N * V)
     totals = np.zeros(parts)
     for i in prange(parts):
-        k = np.empty(V, np.int32)
-        for n in range(N * i // parts, N * (i + 1) // parts):
-            row = logits[n]
-            m = vector_max(row)
-            s = exp_shifted_sum(row, m, k)
-            y = targets[n]
-            totals[i] += np.log(s) - np.log(row[y])
-            inv = 1.0 / (s * N)
-            for v in range(V):
-                row[v] *= inv
-            row[y] -= 1.0 / N
+        lo, hi = N * i // parts, N * (i + 1) // parts
+        totals[i] = _softmax_xent_rows(logits[lo:hi], targets[lo:hi], N)
     return totals.sum() / N
+
+
+@jit
+def _softmax_xent_rows(logits, targets, N):
+    """softmax_xent on a block of rows; returns the block's summed loss (N: rows in the whole batch)."""
+    k = np.empty(logits.shape[1], np.int32)
+    total = 0.0
+    for n in range(logits.shape[0]):
+        row = logits[n]
+        m = vector_max(row)
+        s = exp_shifted_sum(row, m, k)
+        y = targets[n]
+        total += np.log(s) - np.log(row[y])
+        inv = 1.0 / (s * N)
+        for v in range(row.shape[0]):
+            row[v] *= inv
+        row[y] -= 1.0 / N
+    return total
 
 
 @pjit
 def xent(logits, targets, losses, parts=1):
     """Per-row cross-entropy (nats) of logits (N, V) against targets (N,) into losses (N,)."""
     N, V = logits.shape
+    parts = useful_parts(parts, N * V)
     for i in prange(parts):
         k = np.empty(V, np.int32)
         scratch = np.empty(V, logits.dtype)
@@ -295,6 +328,7 @@ def xent(logits, targets, losses, parts=1):
 def global_norm(g, parts=1):
     """sqrt(sum g^2) of a flat gradient, accumulated in float64."""
     n = g.size
+    parts = useful_parts(parts, n)
     sums = np.zeros(parts)
     for i in prange(parts):
         sums[i] = _sum_squares(g[n * i // parts : n * (i + 1) // parts])
@@ -315,12 +349,19 @@ def adam_step(p, g, m, v, lr, beta1, beta2, eps, t, scale, parts=1):
     bc1 = 1.0 - beta1**t
     bc2 = 1.0 - beta2**t
     n = p.size
+    parts = useful_parts(parts, n)
     for part in prange(parts):
-        for i in range(n * part // parts, n * (part + 1) // parts):
-            gi = g[i] * scale
-            m[i] = beta1 * m[i] + (1.0 - beta1) * gi
-            v[i] = beta2 * v[i] + (1.0 - beta2) * gi * gi
-            p[i] -= lr * (m[i] / bc1) / (np.sqrt(v[i] / bc2) + eps)
+        lo, hi = n * part // parts, n * (part + 1) // parts
+        _adam(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], lr, beta1, beta2, eps, bc1, bc2, scale)
+
+
+@jit
+def _adam(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, scale):
+    for i in range(p.size):
+        gi = g[i] * scale
+        m[i] = beta1 * m[i] + (1.0 - beta1) * gi
+        v[i] = beta2 * v[i] + (1.0 - beta2) * gi * gi
+        p[i] -= lr * (m[i] / bc1) / (np.sqrt(v[i] / bc2) + eps)
 
 
 @jit

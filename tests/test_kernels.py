@@ -22,7 +22,7 @@ def f32(a):
 
 
 @pytest.mark.parametrize("parts", [1, 2, 3])
-@pytest.mark.parametrize("T,B,I,H", [(1, 1, 3, 4), (7, 5, 6, 8), (16, 3, 32, 24)])
+@pytest.mark.parametrize("T,B,I,H", [(1, 1, 3, 4), (7, 5, 6, 8), (16, 3, 32, 24), (32, 8, 64, 128)])
 def test_rnn_forward_and_backward_match_reference(rng, T, B, I, H, parts):
     """parts splits the batch (and the N = T*B rows) between threads: any split, even one with more
     parts than streams, gives the reference result."""
@@ -60,7 +60,7 @@ def test_embedding_lookup_and_scatter(rng):
 
 
 @pytest.mark.parametrize("parts", [1, 2])
-@pytest.mark.parametrize("N,V", [(1, 2), (13, 7), (64, 300)])
+@pytest.mark.parametrize("N,V", [(1, 2), (13, 7), (64, 300), (520, 1100)])
 def test_softmax_xent_matches_reference(rng, N, V, parts):
     logits = f32(rng.standard_normal((N, V)) * 3)
     targets = rng.integers(0, V, N).astype(np.int32)
@@ -80,25 +80,33 @@ def test_softmax_xent_is_stable_for_huge_logits():
     assert np.isfinite(loss) and loss == pytest.approx(0.0, abs=1e-6)
 
 
-@pytest.mark.parametrize("parts", [1, 2])
-@pytest.mark.parametrize("M", [1, 5, 64])
-def test_split_products_match_numpy(rng, parts, M):
-    a, b = f32(rng.standard_normal((37, 9))), f32(rng.standard_normal((9, M)))
-    out = np.empty((37, M), np.float32)
+def test_work_is_split_only_when_large_enough():
+    assert kernels.useful_parts(2, 1000) == 1
+    assert kernels.useful_parts(2, 1 << 19) == 2
+    assert kernels.useful_parts(2, 1 << 30) == 2
+    assert kernels.useful_parts(2, 2_000_000, 1 << 20) == 1
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3])
+@pytest.mark.parametrize("N,K,M", [(37, 9, 1), (37, 9, 64), (301, 64, 129), (2100, 5, 256)])
+def test_split_products_match_numpy(rng, parts, N, K, M):
+    """Small shapes run on one thread; the larger ones are split (N*K*M > 2^21, N*M > 2^19)."""
+    a, b = f32(rng.standard_normal((N, K))), f32(rng.standard_normal((K, M)))
+    out = np.empty((N, M), np.float32)
     kernels.matmul_rows(a, b, out, parts)
     np.testing.assert_allclose(out, a @ b, rtol=RTOL, atol=ATOL)
-    c = f32(rng.standard_normal((37, M)))
-    out = np.empty((9, M), np.float32)
+    c = f32(rng.standard_normal((N, M)))
+    out = np.empty((K, M), np.float32)
     kernels.matmul_tn(a, c, out, parts)
     np.testing.assert_allclose(out, a.T @ c, rtol=RTOL, atol=ATOL)
     sums = np.full(M, np.nan, np.float32)
     kernels.column_sums(c, sums, parts)
-    np.testing.assert_allclose(sums, c.sum(0), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(sums, c.sum(0), rtol=RTOL, atol=ATOL * np.sqrt(N))
 
 
 @pytest.mark.parametrize("parts", [1, 2])
 def test_optimisers_match_reference(rng, parts):
-    n = 1000
+    n = 600_000  # above the split threshold
     p, g = f32(rng.standard_normal(n)), f32(rng.standard_normal(n))
     m, v = f32(rng.standard_normal(n) * 0.1), f32(rng.random(n) * 0.1)
     want_p, want_m, want_v = reference.adam_step(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 3, 0.5)

@@ -19,7 +19,8 @@ from numba import njit, prange
 # error_model="numpy": a division by zero gives inf/nan as in NumPy instead of raising, which removes
 # the per-element check that otherwise stops LLVM from vectorising any loop with a division.
 jit = njit(cache=True, nogil=True, error_model="numpy")
-fastjit = njit(cache=True, nogil=True, error_model="numpy", fastmath=True)  # reductions only: reorders sums
+# for reductions: may reorder a sum (so it vectorises) but still assumes nothing about NaN or inf
+sumjit = njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "nsz", "contract"})
 # Kernels taking ``parts`` split their work into that many independent pieces run by Numba's threads
 # (prange): the batch rows for the recurrence (each piece runs all T steps of its own streams, with no
 # synchronisation per step), and the N = T*B rows for the large products. The products inside call
@@ -42,6 +43,7 @@ _TANH_Q = np.array([1.0, 0.4671501130960375, 0.02588005466778879, 0.000328707312
                     7.786094375643538e-07], np.float32)  # fmt: skip
 _TANH_CLAMP = np.float32(9.0)  # tanh(9) rounds to 1 in float32
 _ONE = np.float32(1.0)
+_NAN32 = np.float32(np.nan)
 _EXP_C = np.array([1.0000000005331486, 1.000000036429562, 0.4999999240529904, 0.16666419814972025,
                    0.041668152158756654, 0.008374839394474736, 0.0013840958078003816],
                   np.float32)  # fmt: skip
@@ -54,24 +56,28 @@ _EXP_MIN = np.float32(-87.0)  # exp(-87) ~ 1.6e-38, just above float32's smalles
 @jit
 def tanh32(x):
     """tanh of a float32 scalar as x P(x^2) / Q(x^2), clamped where tanh is 1 to float32 precision."""
-    x = min(max(x, -_TANH_CLAMP), _TANH_CLAMP)
+    # clamps written as comparisons that are false for NaN, so NaN passes through (divergence shows)
+    x = _TANH_CLAMP if x > _TANH_CLAMP else x
+    x = -_TANH_CLAMP if x < -_TANH_CLAMP else x
     s = x * x
     p = _TANH_P[0] + s * (_TANH_P[1] + s * (_TANH_P[2] + s * (_TANH_P[3] + s * _TANH_P[4])))
     q = _TANH_Q[0] + s * (_TANH_Q[1] + s * (_TANH_Q[2] + s * (_TANH_Q[3] + s * _TANH_Q[4])))
     y = x * p / q
-    return min(max(y, -_ONE), _ONE)  # the fit overshoots 1 by an ulp near the clamp; 1 - h^2 >= 0
+    y = _ONE if y > _ONE else y  # the fit overshoots 1 by an ulp near the clamp; keeps 1 - h^2 >= 0
+    return -_ONE if y < -_ONE else y
 
 
 @jit
 def exp_rows_inplace(row, shift, k):
-    """row[v] = exp(row[v] - shift) for a float32 row with every row[v] - shift <= 0; returns the sum.
+    """row[v] = exp(row[v] - shift) for a finite float32 row, every row[v] - shift <= 0; returns the sum.
 
     exp(z) = 2^n exp(r) with n = round(z / ln 2), |r| <= ln(2)/2: a polynomial for exp(r), then n is
     added straight into the float's exponent bits. k is an int32 scratch buffer as long as row.
     """
     V = row.shape[0]
     for v in range(V):
-        z = max(row[v] - shift, _EXP_MIN)
+        z = row[v] - shift
+        z = _EXP_MIN if z < _EXP_MIN else z
         n = np.floor(z * _LOG2E + np.float32(0.5))
         r = z - n * _LN2_HI - n * _LN2_LO
         c = _EXP_C
@@ -83,7 +89,7 @@ def exp_rows_inplace(row, shift, k):
     return vector_sum(row)
 
 
-@fastjit
+@sumjit
 def vector_sum(a):
     """Sum of a 1-D array in float64, in whatever order vectorises best."""
     s = 0.0
@@ -92,9 +98,9 @@ def vector_sum(a):
     return s
 
 
-@fastjit
-def vector_max(a):
-    """Largest element of a non-empty 1-D array (no NaN handling: fastmath lets it vectorise)."""
+@njit(cache=True, nogil=True, fastmath=True)
+def _finite_max(a):
+    """Largest element of a non-empty 1-D array of finite numbers (fastmath lets it vectorise)."""
     m = a[0]
     for i in range(1, a.shape[0]):
         m = max(m, a[i])
@@ -102,8 +108,21 @@ def vector_max(a):
 
 
 @jit
+def row_max(a):
+    """Largest element of a non-empty 1-D array, or NaN if any element is NaN or infinite."""
+    if not np.isfinite(vector_sum(a)):
+        return _NAN32  # float32, so a float32 row's max stays float32 (float64 rows promote it)
+    return _finite_max(a)
+
+
+@jit
 def exp_shifted_sum(row, shift, k):
-    """row[v] = exp(row[v] - shift) in place; returns the sum (float64). Exact np.exp for float64."""
+    """row[v] = exp(row[v] - shift) in place, shift = row_max(row); returns the sum (float64).
+    A NaN shift (a row that is not finite) makes the whole row and the sum NaN. Exact np.exp for
+    float64; k is an int32 scratch buffer as long as the row."""
+    if not np.isfinite(shift):
+        row[:] = np.nan
+        return np.nan
     if row.itemsize == 4:
         return exp_rows_inplace(row, shift, k)
     s = 0.0
@@ -294,10 +313,14 @@ def _softmax_xent_rows(logits, targets, N):
     total = 0.0
     for n in range(logits.shape[0]):
         row = logits[n]
-        m = vector_max(row)
-        s = exp_shifted_sum(row, m, k)
+        m = row_max(row)
         y = targets[n]
-        total += np.log(s) - np.log(row[y])
+        # the target's probability from libm's exp (one call per row), so the loss is -log p_y exactly
+        # as a plain float32 softmax computes it: infinite once p_y underflows, which is how a
+        # diverged run shows itself
+        py = np.exp(row[y] - m)
+        s = exp_shifted_sum(row, m, k)
+        total += np.log(s) - np.log(py)
         inv = 1.0 / (s * N)
         for v in range(row.shape[0]):
             row[v] *= inv
@@ -315,7 +338,7 @@ def xent(logits, targets, losses, parts=1):
         scratch = np.empty(V, logits.dtype)
         for n in range(N * i // parts, N * (i + 1) // parts):
             row = logits[n]
-            m = vector_max(row)
+            m = row_max(row)
             scratch[:] = row
             s = exp_shifted_sum(scratch, m, k)
             losses[n] = np.log(s) + m - row[targets[n]]
@@ -335,7 +358,7 @@ def global_norm(g, parts=1):
     return np.sqrt(sums.sum())
 
 
-@fastjit
+@sumjit
 def _sum_squares(g):
     s = 0.0
     for i in range(g.size):

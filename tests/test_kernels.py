@@ -143,6 +143,20 @@ def test_step_token_matches_chunk_forward(rng, L):
     np.testing.assert_allclose(logits, ws.logits[-1], rtol=RTOL, atol=ATOL)
 
 
+def test_non_finite_values_propagate():
+    """A diverging run must show NaN, not be clamped back to finite numbers by the fast paths."""
+    assert np.isnan(kernels.tanh32(np.float32(np.nan)))
+    assert kernels.tanh32(np.float32(np.inf)) == 1.0 and kernels.tanh32(np.float32(-np.inf)) == -1.0
+    for bad in (np.nan, np.inf, -np.inf):
+        logits = np.zeros((3, 50), np.float32)
+        logits[1, 7] = bad
+        losses = np.empty(3, np.float32)
+        kernels.xent(logits, np.array([0, 1, 2], np.int32), losses)
+        assert np.isfinite(losses[[0, 2]]).all() and np.isnan(losses[1])
+        assert np.isnan(kernels.softmax_xent(logits, np.array([0, 1, 2], np.int32)))
+        assert np.isnan(logits[1]).all() and np.isfinite(logits[[0, 2]]).all()
+
+
 def test_fast_tanh_is_accurate_and_bounded():
     """The float32 tanh approximation: within 1e-6 relative of float64 tanh everywhere, |y| <= 1."""
     x = np.concatenate([np.linspace(-12, 12, 200_001), [0.0, 1e-30, -1e-20, 1e-4, 40.0, -1e4, 3.4e38]])
@@ -171,7 +185,8 @@ def test_rnn_forward_float32_uses_accurate_tanh_for_every_element(rng):
 def test_exp_shifted_sum_matches_numpy(rng, dtype):
     row = (rng.standard_normal(1000) * 30).astype(dtype)
     row[:3] = (-200.0, 0.0, 88.0)
-    m = row.max()
+    m = row.dtype.type(kernels.row_max(row))  # Numba returns a Python float; keep the row's dtype
+    assert m == row.max()
     want = np.exp((row - m).astype(np.float64))  # the shift rounds in the row's dtype, as np.exp's would
     got = row.copy()
     s = kernels.exp_shifted_sum(got, m, np.empty(len(row), np.int32))

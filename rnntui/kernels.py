@@ -414,8 +414,15 @@ def step_token(token, embed, Wxhs, Whhs, bhs, Why, by, h, logits):
     place, Why (H, V), by (V,) -> logits (V,).
     """
     x = embed[token]
+    exact = h.itemsize == 8
     for layer in range(len(Whhs)):
         a = np.dot(x, Wxhs[layer]) + np.dot(h[layer], Whhs[layer]) + bhs[layer]
-        h[layer, :] = np.tanh(a)
+        hl = h[layer]
+        if exact:
+            for j in range(hl.shape[0]):
+                hl[j] = np.tanh(a[j])
+        else:
+            for j in range(hl.shape[0]):
+                hl[j] = tanh32(a[j])
         x = h[layer]
     logits[:] = np.dot(x, Why) + by

@@ -117,11 +117,23 @@ class RNN:
         self.params = views(self.flat, self.shapes)
         self.grads = views(self.grad, self.shapes)
         self._workspaces: dict[tuple[int, int], _Workspace] = {}
-        self.parts = default_parts()  # threads the kernels split their work between
+        self._parts: int | None = None
 
     @property
     def dtype(self):
         return self.flat.dtype
+
+    @property
+    def parts(self) -> int:
+        """Threads the chunk kernels split their work between (decided on first use, so generating
+        text, which never needs it, does not pay for setting up the BLAS)."""
+        if self._parts is None:
+            self._parts = default_parts()
+        return self._parts
+
+    @parts.setter
+    def parts(self, n: int) -> None:
+        self._parts = max(1, int(n))
 
     @classmethod
     def initialised(cls, cfg: ModelConfig, rng: np.random.Generator, dtype=np.float32) -> RNN:
@@ -222,8 +234,12 @@ class RNN:
         return logits
 
     def _step_weights(self):
+        """The weights step_token takes, built once per flat vector (they are views into it)."""
+        cached = getattr(self, "_step_cache", None)
+        if cached is not None and cached[0] is self.flat:
+            return cached[1]
         p, L = self.params, self.cfg.layers
-        return (
+        weights = (
             p["embed"],
             tuple(p[f"Wxh{i}"] for i in range(L)),
             tuple(p[f"Whh{i}"] for i in range(L)),
@@ -231,3 +247,5 @@ class RNN:
             p["Why"],
             p["by"],
         )
+        self._step_cache = (self.flat, weights)
+        return weights

@@ -171,14 +171,22 @@ def rnn_forward(x, Wxh, Whh, bh, hs, parts=1):
     # 1) the input contribution of every step at once: one (N, I) x (I, H) product
     matmul_rows(x.reshape(T * B, I), Wxh, hs[1:].reshape(T * B, H), parts)
     # 2) the recurrence, which must go step by step; the batch's streams are independent
-    exact = hs.itemsize == 8  # float64: exact np.tanh; float32: the SIMD approximation
     bparts = max(1, min(parts, B))
-    for i in prange(bparts):
-        b0, b1 = B * i // bparts, B * (i + 1) // bparts
-        rec = np.empty((b1 - b0, H), dtype=hs.dtype)
-        for t in range(T):
-            np.dot(hs[t, b0:b1], Whh, rec)  # (b1 - b0, H)
-            tanh_add(hs[t + 1, b0:b1], rec, bh, exact)
+    if bparts == 1:  # no parallel region at all: waking an idle thread costs more than B = 1 saves
+        _forward_streams(hs, Whh, bh, 0, B)
+    else:
+        for i in prange(bparts):
+            _forward_streams(hs, Whh, bh, B * i // bparts, B * (i + 1) // bparts)
+
+
+@jit
+def _forward_streams(hs, Whh, bh, b0, b1):
+    """The recurrence of streams b0 .. b1-1 through every step of the chunk."""
+    exact = hs.itemsize == 8  # float64: exact np.tanh; float32: the SIMD approximation
+    rec = np.empty((b1 - b0, Whh.shape[0]), dtype=hs.dtype)
+    for t in range(hs.shape[0] - 1):
+        np.dot(hs[t, b0:b1], Whh, rec)  # (b1 - b0, H)
+        tanh_add(hs[t + 1, b0:b1], rec, bh, exact)
 
 
 @jit
@@ -208,13 +216,11 @@ def rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0, parts=1):
     H = Whh.shape[0]
     WhhT = np.ascontiguousarray(Whh.T)  # one copy per call: cheaper than T products with a view
     bparts = max(1, min(parts, B))
-    for i in prange(bparts):
-        b0, b1 = B * i // bparts, B * (i + 1) // bparts
-        dnext = np.zeros((b1 - b0, H), dtype=hs.dtype)  # gradient flowing into h_t from step t+1
-        for t in range(T - 1, -1, -1):
-            tanh_backward(hs[t + 1, b0:b1], dhs[t, b0:b1], dnext)
-            np.dot(dhs[t, b0:b1], WhhT, dnext)
-        dh0[b0:b1] = dnext
+    if bparts == 1:
+        _backward_streams(hs, dhs, WhhT, dh0, 0, B)
+    else:
+        for i in prange(bparts):
+            _backward_streams(hs, dhs, WhhT, dh0, B * i // bparts, B * (i + 1) // bparts)
     # weight gradients: one large product over all N rows rather than T small ones
     N = T * B
     da_all = dhs.reshape(N, H)
@@ -222,6 +228,16 @@ def rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0, parts=1):
     matmul_tn(x.reshape(N, I), da_all, dWxh, parts)
     column_sums(da_all, dbh, parts)
     matmul_rows(da_all, np.ascontiguousarray(Wxh.T), dx.reshape(N, I), parts)
+
+
+@jit
+def _backward_streams(hs, dhs, WhhT, dh0, b0, b1):
+    """Backpropagation through the steps of streams b0 .. b1-1 (dhs becomes dLoss/da there)."""
+    dnext = np.zeros((b1 - b0, WhhT.shape[0]), dtype=hs.dtype)  # gradient into h_t from step t+1
+    for t in range(dhs.shape[0] - 1, -1, -1):
+        tanh_backward(hs[t + 1, b0:b1], dhs[t, b0:b1], dnext)
+        np.dot(dhs[t, b0:b1], WhhT, dnext)
+    dh0[b0:b1] = dnext
 
 
 @jit
@@ -247,6 +263,9 @@ def matmul_rows(a, b, out, parts=1):
     """out = a @ b for a (N, K), b (K, M), out (N, M), with N's rows split between the threads."""
     N = a.shape[0]
     parts = useful_parts(parts, N * a.shape[1] * b.shape[1], 1 << 20)
+    if parts == 1:
+        np.dot(a, b, out)
+        return
     for i in prange(parts):
         lo, hi = N * i // parts, N * (i + 1) // parts
         if hi > lo:
@@ -280,12 +299,19 @@ def column_sums(a, out, parts=1):
     """out (M,) = a (N, M).sum(0), the bias gradient, the M columns split between the threads."""
     N, M = a.shape
     parts = useful_parts(parts, N * M)
+    if parts == 1:
+        _column_sums(a, out, 0, M)
+        return
     for i in prange(parts):
-        lo, hi = M * i // parts, M * (i + 1) // parts
-        o = out[lo:hi]
-        o[:] = 0.0
-        for n in range(N):
-            o += a[n, lo:hi]
+        _column_sums(a, out, M * i // parts, M * (i + 1) // parts)
+
+
+@jit
+def _column_sums(a, out, lo, hi):
+    o = out[lo:hi]
+    o[:] = 0.0
+    for n in range(a.shape[0]):
+        o += a[n, lo:hi]
 
 
 # -- output layer and loss -------------------------------------------------------------------------
@@ -299,6 +325,8 @@ def softmax_xent(logits, targets, parts=1):
     """
     N, V = logits.shape
     parts = useful_parts(parts, N * V)
+    if parts == 1:
+        return _softmax_xent_rows(logits, targets, N) / N
     totals = np.zeros(parts)
     for i in prange(parts):
         lo, hi = N * i // parts, N * (i + 1) // parts
@@ -333,15 +361,25 @@ def xent(logits, targets, losses, parts=1):
     """Per-row cross-entropy (nats) of logits (N, V) against targets (N,) into losses (N,)."""
     N, V = logits.shape
     parts = useful_parts(parts, N * V)
+    if parts == 1:
+        _xent_rows(logits, targets, losses)
+        return
     for i in prange(parts):
-        k = np.empty(V, np.int32)
-        scratch = np.empty(V, logits.dtype)
-        for n in range(N * i // parts, N * (i + 1) // parts):
-            row = logits[n]
-            m = row_max(row)
-            scratch[:] = row
-            s = exp_shifted_sum(scratch, m, k)
-            losses[n] = np.log(s) + m - row[targets[n]]
+        lo, hi = N * i // parts, N * (i + 1) // parts
+        _xent_rows(logits[lo:hi], targets[lo:hi], losses[lo:hi])
+
+
+@jit
+def _xent_rows(logits, targets, losses):
+    V = logits.shape[1]
+    k = np.empty(V, np.int32)
+    scratch = np.empty(V, logits.dtype)
+    for n in range(logits.shape[0]):
+        row = logits[n]
+        m = row_max(row)
+        scratch[:] = row
+        s = exp_shifted_sum(scratch, m, k)
+        losses[n] = np.log(s) + m - row[targets[n]]
 
 
 # -- optimisers (flat parameter and gradient vectors) ----------------------------------------------
@@ -352,6 +390,8 @@ def global_norm(g, parts=1):
     """sqrt(sum g^2) of a flat gradient, accumulated in float64."""
     n = g.size
     parts = useful_parts(parts, n)
+    if parts == 1:
+        return np.sqrt(_sum_squares(g))
     sums = np.zeros(parts)
     for i in prange(parts):
         sums[i] = _sum_squares(g[n * i // parts : n * (i + 1) // parts])
@@ -373,6 +413,9 @@ def adam_step(p, g, m, v, lr, beta1, beta2, eps, t, scale, parts=1):
     bc2 = 1.0 - beta2**t
     n = p.size
     parts = useful_parts(parts, n)
+    if parts == 1:
+        _adam(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, scale)
+        return
     for part in prange(parts):
         lo, hi = n * part // parts, n * (part + 1) // parts
         _adam(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], lr, beta1, beta2, eps, bc1, bc2, scale)

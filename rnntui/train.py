@@ -291,14 +291,14 @@ class Trainer:
         cfg = self.cfg
         tokens = self.streams.chunk(self.pos)
         loss, carry = self.model.loss_and_grads(tokens, self.carry)
-        gnorm = float(kernels.global_norm(self.model.grad))
+        gnorm = float(kernels.global_norm(self.model.grad, self.model.parts))
         lr = cfg.lr_at(self.step)
         if not (math.isfinite(loss) and math.isfinite(gnorm)):
             return loss, gnorm, lr
         scale = cfg.clip / gnorm if cfg.clip > 0 and gnorm > cfg.clip else 1.0
-        p, g, s = self.model.flat, self.model.grad, self.opt_state
+        p, g, s, parts = self.model.flat, self.model.grad, self.opt_state, self.model.parts
         if cfg.optimizer == "adam":
-            kernels.adam_step(p, g, s["m"], s["v"], lr, *ADAM_BETAS, EPS, self.step + 1, scale)
+            kernels.adam_step(p, g, s["m"], s["v"], lr, *ADAM_BETAS, EPS, self.step + 1, scale, parts)
         elif cfg.optimizer == "adagrad":
             kernels.adagrad_step(p, g, s["cache"], lr, EPS, scale)
         else:

@@ -15,7 +15,7 @@ import click
 
 from rnntui.cli_inspect import inspect_group  # click only at import time: --help stays fast
 
-DEFAULT_STEPS = 2000
+DEFAULT_STEPS = 5000
 
 
 def _fail(err: BaseException) -> click.ClickException:

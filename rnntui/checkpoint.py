@@ -10,6 +10,8 @@ Arrays (all little-endian, loadable with ``numpy.load(path, allow_pickle=False)`
     state/h         float32 (L, B, H)  the memory carried into the next training chunk
     history/train   float32 (S,)    training loss (nats/token) of every step
     history/val     float64 (K, 2)  (step, validation loss) at every evaluation
+    history/spectra float64 (K, 1+2L)  (step, then per layer: spectral radius and largest singular
+                                    value of Whh) at every evaluation
 
 Writes are atomic: a temporary file in the same folder, fsync, then ``os.replace``, so a crash
 mid-write leaves the previous checkpoint intact and never a partial file under the real name.
@@ -48,6 +50,7 @@ class Checkpoint:
     carry: np.ndarray | None = None  # (L, B, H)
     train_history: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     val_history: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float64))
+    spectra_history: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), np.float64))
 
 
 def save(ckpt: Checkpoint, path: str | Path) -> Path:
@@ -69,6 +72,9 @@ def save(ckpt: Checkpoint, path: str | Path) -> Path:
         arrays["state/h"] = ckpt.carry
     arrays["history/train"] = np.asarray(ckpt.train_history, np.float32)
     arrays["history/val"] = np.asarray(ckpt.val_history, np.float64).reshape(-1, 2)
+    arrays["history/spectra"] = np.asarray(ckpt.spectra_history, np.float64).reshape(
+        -1, 1 + 2 * ckpt.model.cfg.layers
+    )
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -160,7 +166,16 @@ def load(path: str | Path) -> Checkpoint:
         carry=carry,
         train_history=arrays.get("history/train", np.zeros(0, np.float32)).astype(np.float32),
         val_history=arrays.get("history/val", np.zeros((0, 2))).astype(np.float64).reshape(-1, 2),
+        spectra_history=_history(arrays, "history/spectra", 1 + 2 * cfg.layers, path),
     )
+
+
+def _history(arrays: dict, key: str, columns: int, path: Path) -> np.ndarray:
+    """An optional (K, columns) float64 history; absent means empty."""
+    a = arrays.get(key, np.zeros((0, columns)))
+    if a.ndim != 2 or a.shape[1] != columns:
+        raise CheckpointError(f"{path}: array {key!r} has shape {a.shape}, expected (K, {columns})")
+    return a.astype(np.float64)
 
 
 def _array(arrays: dict, key: str, shape: tuple[int, ...], path: Path) -> np.ndarray:

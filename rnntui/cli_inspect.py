@@ -418,6 +418,8 @@ def pca(checkpoint: Path, count: int, width: int, height: int, which) -> None:
 def health(checkpoint: Path, text_file: Path | None, max_tokens: int, bins: int) -> None:
     """Saturation and health: each recurrent matrix's spectral radius and largest singular value, and
     a histogram of hidden activations on validation text (how many sit near ±1)."""
+    import numpy as np
+
     from rnntui.inspect import SATURATED, activation_histogram, hidden_trace, recurrent_spectra
 
     ckpt = _load(checkpoint)
@@ -425,6 +427,12 @@ def health(checkpoint: Path, text_file: Path | None, max_tokens: int, bins: int)
     click.echo(f"step {ckpt.meta.get('step', '?')}; recurrent matrices Whh (H = {ckpt.model.cfg.hidden}):")
     for layer, (radius, sigma) in enumerate(spectra):
         click.echo(f"  layer {layer}: spectral radius {radius:.3f}, largest singular value {sigma:.3f}")
+    history = ckpt.spectra_history  # (K, 1 + 2L), recorded at every evaluation
+    if len(history):
+        click.echo("over training (step: spectral radius / largest singular value, per layer):")
+        for row in history[np.unique(np.linspace(0, len(history) - 1, min(len(history), 10)).astype(int))]:
+            pairs = "  ".join(f"{r:.3f} / {s:.3f}" for r, s in row[1:].reshape(-1, 2))
+            click.echo(f"  {int(row[0]):>7}: {pairs}")
     try:
         ids, source = _text_ids(ckpt, text_file, max_tokens, "health")
     except click.ClickException as err:

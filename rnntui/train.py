@@ -25,6 +25,7 @@ import numpy as np
 from rnntui import checkpoint, kernels
 from rnntui.checkpoint import Checkpoint, CheckpointError
 from rnntui.corpus import CorpusError, Vocab, build_vocab, read_text, sha256_text, split_train_val
+from rnntui.inspect import recurrent_spectra
 from rnntui.model import RNN, ModelConfig
 
 OPTIMIZERS = ("adam", "adagrad", "sgd")
@@ -218,6 +219,7 @@ class Trainer:
         self.carry = self.model.zero_state(cfg.batch)
         self.train_history: list[float] = []
         self.val_history: list[tuple[int, float]] = []
+        self.spectra_history: list[list[float]] = []  # [step, radius_0, sigma_0, radius_1, ...]
         self.best_val = math.inf
         self.last_saved: Path | None = None
 
@@ -280,6 +282,7 @@ class Trainer:
         self.rng.bit_generator.state = meta["rng"]
         self.train_history = [float(x) for x in ckpt.train_history]
         self.val_history = [(int(s), float(v)) for s, v in ckpt.val_history]
+        self.spectra_history = ckpt.spectra_history.tolist()
         self.best_val = float(meta.get("best_val") or math.inf)
         return self
 
@@ -333,6 +336,7 @@ class Trainer:
             model=self.model, vocab=self.vocab, meta=meta, opt_state=self.opt_state, carry=self.carry,
             train_history=np.asarray(self.train_history, np.float32),
             val_history=np.asarray(self.val_history, np.float64).reshape(-1, 2),
+            spectra_history=np.asarray(self.spectra_history, np.float64),
         )  # fmt: skip
 
     def save(self, name: str = "latest.npz") -> Path:
@@ -409,6 +413,7 @@ class Trainer:
         losses, norms, clips = zip(*since_eval, strict=True)
         since_eval.clear()
         self.val_history.append((self.step, val))
+        self.spectra_history.append([self.step, *recurrent_spectra(self.model.params).ravel()])
         best = math.isfinite(val) and val < self.best_val
         if best:
             self.best_val = val

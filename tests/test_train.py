@@ -147,3 +147,17 @@ def test_stopped_event_is_last(tiny_text, tmp_path):
     events = []
     Trainer.start(tiny_text, TrainConfig(**SMALL, steps=4), tmp_path / "run").run(events.append)
     assert isinstance(events[-1], Stopped) and events[-1].reason == "steps"
+
+
+def test_recurrent_spectra_are_recorded_at_every_evaluation_and_survive_resume(tiny_text, tmp_path):
+    from rnntui.inspect import recurrent_spectra
+
+    trainer = Trainer.start(tiny_text, TrainConfig(**SMALL, steps=20, layers=2), tmp_path / "run")
+    trainer.run()
+    ckpt = checkpoint.load(tmp_path / "run" / "latest.npz")
+    assert ckpt.spectra_history.shape == (2, 5)  # evaluations at steps 10 and 20; step + 2 per layer
+    assert list(ckpt.spectra_history[:, 0]) == [10, 20]
+    np.testing.assert_allclose(ckpt.spectra_history[-1, 1:], recurrent_spectra(trainer.model.params).ravel())
+    resumed = Trainer.resume(tmp_path / "run" / "latest.npz", steps=30)
+    resumed.run()
+    assert [row[0] for row in resumed.spectra_history] == [10, 20, 30]

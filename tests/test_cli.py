@@ -71,6 +71,23 @@ def test_word_level_trains_samples_readable_text_and_scores(runner, tiny_text, t
     assert "nats/token" in scored.stdout and "bits/char" in scored.stdout
 
 
+def test_bom_and_crlf_corpus_trains_like_its_clean_twin(runner, tmp_path):
+    clean, messy = tmp_path / "clean.txt", tmp_path / "messy.txt"
+    text = "the cat sat on the mat.\nthe dog sat on the log.\n" * 40
+    clean.write_text(text)
+    messy.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    for path in (clean, messy):
+        result = runner.invoke(
+            main, ["train", str(path), "--no-tui", "--steps", "3", "--out", str(tmp_path), *TINY]
+        )
+        assert result.exit_code == 0, result.output
+    from rnntui import checkpoint
+
+    a, b = (checkpoint.load(tmp_path / name / "latest.npz") for name in ("clean", "messy"))
+    assert a.vocab.tokens == b.vocab.tokens and "\r" not in b.vocab.tokens
+    assert (a.model.flat == b.model.flat).all()
+
+
 def test_resume_continues_and_refuses_to_clobber(runner, trained, tiny_text, tmp_path):
     again = runner.invoke(main, ["train", str(tiny_text), "--no-tui", "--steps", "2", "--out", str(tmp_path)])
     assert "already holds a run" in one_clear_line(again)
@@ -92,12 +109,18 @@ def test_resume_continues_and_refuses_to_clobber(runner, trained, tiny_text, tmp
         (["train", "{tiny}", "--val-frac", "0.9"], "--val-frac must be in (0, 0.5]"),
         (["train", "{tiny}", "--batch", "5000"], "too few for --batch"),
         (["train", "{tiny}", "--level", "syllable"], "Invalid value for '--level'"),
+        (["train", "{tiny}", "--lr", "0"], "not a positive number"),
+        (["train", "{blank}"], "empty"),
+        (["train", "{single}"], "only 1 distinct char token"),
+        (["train", "{tiny}", "--level", "word", "--max-vocab", "1"], "--max-vocab must be at least 2"),
         (["train"], "give a CORPUS"),
         (["train", "{empty}"], "empty"),
         (["train", "{binary}"], "not valid utf-8"),
         (["sample", "missing.npz"], "no such checkpoint"),
         (["sample", "{ckpt}", "--temperature", "-1"], "not a non-negative number"),
         (["sample", "{ckpt}", "--prime", "zebra"], "never saw"),
+        (["sample", "{ckpt}", "--top-k", "-1"], "not a non-negative integer"),
+        (["sample", "{ckpt}", "--length", "ten"], "not a non-negative integer"),
         (["sample", "{ckpt}", "--prime", "a", "--prime-file", "{tiny}"], "not both"),
         (["sample", "{tiny}"], "not an rnntui checkpoint"),
         (["eval", "{ckpt}", "missing.txt"], "no such file"),
@@ -109,7 +132,12 @@ def test_bad_input_gives_one_clear_line(runner, trained, tiny_text, tmp_path, ar
     empty.write_text("")
     binary = tmp_path / "bin.txt"
     binary.write_bytes(b"\xff\xfe\xfd")
-    subs = {"{tiny}": str(tiny_text), "{ckpt}": str(trained), "{empty}": str(empty), "{binary}": str(binary)}
+    blank = tmp_path / "blank.txt"
+    blank.write_text("  \n\t\n")
+    single = tmp_path / "single.txt"
+    single.write_text("a" * 5000)
+    subs = {"{tiny}": str(tiny_text), "{ckpt}": str(trained), "{empty}": str(empty), "{binary}": str(binary),
+            "{blank}": str(blank), "{single}": str(single)}  # fmt: skip
     result = runner.invoke(
         main, [subs.get(a, a) for a in args] + (["--out", str(tmp_path / "o")] if args[0] == "train" else [])
     )

@@ -158,3 +158,31 @@ def test_a_full_disk_gives_a_clear_error_and_keeps_the_previous_checkpoint(tiny_
     assert error.startswith("Error:") and ".npz: File too large" in error and "untouched" in error
     assert {p.name: p.read_bytes() for p in latest.parent.glob("*.npz")} == before
     assert not [p for p in latest.parent.iterdir() if p.suffix == ".tmp"]
+
+
+def test_two_trainings_in_one_run_folder_are_refused(tiny_text, tmp_path):
+    latest = tmp_path / "tiny" / "latest.npz"
+    first = start_training(tiny_text, tmp_path, "--steps", "1000000", "--save-every", "20")
+    wait_for(latest, first)
+    second = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rnntui.cli",
+            "train",
+            "--resume",
+            str(latest),
+            "--steps",
+            "1000000",
+            "--no-tui",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=60)
+    assert second.returncode == 1 and "Traceback" not in second.stderr
+    assert "in use by another training" in second.stderr.strip().splitlines()[-1]
+    assert first.returncode == 0
+    checkpoint.load(latest)  # whole, never interleaved

@@ -186,3 +186,36 @@ def test_two_trainings_in_one_run_folder_are_refused(tiny_text, tmp_path):
     assert "in use by another training" in second.stderr.strip().splitlines()[-1]
     assert first.returncode == 0
     checkpoint.load(latest)  # whole, never interleaved
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A read-only filesystem (a tmpfs mounted ro): even root cannot write there."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {made.stderr.decode().strip()}")
+    yield ro
+    subprocess.run(["umount", str(ro)], check=False)
+
+
+def test_a_read_only_output_folder_gives_a_clear_error(tiny_text, read_only_dir):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rnntui.cli",
+            "train",
+            str(tiny_text),
+            "--no-tui",
+            "--out",
+            str(read_only_dir),
+            *TINY,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"Error: {read_only_dir / 'tiny'}: Read-only file system"

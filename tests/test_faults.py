@@ -16,20 +16,21 @@ from rnntui import checkpoint
 TINY = ["--hidden", "16", "--embed", "4", "--seq", "8", "--batch", "2", "--eval-every", "50"]
 
 
+RNNTUI = [sys.executable, "-m", "rnntui.cli"]
+
+
 def start_training(corpus: Path, out: Path, *extra: str) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "rnntui.cli",
-        "train",
-        str(corpus),
-        "--no-tui",
-        "--out",
-        str(out),
-        *TINY,
-        *extra,
-    ]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """``rnntui train CORPUS`` (tiny model) as a background process."""
+    return start("train", str(corpus), "--no-tui", "--out", str(out), *TINY, *extra)
+
+
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([*RNNTUI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    """``rnntui ARGS`` to completion, output captured."""
+    return subprocess.run([*RNNTUI, *args], capture_output=True, text=True, timeout=120, **kwargs)
 
 
 def wait_for(path: Path, proc: subprocess.Popen, newer_than: float = 0.0, timeout: float = 90) -> None:
@@ -55,22 +56,7 @@ def test_a_signal_saves_exits_zero_and_the_run_resumes(tiny_text, tmp_path, sig)
     assert "Traceback" not in err and str(latest) in out
     step = checkpoint.load(latest).meta["step"]
     assert step >= 20
-    resumed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rnntui.cli",
-            "train",
-            "--resume",
-            str(latest),
-            "--steps",
-            str(step + 5),
-            "--no-tui",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    resumed = run("train", "--resume", str(latest), "--steps", str(step + 5), "--no-tui")
     assert resumed.returncode == 0, resumed.stderr
     assert checkpoint.load(latest).meta["step"] == step + 5
 
@@ -96,9 +82,7 @@ def test_sigkill_at_random_times_never_leaves_a_bad_checkpoint(tiny_text, tmp_pa
             p.name for p in latest.parent.iterdir() if p.name not in ("latest.npz", "best.npz", ".lock")
         ]
         assert all(name.endswith(".tmp") for name in leftovers)  # only temp files, never a bad .npz
-        cmd = [sys.executable, "-m", "rnntui.cli", "train", "--resume", str(latest), "--steps", "1000000",
-               "--save-every", "1", "--no-tui"]  # fmt: skip
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = start("train", "--resume", str(latest), "--steps", "1000000", "--save-every", "1", "--no-tui")
     wait_for(latest, proc, newer_than=latest.stat().st_mtime_ns)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
@@ -110,22 +94,7 @@ def test_sigkill_at_random_times_never_leaves_a_bad_checkpoint(tiny_text, tmp_pa
 def test_output_folder_that_is_a_file_gives_a_clear_error(tiny_text, tmp_path):
     blocker = tmp_path / "notadir"
     blocker.write_text("x")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rnntui.cli",
-            "train",
-            str(tiny_text),
-            "--no-tui",
-            "--out",
-            str(blocker),
-            *TINY,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run("train", str(tiny_text), "--no-tui", "--out", str(blocker), *TINY)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr and proc.stderr.strip().startswith("Error")
     assert os.path.isfile(blocker)
@@ -145,13 +114,7 @@ def test_a_full_disk_gives_a_clear_error_and_keeps_the_previous_checkpoint(tiny_
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG from write() instead of a kill
         resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "rnntui.cli", "train", "--resume", str(latest), "--steps", "6", "--no-tui"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=small_files_only,
-    )
+    proc = run("train", "--resume", str(latest), "--steps", "6", "--no-tui", preexec_fn=small_files_only)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     error = proc.stderr.strip().splitlines()[-1]
@@ -164,22 +127,7 @@ def test_two_trainings_in_one_run_folder_are_refused(tiny_text, tmp_path):
     latest = tmp_path / "tiny" / "latest.npz"
     first = start_training(tiny_text, tmp_path, "--steps", "1000000", "--save-every", "20")
     wait_for(latest, first)
-    second = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rnntui.cli",
-            "train",
-            "--resume",
-            str(latest),
-            "--steps",
-            "1000000",
-            "--no-tui",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    second = run("train", "--resume", str(latest), "--steps", "1000000", "--no-tui")
     first.send_signal(signal.SIGTERM)
     first.communicate(timeout=60)
     assert second.returncode == 1 and "Traceback" not in second.stderr
@@ -201,21 +149,6 @@ def read_only_dir(tmp_path):
 
 
 def test_a_read_only_output_folder_gives_a_clear_error(tiny_text, read_only_dir):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rnntui.cli",
-            "train",
-            str(tiny_text),
-            "--no-tui",
-            "--out",
-            str(read_only_dir),
-            *TINY,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run("train", str(tiny_text), "--no-tui", "--out", str(read_only_dir), *TINY)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == f"Error: {read_only_dir / 'tiny'}: Read-only file system"

@@ -50,28 +50,10 @@ def _load(path: Path):
 
 
 def _corpus_ids(ckpt):
-    """(all token ids, validation ids) of the corpus the checkpoint was trained on, or None when it is
-    not on this machine (or has changed since). Looked for at its recorded path, then under the same
-    name in the project's ``corpora/`` folder (where the shipped model's text lives)."""
-    from rnntui.corpus import CorpusError, read_text, sha256_text, split_train_val
+    """(all ids, validation ids) of the checkpoint's training corpus, or None (see inspect)."""
+    from rnntui.inspect import training_corpus_ids
 
-    info = ckpt.meta.get("corpus") or {}
-    if not info.get("path"):
-        return None
-    recorded = Path(info["path"])
-    for path in (recorded, Path(__file__).resolve().parents[1] / "corpora" / recorded.name):
-        if not path.is_file():
-            continue
-        try:
-            text = read_text(path)
-            if info.get("sha256") and sha256_text(text) != info["sha256"]:
-                continue
-            ids = ckpt.vocab.encode(text, what=str(path))
-        except (CorpusError, OSError):
-            continue
-        val_frac = float((ckpt.meta.get("train") or {}).get("val_frac", 0.05))
-        return ids, split_train_val(ids, val_frac)[1]
-    return None
+    return training_corpus_ids(ckpt)
 
 
 def _text_ids(ckpt, text_file: Path | None, max_tokens: int, command: str):
@@ -99,16 +81,11 @@ def _text_ids(ckpt, text_file: Path | None, max_tokens: int, command: str):
 
 def _token_id(vocab, word: str, what: str = "token") -> int:
     """The id of ``word`` in the vocabulary (char level also takes 'space', 'newline', '\\n', '\\t')."""
-    aliases = {"space": " ", "newline": "\n", "\\n": "\n", "tab": "\t", "\\t": "\t", "␣": " ", "⏎": "\n"}
-    candidates = [word]
-    if vocab.level == "char":
-        candidates.append(aliases.get(word.lower(), word))
-    elif vocab.lowercase:
-        candidates.append(word.lower())
-    for c in candidates:
-        tid = vocab.id_of(c)
-        if tid is not None:
-            return tid
+    from rnntui.inspect import token_id
+
+    tid = token_id(vocab, word)
+    if tid is not None:
+        return tid
     hint = " (char level: give one character, or space/newline)" if vocab.level == "char" else ""
     raise _fail(
         f"unknown {what} {word!r}: not in the model's {len(vocab):,}-token {vocab.level} vocabulary{hint}"
@@ -272,19 +249,9 @@ def unit(
 
 def _snippet(vocab, tokens: list[str], t: int) -> str:
     """The text up to token t, which is marked «like this», and a little after it, on one line."""
-    from rnntui.corpus import join_words
+    from rnntui.inspect import snippet_parts
 
-    before, after = (40, 10) if vocab.level == "char" else (10, 3)
-    glue = "".join if vocab.level == "char" else join_words
-
-    def flat(pieces: list[str]) -> str:
-        return glue(pieces).replace("\n", "⏎").replace("\t", "⇥")
-
-    left, mid, right = (
-        flat(tokens[max(0, t - before) : t]),
-        flat([tokens[t]]),
-        flat(tokens[t + 1 : t + 1 + after]),
-    )
+    left, mid, right = snippet_parts(tokens, t, vocab.level)
     if vocab.level == "word":  # words keep their spaces around the mark
         return f"{left} «{mid}» {right}".strip()
     return f"{left}«{mid}»{right}"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +33,65 @@ SATURATED = 0.95  # |h| above this counts as saturated: tanh' = 1 - h^2 < 0.1 th
 def n_layers(params: Params) -> int:
     """L: the number of stacked tanh layers in ``params``."""
     return sum(1 for k in params if k.startswith("Whh"))
+
+
+# -- finding tokens and text ------------------------------------------------------------------------
+
+TOKEN_ALIASES = {"space": " ", "newline": "\n", "\\n": "\n", "tab": "\t", "\\t": "\t", "␣": " ", "⏎": "\n"}
+
+
+def token_id(vocab, word: str) -> int | None:
+    """The id of ``word`` in ``vocab`` (a ``corpus.Vocab``), or None. Char level also takes 'space',
+    'newline', '\\n', 'tab', '␣', '⏎'; a lowercased word vocabulary also takes the word in capitals."""
+    candidates = [word]
+    if vocab.level == "char":
+        candidates.append(TOKEN_ALIASES.get(word.lower(), word))
+    elif vocab.lowercase:
+        candidates.append(word.lower())
+    for c in candidates:
+        tid = vocab.id_of(c)
+        if tid is not None:
+            return tid
+    return None
+
+
+def training_corpus_ids(ckpt) -> tuple[np.ndarray, np.ndarray] | None:
+    """(all token ids, validation ids) of the corpus a checkpoint was trained on, or None when it is
+    not on this machine (or has changed since). Looked for at its recorded path, then under the same
+    name in the project's ``corpora/`` folder (where the shipped model's text lives)."""
+    from rnntui.corpus import CorpusError, read_text, sha256_text, split_train_val
+
+    info = ckpt.meta.get("corpus") or {}
+    if not info.get("path"):
+        return None
+    recorded = Path(info["path"])
+    for path in (recorded, Path(__file__).resolve().parents[1] / "corpora" / recorded.name):
+        if not path.is_file():
+            continue
+        try:
+            text = read_text(path)
+            if info.get("sha256") and sha256_text(text) != info["sha256"]:
+                continue
+            ids = ckpt.vocab.encode(text, what=str(path))
+        except (CorpusError, OSError):
+            continue
+        val_frac = float((ckpt.meta.get("train") or {}).get("val_frac", 0.05))
+        return ids, split_train_val(ids, val_frac)[1]
+    return None
+
+
+def snippet_parts(tokens: Sequence[str], t: int, level: str) -> tuple[str, str, str]:
+    """The text just before token t, token t itself, and a little after it, each on one line
+    (newline shown as ⏎, tab as ⇥): the context of a unit's top activation."""
+    from rnntui.corpus import join_words
+
+    before, after = (40, 10) if level == "char" else (10, 3)
+    glue = "".join if level == "char" else join_words
+
+    def flat(pieces: Sequence[str]) -> str:
+        return glue(list(pieces)).replace("\n", "⏎").replace("\t", "⇥")
+
+    return flat(tokens[max(0, t - before) : t]), flat([tokens[t]]), flat(tokens[t + 1 : t + 1 + after])
 
 
 # -- running the model over a text ----------------------------------------------------------------

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Static, TextArea
 from rnntui.checkpoint import Checkpoint
 from rnntui.generate import Trace, probabilities
 from rnntui.tui.help import HelpScreen
+from rnntui.tui.views import DEFAULT_SENTENCES, SCREENS, VIEWS, SampleCache, ViewScreen
 from rnntui.tui.widgets.heatmap import Heatmap
 from rnntui.tui.widgets.lens import Lens
 from rnntui.tui.widgets.next_tokens import NextTokens
@@ -70,6 +71,7 @@ class PlaygroundApp(RnnApp):
         Binding("ctrl+l", "layer", "Layer"),
         Binding("ctrl+s", "lens", "Lens"),
         Binding("ctrl+r", "clear", "Clear", show=False),
+        *[Binding(key, f"view('{name}')", title, show=False, priority=True) for key, name, title in VIEWS],
         Binding("f1", "help", "Help", priority=True),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -84,6 +86,9 @@ class PlaygroundApp(RnnApp):
         ("Ctrl+L", "show the next layer's memory (2-layer models)"),
         ("Ctrl+S", "colour the text by surprise or by the picked unit"),
         ("Ctrl+R", "clear the text"),
+        ("F4 … F9", "inside the network: map, softmax, memory, sentences, unit, health (one view each)"),
+        ("Esc", "back from a view to the playground (F2/F3, Ctrl+N/P/L work in the views too)"),
+        ("Ctrl+O", "map view: input / projected / output vectors"),
         ("F1", "this help (? too, when the text area is not focused)"),
         ("Ctrl+Q", "quit"),
     ]
@@ -101,6 +106,8 @@ class PlaygroundApp(RnnApp):
         self.layer = 0
         self.lens_mode = "surprise"
         self.initial_text = text
+        self.samples = SampleCache(ckpt)  # validation text through the model, for the unit/health views
+        self.sentences = DEFAULT_SENTENCES  # what the sentences view's text area holds
 
     @property
     def temperature(self) -> float:
@@ -113,7 +120,7 @@ class PlaygroundApp(RnnApp):
         step = self.ckpt.meta.get("step")
         about = (f"{self.source} · {vocab.level} level, V={len(vocab)} · H={cfg.hidden}"
                  f"{f' × {cfg.layers} layers' if cfg.layers > 1 else ''}"
-                 f"{f' · trained {step:,} steps' if isinstance(step, int) else ''} · F1 help")  # fmt: skip
+                 f"{f' · trained {step:,} steps' if isinstance(step, int) else ''} · F1 help · F4–F9 views")  # fmt: skip
         yield Static(about, id="title")
         with Horizontal(id="top"):
             with Vertical(id="left"):
@@ -134,8 +141,17 @@ class PlaygroundApp(RnnApp):
         self.refresh_panels()
 
     def restore_focus(self) -> None:
-        if self.focused is None:
+        if self.focused is None and not isinstance(self.screen, ViewScreen):
             self.query_one(Prompt).focus()
+
+    @property
+    def main_prompt(self) -> Prompt:
+        """The playground's text area (``query_one`` looks only at the active screen)."""
+        return self.screen_stack[0].query_one("#prompt", Prompt)
+
+    def active_prompt(self) -> Prompt:
+        """The text area the user sees: a view's copy of the text, else the playground's."""
+        return next(iter(self.screen.query(Prompt)), self.main_prompt)
 
     # -- the model --------------------------------------------------------------------------------
 
@@ -145,6 +161,9 @@ class PlaygroundApp(RnnApp):
         return self.trace.suggestion(max_chars=40, extra_words=2)
 
     def refresh_panels(self) -> None:
+        if isinstance(self.screen, ViewScreen):
+            self.screen.refresh_view()
+            return
         trace = self.trace
         trace.set_text(self.query_one(Prompt).text)
         tokens = self.ckpt.vocab.tokens
@@ -164,6 +183,9 @@ class PlaygroundApp(RnnApp):
             lens.show(trace.text, trace.spans, acts, "unit", f"unit {self.unit}{layer} · its activation")
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if event.text_area.id == "view-prompt" and self.main_prompt.text != event.text_area.text:
+            self.main_prompt.load_text(event.text_area.text)  # keep the playground's text in step
+            self.main_prompt.move_cursor(self.main_prompt.document.end)
         self.refresh_panels()
 
     def on_heatmap_unit_picked(self, event: Heatmap.UnitPicked) -> None:
@@ -174,7 +196,7 @@ class PlaygroundApp(RnnApp):
     # -- actions ----------------------------------------------------------------------------------
 
     def action_generate(self) -> None:
-        prompt = self.query_one(Prompt)
+        prompt = self.active_prompt()
         self.trace.set_text(prompt.text)
         more = self.trace.continuation(GENERATE_TOKENS, self.rng, self.temperature)
         prompt.move_cursor(prompt.document.end)
@@ -199,4 +221,23 @@ class PlaygroundApp(RnnApp):
         self.refresh_panels()
 
     def action_clear(self) -> None:
-        self.query_one(Prompt).clear()
+        self.active_prompt().clear()
+
+    def action_view(self, name: str) -> None:
+        """Open view ``name`` over the playground (or switch to it from another view); "play" goes back."""
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, ViewScreen):
+            self.pop_screen()  # e.g. the help screen
+        current = self.screen
+        if name == "play":
+            if isinstance(current, ViewScreen):
+                self.pop_screen()
+                self.call_after_refresh(self.back_to_playground)
+        elif isinstance(current, ViewScreen):
+            if current.NAME != name:
+                self.switch_screen(SCREENS[name]())
+        else:
+            self.push_screen(SCREENS[name]())
+
+    def back_to_playground(self) -> None:
+        self.refresh_panels()
+        self.main_prompt.focus()

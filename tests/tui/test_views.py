@@ -1,0 +1,209 @@
+"""Pilot tests of the inspection views (F4..F9): each opens on a tiny model and shows the numbers
+``rnntui.inspect`` (or an independent computation) gives for the same text."""
+
+import numpy as np
+import pytest
+
+from rnntui import checkpoint, inspect
+from rnntui.checkpoint import Checkpoint
+from rnntui.generate import Generator
+from rnntui.tui.app import PlaygroundApp
+from rnntui.tui.views import VIEWS, HealthView, MapView, MemoryView, SentencesView, SoftmaxView, UnitView
+from rnntui.tui.widgets.prompt import Prompt
+from rnntui.tui.widgets.scatter import Scatter
+
+from .conftest import TEXT, tiny_model
+
+
+def app_for(ckpt: Checkpoint) -> PlaygroundApp:
+    return PlaygroundApp(ckpt, "tiny.npz", cursor_blink=False)
+
+
+async def settle(pilot) -> None:
+    """Let the view's workers finish and their messages be handled."""
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def rendered(app, selector: str) -> str:
+    return str(app.screen.query_one(selector).render())
+
+
+async def test_softmax_view_lists_the_models_argmax_and_follows_typing_and_temperature(tiny_ckpt):
+    ckpt = checkpoint.load(tiny_ckpt)
+    app = app_for(ckpt)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*"The just", "f5")
+        await settle(pilot)
+        view = app.screen
+        assert isinstance(view, SoftmaxView) and isinstance(app.focused, Prompt)
+
+        def argmax_after(text: str) -> int:  # independent of the app: a fresh generator
+            gen = Generator(ckpt.model, ckpt.vocab)
+            gen.feed(ckpt.vocab.encode("\n" + text))
+            return int(np.argmax(gen.logits))
+
+        best = argmax_after("The just")
+        assert int(view.geometry.ids[0]) == best
+        lines = rendered(app, "#softmax").splitlines()
+        first_row = lines[[line.startswith("next") for line in lines].index(True) + 1]
+        assert first_row.startswith(inspect.display_token(ckpt.vocab.tokens[best]))
+        # typing in the view reads the new text (and the playground's text follows)
+        await pilot.press(*" man")
+        await settle(pilot)
+        assert int(view.geometry.ids[0]) == argmax_after("The just man")
+        assert "T=0.7" in rendered(app, "#softmax")
+        entropy = view.geometry.entropy
+        await pilot.press("f3", "f3")
+        assert view.geometry.temperature == 1.0 and view.geometry.entropy > entropy
+        assert "T=1" in rendered(app, "#softmax")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.main_prompt.text == "The just man" and app.trace.text == "The just man"
+
+
+async def test_memory_view_strip_covers_the_tokens_and_matches_inspect(tiny_ckpt):
+    ckpt = checkpoint.load(tiny_ckpt)
+    app = app_for(ckpt)
+    text = "What is justice? said"
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*text, "f6")
+        await settle(pilot)
+        view = app.screen
+        assert isinstance(view, MemoryView)
+        assert view.strip_tokens == len(text)  # every character fits under the text at 120 columns
+        ids = ckpt.vocab.encode("\n" + text)  # the playground reads from a newline's memory
+        expected = inspect.fading_memory(ckpt.model.params, ids, K=len(text) - 1).norms
+        np.testing.assert_allclose(view.memory.norms, expected, rtol=1e-6)
+        lines = rendered(app, "#memory").splitlines()
+        assert lines[1] == text.replace(" ", "␣")  # the strip's text row, then its shade row
+        assert len(lines[2]) == len(text) and set(lines[2]) <= set(" ░▒▓█")
+        assert "half-life" in rendered(app, "#memory")
+
+
+async def test_sentence_view_has_an_n_by_n_matrix_and_a_point_per_sentence(tiny_ckpt_2layer):
+    ckpt = checkpoint.load(tiny_ckpt_2layer)
+    app = app_for(ckpt)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f7")
+        await settle(pilot)
+        view = app.screen
+        assert isinstance(view, SentencesView)
+        S = len(view.lines)
+        assert S == 4 and view.matrix.shape == (S, S)
+        np.testing.assert_allclose(np.diag(view.matrix), 1.0, atol=1e-9)
+        cells = [
+            tok for line in rendered(app, "#cosines").splitlines()[1 : S + 1] for tok in line.split()[1:]
+        ]
+        assert len(cells) == S * S
+        np.testing.assert_allclose(np.array(cells, float).reshape(S, S), view.matrix, atol=0.006)
+        # a fifth sentence, on the second layer
+        area = view.query_one("#sentences")
+        area.move_cursor(area.document.end)  # after the last line's newline
+        await pilot.press(*"The man.", "ctrl+l")
+        await settle(pilot)
+        assert view.matrix.shape == (5, 5)
+        known = [[c for c in s if ckpt.vocab.id_of(c) is not None] for s in view.lines]  # k, G, q are not
+        ids = [ckpt.vocab.encode("".join(chars)) for chars in known]
+        vectors = inspect.sentence_vectors(ckpt.model.params, ids)[:, 1]
+        np.testing.assert_allclose(view.matrix, inspect.cosine_matrix(vectors.astype(float)), atol=1e-6)
+        scatter = view.query_one(Scatter)
+        assert sorted(i for _, _, i in scatter.placed) == list(range(5))
+
+
+async def test_map_view_shows_the_neighbours_of_the_cursor_token_or_a_typed_one(tiny_ckpt):
+    ckpt = checkpoint.load(tiny_ckpt)
+    app = app_for(ckpt)
+    vocab = ckpt.vocab
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*"The just man", "left", "left", "f4")  # the cursor sits after "m"
+        await settle(pilot)
+        view = app.screen
+        assert isinstance(view, MapView)
+        m = vocab.id_of("m")
+        assert view.query_id == m
+        ids, cos = inspect.neighbours(inspect.token_vectors(ckpt.model.params, "input"), m, 10)
+        np.testing.assert_array_equal(view.neighbour_ids, ids)
+        listed = rendered(app, "#neighbours").splitlines()
+        assert listed[1].split()[0] == inspect.display_token(vocab.tokens[ids[0]])
+        scatter = view.query_one(Scatter)
+        assert scatter.placed and scatter.placed[0][2] == 0 and scatter.labels[0] == "m"  # placed first
+        await pilot.press("e", "ctrl+o")
+        await settle(pilot)
+        assert view.space == "projected" and view.query_id == vocab.id_of("e")
+        ids, _ = inspect.neighbours(
+            inspect.token_vectors(ckpt.model.params, "projected"), vocab.id_of("e"), 10
+        )
+        np.testing.assert_array_equal(view.neighbour_ids, ids)
+        await pilot.press("backspace", *"Q")
+        await settle(pilot)
+        assert view.query_id is None and "not in the" in rendered(app, "#neighbours")
+
+
+@pytest.fixture
+def ckpt_with_corpus(tmp_path):
+    """A tiny model whose recorded training corpus exists, so the unit and health views find it."""
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TEXT * 12, encoding="utf-8")
+    model, vocab = tiny_model(layers=2)
+    meta = {"step": 5, "corpus": {"path": str(corpus)}, "train": {"val_frac": 0.5}}
+    return Checkpoint(model=model, vocab=vocab, meta=meta)
+
+
+async def test_unit_view_shows_top_contexts_on_the_validation_split(ckpt_with_corpus):
+    ckpt = ckpt_with_corpus
+    app = app_for(ckpt)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+l", "ctrl+n", "ctrl+n", "f8")
+        await settle(pilot)
+        view = app.screen
+        assert isinstance(view, UnitView)
+        val = inspect.training_corpus_ids(ckpt)[1]
+        assert view.sample.source.startswith("the validation split") and len(view.sample.tokens) == len(val)
+        hs = inspect.hidden_trace(ckpt.model.params, val)
+        drive = inspect.preactivations(ckpt.model.params, val, hs)[:, 1, 2]
+        top = int(inspect.top_contexts(drive, 5, gap=30)[0][0])
+        text = rendered(app, "#unit")
+        assert f"h {hs[top, 1, 2]:+.2f} a {drive[top]:+6.1f}" in text
+        assert "most negative" in text and "position in line" in text
+        assert "unit 2 of layer 2/2" in view.query_one("#unit-scroll").border_title
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert "unit 3 of layer 2/2" in view.query_one("#unit-scroll").border_title
+
+
+async def test_health_view_shows_spectra_and_the_histogram(ckpt_with_corpus):
+    ckpt = ckpt_with_corpus
+    app = app_for(ckpt)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f9")
+        await settle(pilot)
+        view = app.screen
+        assert isinstance(view, HealthView)
+        spectra = inspect.recurrent_spectra(ckpt.model.params)
+        np.testing.assert_allclose(view.spectra, spectra)
+        T = len(inspect.training_corpus_ids(ckpt)[1])
+        assert view.counts.shape == (2, HealthView.BINS) and (view.counts.sum(axis=1) == T * 24).all()
+        assert f"spectral radius {spectra[1, 0]:.3f}" in rendered(app, "#health")
+
+
+@pytest.mark.parametrize("level,layers", [("word", 2), ("char", 1)])
+async def test_every_view_opens_for_word_and_char_models_and_esc_returns(level, layers):
+    model, vocab = tiny_model(layers=layers, level=level)
+    app = app_for(Checkpoint(model=model, vocab=vocab, meta={"step": 0}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"the just man is ")
+        for key, name, _ in VIEWS:
+            await pilot.press(key)
+            await settle(pilot)
+            assert app.screen.NAME == name
+            assert app.screen.query_one("#view-tabs").render()
+        await pilot.press("f1")
+        await pilot.press("f5")  # from the help screen straight to a view
+        await settle(pilot)
+        assert app.screen.NAME == "softmax"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not hasattr(app.screen, "NAME") and app.focused is app.main_prompt
+        assert app.main_prompt.text == "the just man is "

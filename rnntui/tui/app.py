@@ -120,7 +120,8 @@ class PlaygroundApp(RnnApp):
         step = self.ckpt.meta.get("step")
         about = (f"{self.source} · {vocab.level} level, V={len(vocab)} · H={cfg.hidden}"
                  f"{f' × {cfg.layers} layers' if cfg.layers > 1 else ''}"
-                 f"{f' · trained {step:,} steps' if isinstance(step, int) else ''} · F1 help · F4–F9 views")  # fmt: skip
+                 f"{f' · trained {step:,} steps' if isinstance(step, int) else ''}"
+                 " · F1 help · F4–F9 views")  # fmt: skip
         yield Static(about, id="title")
         with Horizontal(id="top"):
             with Vertical(id="left"):

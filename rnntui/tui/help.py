@@ -30,6 +30,25 @@ IDEAS = [
     ("A unit",
      "Pick one hidden unit and the text is painted by its activation: some units track quotes, "
      "line length or the start of a word."),
+    ("F4 Embedding map",
+     "The token vectors squeezed to 2D by PCA (the two directions they vary most along), so tokens "
+     "the network treats alike land close together; its nearest neighbours are listed by cosine."),
+    ("F5 Softmax geometry",
+     "Each next token's score is a dot product h · w_token plus a bias: a token wins when its output "
+     "vector points the way the memory points, and temperature only rescales the scores."),
+    ("F6 Fading memory",
+     "How much nudging a token k steps back would still move the memory now (the norm of ∂h/∂x): it "
+     "shrinks with every step through tanh and Whh, which is why plain RNNs forget, and why their "
+     "gradients vanish."),
+    ("F7 Sentence vectors",
+     "The memory after reading a whole sentence is a vector that sums the sentence up; sentences "
+     "whose final memories point the same way (cosine near 1) are the ones the model finds alike."),
+    ("F8 What a unit does",
+     "The places in held-out text where the picked unit is driven hardest either way, and how well "
+     "each unit follows simple features such as being inside quotes or the position in the line."),
+    ("F9 Health",
+     "How many activations sit at ±1 (saturated units pass almost no gradient), and the spectral "
+     "radius of Whh: above 1 the memory can amplify itself, far below it forgets fast."),
 ]  # fmt: skip
 
 

@@ -130,7 +130,8 @@ class SampleCache:
                 found = inspect.training_corpus_ids(self.ckpt)
                 if found is not None and len(found[1]) >= 2:
                     ids = np.asarray(found[1][:MAX_TOKENS], np.int64)
-                    self.validation = run_sample(self.ckpt, ids, f"the validation split ({len(ids):,} tokens)")
+                    source = f"the validation split ({len(ids):,} tokens)"
+                    self.validation = run_sample(self.ckpt, ids, source)
         if self.validation is not None:
             return self.validation
         if len(fallback_ids) < 2:
@@ -165,8 +166,7 @@ class ViewScreen(Screen):
         for key, name, title in VIEWS:
             style = Style(bold=True, reverse=True, color=ORANGE) if name == self.NAME else Style(dim=True)
             tabs.append(f" {key.upper()} {title} ", style)
-            tabs.append(" ")
-        tabs.append(" Esc playground", Style(dim=True))
+        tabs.append("  Esc back", Style(dim=True))
         yield Static(tabs, id="view-tabs")
         yield from self.compose_body()
         yield from self.play.compose_too_small()
@@ -213,7 +213,7 @@ class MapView(ViewScreen):
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="map-row"):
             with Vertical(id="map-left"):
-                yield Input(placeholder="a token (empty: the one at the playground's cursor)", id="map-word")
+                yield Input(placeholder="a token (empty: the one at the text's cursor)", id="map-word")
                 yield Scatter(id="map", classes="panel")
             yield Static(id="neighbours", classes="panel")
 
@@ -276,8 +276,8 @@ class MapView(ViewScreen):
             out = Text(no_wrap=True, overflow="ellipsis")
             out.append(f"{label(vocab, self.query_id)}\n", Style(bold=True, color=ORANGE))
             for tid, cos in zip(self.neighbour_ids, self.neighbour_cos, strict=True):
-                out.append(f"{label(vocab, tid)[:14]:<14} ", Style(color=CYAN))
-                out.append(f"{cos:+.2f} {bar(max(cos, 0.0), 8)}\n")
+                out.append(f"{label(vocab, tid)[:10]:<10} ", Style(color=CYAN))
+                out.append(f"{cos:+.2f} {bar(max(cos, 0.0), 6)}\n")
             out.append("cosine similarity", Style(dim=True))
             panel.update(out)
         self.draw_map(vectors)
@@ -325,7 +325,8 @@ class SoftmaxView(ViewScreen):
         trace, vocab, T = play.trace, play.ckpt.vocab, play.temperature
         trace.set_text(self.query_one(Prompt).text)
         h = np.asarray(trace.gen.h[-1], np.float64)  # (H,) the top layer's memory now
-        params = {k: np.asarray(v, np.float64) for k, v in play.ckpt.model.params.items() if k in ("Why", "by")}
+        model = play.ckpt.model.params
+        params = {k: np.asarray(model[k], np.float64) for k in ("Why", "by")}  # the output layer
         g = inspect.softmax_geometry(params, h, T if T > 0 else 1.0, self.ROWS)
         probs = g.probs if T > 0 else (np.arange(len(g.ids)) == 0).astype(float)  # T = 0: the argmax
         entropy = g.entropy if T > 0 else 0.0
@@ -341,18 +342,20 @@ class SoftmaxView(ViewScreen):
                 out.append("▄", cell_style(activation_level(up), -1 if lo is None else activation_level(lo)))
             out.append("\n")
         out.append(f"\n{'next':<10}{'h·w':>7}{'+ b':>7}{'= logit':>8}{'|w|':>6}{'cos':>6}", Style(bold=True))
-        out.append(f"  {'p at T=' + format(T, 'g'):<20}{'p at 1':>7}\n", Style(bold=True))
+        out.append(f"  {'p at T=' + format(T, 'g'):<19}{'p at 1':>7}\n", Style(bold=True))
         for j, tid in enumerate(g.ids):
             style = Style(color=ORANGE, bold=True) if j == 0 else Style()
             out.append(f"{label(vocab, tid)[:10]:<10}", style)
-            out.append(f"{g.dots[j]:7.2f}{g.biases[j]:+7.2f}{g.logits[j]:8.2f}{g.w_norms[j]:6.2f}{g.cosines[j]:+6.2f}  ")
+            out.append(f"{g.dots[j]:7.2f}{g.biases[j]:+7.2f}{g.logits[j]:8.2f}")
+            out.append(f"{g.w_norms[j]:6.2f}{g.cosines[j]:+6.2f}  ")
             out.append(bar(float(probs[j]), 12), Style(color=ORANGE if j == 0 else "#60a5fa"))
             out.append(f"{probs[j]:7.1%}{g.probs_at_1[j]:7.1%}\n")
         uniform = math.log2(len(vocab))
         out.append(f"\nentropy: {entropy:.2f} bits at T={T:g}, {g.entropy_at_1:.2f} bits at T=1 ")
         out.append(f"(uniform {uniform:.2f}) · F2/F3 temperature", Style(dim=True))
         self.query_one("#softmax", Static).update(out)
-        self.query_one("#softmax-scroll").border_title = "the softmax's geometry: logit = h · w_token + b_token"
+        title = "the softmax's geometry: logit = h · w_token + b_token"
+        self.query_one("#softmax-scroll").border_title = title
 
 
 class MemoryView(ViewScreen):
@@ -403,7 +406,7 @@ class MemoryView(ViewScreen):
         def level(v: float) -> float:  # 0..1 on the log scale
             return max(0.0, 1 + math.log10(v / peak) / decades) if v > 0 and peak > 0 else 0.0
 
-        width = max(10, self.query_one("#memory", Static).content_size.width or 74)
+        width = max(30, (self.query_one("#memory-scroll").content_size.width or 76) - 2)  # - scrollbar
         out = Text(no_wrap=True, overflow="ellipsis")
         out.append("the last tokens, shaded by how much each still moves the memory now:\n", Style(bold=True))
         shown = [label(vocab, i) for i in ids[-len(curve) :]]
@@ -425,12 +428,13 @@ class MemoryView(ViewScreen):
         out.append("\n\nhalf-life: ", Style(bold=True))
         out.append(f"{hl_text} (exponential fit: {f'{fit:.1f}' if fit is not None else 'no decay'})\n")
         out.append(f"saturated (|h| > {inspect.SATURATED}): ", Style(bold=True))
-        out.append(", ".join(f"layer {i + 1} {s:.0%} now, {m:.0%} over the text"
-                             for i, (s, m) in enumerate(zip(fm.saturated, fm.saturated_text, strict=True))))  # fmt: skip
-        out.append(f"\n\n{'k':>3} {'token':>8} {'‖∂h/∂x‖':>9}  log scale over {decades} decade(s)\n", Style(bold=True))
+        pairs = enumerate(zip(fm.saturated, fm.saturated_text, strict=True))
+        out.append(", ".join(f"layer {i + 1} {s:.0%} now, {m:.0%} over the text" for i, (s, m) in pairs))
+        heading = f"\n\n{'k':>3} {'token':>8} {'‖∂h/∂x‖':>9}  log scale over {decades} decade(s)\n"
+        out.append(heading, Style(bold=True))
         for k, v in enumerate(curve):
             out.append(f"{k:>3} {shown[len(shown) - 1 - k][:8]:>8} {v:9.2e}  ")
-            out.append(bar(level(float(v)), max(10, width - 24)) + "\n", Style(color=ORANGE))
+            out.append(bar(level(float(v)), min(60, width - 26)) + "\n", Style(color=ORANGE))
         self.query_one("#memory", Static).update(out)
         self.query_one("#memory-scroll").border_title = "fading memory: ‖∂h_last / ∂x_(last−k)‖, Frobenius"
 
@@ -549,7 +553,8 @@ class UnitView(ViewScreen):
         H, L = play.ckpt.model.cfg.hidden, play.ckpt.model.cfg.layers
         unit, layer = play.unit, play.layer
         scroll = self.query_one("#unit-scroll")
-        scroll.border_title = f"unit {unit}" + (f" of layer {layer + 1}/{L}" if L > 1 else "") + " · Ctrl+N/P unit"
+        of_layer = f" of layer {layer + 1}/{L}" if L > 1 else ""
+        scroll.border_title = f"unit {unit}{of_layer} · Ctrl+N/P unit, Ctrl+L layer"
         if sample is None:
             self.query_one("#unit", Static).update(
                 "the training corpus is not on this machine: type some text in the playground to run on"
@@ -560,7 +565,8 @@ class UnitView(ViewScreen):
         top, bottom = inspect.top_contexts(drive, 5, gap=30 if level == "char" else 8)
         out = Text(no_wrap=True, overflow="ellipsis")
         out.append(f"on {sample.source}: ", Style(bold=True))
-        out.append(f"mean {values.mean():+.2f}, |h| > {inspect.SATURATED} at {np.mean(np.abs(values) > inspect.SATURATED):.0%}\n")
+        saturated = np.mean(np.abs(values) > inspect.SATURATED)
+        out.append(f"mean {values.mean():+.2f}, |h| > {inspect.SATURATED} at {saturated:.0%}\n")
         for title, picks in (("most positive", top), ("most negative", bottom)):
             out.append(f"\n{title}", Style(bold=True))
             out.append(" (h after the marked token; a its pre-activation)\n", Style(dim=True))
@@ -581,7 +587,8 @@ class UnitView(ViewScreen):
             if np.ptp(sample.feats[:, f]) == 0:
                 out.append("  constant in this text\n", Style(dim=True))
                 continue
-            out.append("  " + "  ".join(f"{u // H + 1}/{u % H} {sample.r[f, u]:+.2f}" for u in best[f]) + "\n")
+            ranked = "  ".join(f"{u // H + 1}/{u % H} {sample.r[f, u]:+.2f}" for u in best[f])
+            out.append(f"  {ranked}\n")
         self.query_one("#unit", Static).update(out)
 
 
@@ -618,7 +625,8 @@ class HealthView(ViewScreen):
         out = Text(no_wrap=True, overflow="ellipsis")
         out.append(f"recurrent matrices Whh after {step} steps:\n", Style(bold=True))
         for layer, (radius, sigma) in enumerate(spectra):
-            out.append(f" layer {layer + 1}: spectral radius {radius:.3f} · largest singular value {sigma:.3f}\n")
+            out.append(f" layer {layer + 1}: spectral radius {radius:.3f} · ")
+            out.append(f"largest singular value {sigma:.3f}\n")
         out.append(" (radius > 1: some direction grows each step until tanh squashes it)\n", Style(dim=True))
         if histogram is None:
             out.append("\nno text for a histogram: the corpus is not here and the playground is empty")
@@ -628,15 +636,16 @@ class HealthView(ViewScreen):
             L = len(counts)
             width = 40 if L == 1 else 22
             out.append(f"\nactivations h on {sample.source}\n", Style(bold=True))
-            out.append("          " + "".join(f"layer {i + 1}: {saturated[i]:5.1%} |h|>{inspect.SATURATED}".ljust(width + 9)
-                                            for i in range(L)) + "\n")  # fmt: skip
+            heads = [f"layer {i + 1}: {saturated[i]:5.1%} |h|>{inspect.SATURATED}" for i in range(L)]
+            out.append(" " * 10 + "".join(h.ljust(width + 9) for h in heads) + "\n")
             for b in range(len(edges) - 1):
                 out.append(f" {edges[b]:+.1f}..{edges[b + 1]:+.1f}")
                 for layer in range(L):
                     n, total, top = counts[layer, b], counts[layer].sum(), counts[layer].max()
                     edge = max(abs(edges[b]), abs(edges[b + 1])) > inspect.SATURATED
                     out.append(f" {n / total:6.1%} ")
-                    out.append(bar(n / top if top else 0.0, width), Style(color=ORANGE if edge else "#60a5fa"))
+                    colour = ORANGE if edge else "#60a5fa"  # orange: the saturated bins
+                    out.append(bar(n / top if top else 0.0, width), Style(color=colour))
                 out.append("\n")
         self.query_one("#health", Static).update(out)
         self.query_one("#health-scroll").border_title = "saturation and health"

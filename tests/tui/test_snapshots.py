@@ -71,3 +71,22 @@ async def feed_fixed_training(pilot) -> None:
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_dashboard(snap_compare, tmp_path, size):
     assert snap_compare(fixed_dashboard(tmp_path), run_before=feed_fixed_training, terminal_size=size)
+
+
+async def settle(pilot) -> None:
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+@pytest.mark.parametrize("view", ["f5", "f7"], ids=["softmax", "sentences"])
+def test_views(snap_compare, tiny_ckpt_2layer, view):
+    """The softmax view (memory strip, logit table, entropy) and the sentence view (cosine heatmap,
+    PCA map) of the 2-layer tiny model, after typing a little."""
+    app = PlaygroundApp(checkpoint.load(tiny_ckpt_2layer), "tiny2.npz", cursor_blink=False)
+
+    async def open_view(pilot) -> None:
+        await pilot.press(*"The just man", view)
+        await settle(pilot)
+
+    assert snap_compare(app, run_before=open_view, terminal_size=(120, 40))

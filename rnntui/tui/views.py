@@ -29,6 +29,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Static, TextArea
 from textual.worker import get_current_worker
 
@@ -52,7 +53,8 @@ VIEWS = [  # key, name, tab label
 MAX_TOKENS = 30_000  # validation tokens run through the model for the unit and health views
 MAP_TOKENS = 50  # points on the embedding map
 NEIGHBOURS = 10
-LOOK_BACK = 60  # K of the fading-memory curve
+LOOK_BACK = 40  # K of the fading-memory curve (the cost is K products of H x H matrices per layer)
+DEBOUNCE = 0.2  # seconds of quiet typing before the fading-memory curve is recomputed
 SHADES = " ░▒▓█"
 ORANGE, CYAN = "#f97316", "#22d3ee"
 DEFAULT_SENTENCES = """The just man is happy.
@@ -122,6 +124,7 @@ class SampleCache:
         self.lock = threading.Lock()
         self.tried = False
         self.validation: Sample | None = None
+        self.order: tuple[np.ndarray, str] | None = None
 
     def get(self, fallback_ids: list[int]) -> Sample | None:
         with self.lock:
@@ -141,11 +144,15 @@ class SampleCache:
 
     def frequency_order(self) -> tuple[np.ndarray, str]:
         """Token ids, most frequent in the training corpus first (else in vocabulary order)."""
-        found = inspect.training_corpus_ids(self.ckpt)
-        V = len(self.ckpt.vocab)
-        if found is None:
-            return np.arange(V), "vocabulary order: corpus not found"
-        return np.argsort(-np.bincount(found[0], minlength=V), kind="stable"), "corpus frequency"
+        if self.order is None:
+            found = inspect.training_corpus_ids(self.ckpt)
+            V = len(self.ckpt.vocab)
+            if found is None:
+                self.order = np.arange(V), "vocabulary order: corpus not found"
+            else:
+                counts = np.bincount(found[0], minlength=V)
+                self.order = np.argsort(-counts, kind="stable"), "corpus frequency"
+        return self.order
 
 
 # -- the screens ----------------------------------------------------------------------------------------
@@ -176,6 +183,14 @@ class ViewScreen(Screen):
         yield from ()
 
     def on_mount(self) -> None:
+        from rnntui.tui.app import MIN_SIZE
+
+        # the too-small notice, as the app's resize handler would have set it (no resize comes now)
+        self.set_class(self.app.size.width < MIN_SIZE[0] or self.app.size.height < MIN_SIZE[1], "-too-small")
+        self.start()
+
+    def start(self) -> None:
+        """Focus and first drawing (override; Textual calls every class's ``on_mount`` itself)."""
         self.refresh_view()
 
     def refresh_view(self) -> None:
@@ -204,6 +219,7 @@ class MapView(ViewScreen):
     def __init__(self) -> None:
         super().__init__()
         self.space = "input"
+        self.vectors: dict[str, np.ndarray] = {}  # per space, computed once
         self.order: np.ndarray | None = None  # token ids on the map, most frequent first
         self.order_source = ""
         self.query_id: int | None = None
@@ -217,7 +233,7 @@ class MapView(ViewScreen):
                 yield Scatter(id="map", classes="panel")
             yield Static(id="neighbours", classes="panel")
 
-    def on_mount(self) -> None:
+    def start(self) -> None:
         self.query_one("#map-word", Input).focus()
         self.load_order()
         self.refresh_view()
@@ -257,7 +273,9 @@ class MapView(ViewScreen):
 
     def refresh_view(self) -> None:
         vocab = self.play.ckpt.vocab
-        vectors = inspect.token_vectors(self.play.ckpt.model.params, self.space)
+        if self.space not in self.vectors:
+            self.vectors[self.space] = inspect.token_vectors(self.play.ckpt.model.params, self.space)
+        vectors = self.vectors[self.space]
         word = self.query_one("#map-word", Input).value
         note = ""
         if word:
@@ -316,7 +334,7 @@ class SoftmaxView(ViewScreen):
         with VerticalScroll(id="softmax-scroll", classes="panel"):
             yield Static(id="softmax")
 
-    def on_mount(self) -> None:
+    def start(self) -> None:
         self.focus_prompt()
         self.refresh_view()
 
@@ -367,17 +385,24 @@ class MemoryView(ViewScreen):
         super().__init__()
         self.strip_tokens = 0  # tokens shaded in the strip (for tests)
         self.memory: inspect.FadingMemory | None = None
+        self.timer: Timer | None = None
 
     def compose_body(self) -> ComposeResult:
         yield from self.compose_prompt()
         with VerticalScroll(id="memory-scroll", classes="panel"):
             yield Static(id="memory")
 
-    def on_mount(self) -> None:
+    def start(self) -> None:
         self.focus_prompt()
-        self.refresh_view()
+        self.recompute()
 
     def refresh_view(self) -> None:
+        """Recompute once typing pauses: a thread cannot be stopped midway, so don't start one per key."""
+        if self.timer is not None:
+            self.timer.stop()
+        self.timer = self.set_timer(DEBOUNCE, self.recompute)
+
+    def recompute(self) -> None:
         trace = self.play.trace
         trace.set_text(self.query_one(Prompt).text)
         if not trace.ids:
@@ -459,7 +484,7 @@ class SentencesView(ViewScreen):
                 yield Static(id="cosines")
             yield Scatter(id="sentence-map", classes="panel")
 
-    def on_mount(self) -> None:
+    def start(self) -> None:
         self.query_one("#sentences", TextArea).focus()
         self.refresh_view()
 

@@ -207,3 +207,12 @@ async def test_every_view_opens_for_word_and_char_models_and_esc_returns(level, 
         await pilot.pause()
         assert not hasattr(app.screen, "NAME") and app.focused is app.main_prompt
         assert app.main_prompt.text == "the just man is "
+
+
+async def test_a_view_opened_in_a_small_terminal_says_so(tiny_ckpt):
+    app = app_for(checkpoint.load(tiny_ckpt))
+    async with app.run_test(size=(70, 20)) as pilot:
+        await pilot.press("f9")
+        await settle(pilot)
+        assert app.screen.NAME == "health" and app.screen.has_class("-too-small")
+        assert "70×20" in str(app.screen.query_one("#too-small").render())

@@ -653,6 +653,17 @@ class HealthView(ViewScreen):
             out.append(f" layer {layer + 1}: spectral radius {radius:.3f} · ")
             out.append(f"largest singular value {sigma:.3f}\n")
         out.append(" (radius > 1: some direction grows each step until tanh squashes it)\n", Style(dim=True))
+        history = self.play.ckpt.spectra_history  # (K, 1 + 2L): step, then radius and sigma per layer
+        if len(history):
+            out.append("over training (step: radius / largest singular value, per layer)\n", Style(bold=True))
+            rows = np.unique(np.linspace(0, len(history) - 1, min(len(history), 8)).astype(int))
+            top = max(float(history[:, 1::2].max()), 1e-12)
+            for row in history[rows]:
+                out.append(f" {int(row[0]):>8,}")
+                for radius, sigma in row[1:].reshape(-1, 2):
+                    out.append(f"  {radius:6.3f} / {sigma:6.3f} ")
+                    out.append(bar(radius / top, 10), Style(color=ORANGE if radius > 1 else "#60a5fa"))
+                out.append("\n")
         if histogram is None:
             out.append("\nno text for a histogram: the corpus is not here and the playground is empty")
         else:

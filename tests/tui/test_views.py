@@ -186,6 +186,23 @@ async def test_health_view_shows_spectra_and_the_histogram(ckpt_with_corpus):
         T = len(inspect.training_corpus_ids(ckpt)[1])
         assert view.counts.shape == (2, HealthView.BINS) and (view.counts.sum(axis=1) == T * 24).all()
         assert f"spectral radius {spectra[1, 0]:.3f}" in rendered(app, "#health")
+        assert "over training" not in rendered(app, "#health")  # no history recorded
+
+
+async def test_health_view_shows_the_spectra_recorded_over_training(tiny_ckpt):
+    ckpt = checkpoint.load(tiny_ckpt)
+    ckpt.spectra_history = np.array([[100, 0.8, 1.1], [200, 1.25, 1.9], [300, 1.5, 2.5]])
+    app = app_for(ckpt)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f9")
+        await settle(pilot)
+        lines = rendered(app, "#health").splitlines()
+        start = [line.startswith("over training") for line in lines].index(True)
+        assert [line.split()[:4] for line in lines[start + 1 : start + 4]] == [
+            ["100", "0.800", "/", "1.100"],
+            ["200", "1.250", "/", "1.900"],
+            ["300", "1.500", "/", "2.500"],
+        ]
 
 
 @pytest.mark.parametrize("level,layers", [("word", 2), ("char", 1)])

@@ -200,7 +200,7 @@ def _train_with_progress(trainer):
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from rnntui.train import Evaluated, Saved, Stopped, nats_to_bits
+    from rnntui.train import Evaluated, nats_to_bits
     from rnntui.train import Progress as StepProgress
 
     stop = threading.Event()
@@ -231,7 +231,6 @@ def _train_with_progress(trainer):
     )
     console.print(f"checkpoints → {trainer.run_dir}/latest.npz, best.npz (* = new best validation loss)")
     console.print("[dim]  step │ nats train/val │ bits        │ perplexity    │ |grad| clip │ tok/s[/]")
-    stopped = None
     try:
         with Progress(*columns, console=console, transient=False) as bar:
             task = bar.add_task(
@@ -239,7 +238,6 @@ def _train_with_progress(trainer):
             )
 
             def on_event(event) -> None:
-                nonlocal stopped
                 if isinstance(event, StepProgress):
                     fields = {"step": event.step, "loss": f"loss {event.loss:.3f}",
                               "rate": f"{event.tokens_per_s / 1000:.0f}k tok/s"}  # fmt: skip
@@ -255,12 +253,8 @@ def _train_with_progress(trainer):
                         f" │ {math.exp(tr):6.2f} {math.exp(min(va, 700)):6.2f} │ {event.grad_norm:6.2f}"
                         f" {event.clip_rate:4.0%} │ {event.tokens_per_s / 1000:4.0f}k{best}"
                     )
-                elif isinstance(event, Stopped):
-                    stopped = event
-                elif isinstance(event, Saved):
-                    pass
 
-            trainer.run(on_event, stop)
+            stopped = trainer.run(on_event, stop)
     finally:
         for s, h in previous.items():
             signal.signal(s, h)

@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import pickle
 import zipfile
 
@@ -24,6 +25,9 @@ def saved(tiny_text, tmp_path):
 
 def test_round_trip_is_exact_and_readable_without_rnntui(saved):
     trainer, path = saved
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not mkstemp's 0600
     ckpt = checkpoint.load(path)
     assert np.array_equal(ckpt.model.flat, trainer.model.flat)
     assert ckpt.vocab.tokens == trainer.vocab.tokens

@@ -114,17 +114,23 @@ class Vocab:
         return np.fromiter((index.get(w, unk) for w in self.pieces(text)), dtype=self.dtype)
 
     def _encode_chars(self, text: str, what: str) -> np.ndarray:
-        """Vectorised: code points (via UTF-32) mapped through a code point -> id table."""
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-        vocab_codes = np.array([ord(c) for c in self.tokens], dtype=np.uint32)
-        table = np.full(int(max(vocab_codes.max(), codes.max(initial=0))) + 1, -1, dtype=np.int32)
+        """Vectorised: code points (via UTF-32) mapped through a code point -> id table, a block of
+        text at a time so a large corpus never needs a 4-bytes-per-character copy of itself."""
+        vocab_codes = np.array([ord(c) for c in self.tokens], dtype=np.int64)
+        table = np.full(int(vocab_codes.max()) + 1, -1, dtype=np.int32)
         table[vocab_codes] = np.arange(len(vocab_codes), dtype=np.int32)
-        ids = table[codes]
-        if (ids < 0).any():
-            missing = list(dict.fromkeys(chr(c) for c in codes[ids < 0][:10_000]))
-            shown = "".join(repr(c)[1:-1] if c.isprintable() else repr(c) for c in missing[:20])
-            raise CorpusError(f"{what} has {len(missing)} character(s) the model never saw: {shown}")
-        return ids.astype(self.dtype)
+        ids = np.empty(len(text), dtype=self.dtype)
+        block = 1 << 22
+        for start in range(0, len(text), block):
+            codes = np.frombuffer(text[start : start + block].encode("utf-32-le"), dtype=np.uint32)
+            known = codes < len(table)
+            got = np.where(known, table[np.where(known, codes, 0)], -1)
+            if (got < 0).any():
+                missing = list(dict.fromkeys(chr(c) for c in codes[got < 0][:10_000]))
+                shown = "".join(repr(c)[1:-1] if c.isprintable() else repr(c) for c in missing[:20])
+                raise CorpusError(f"{what} has {len(missing)} character(s) the model never saw: {shown}")
+            ids[start : start + len(codes)] = got
+        return ids
 
     def decode(self, ids) -> str:
         """Text of a sequence of token ids (word level: spacing restored like prose)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -338,14 +339,18 @@ class SoftmaxView(ViewScreen):
         self.focus_prompt()
         self.refresh_view()
 
+    @cached_property
+    def output_layer(self) -> dict[str, np.ndarray]:
+        """Why (H, V) and by (V,) in float64, converted once rather than on every keystroke."""
+        params = self.play.ckpt.model.params
+        return {k: np.asarray(params[k], np.float64) for k in ("Why", "by")}
+
     def refresh_view(self) -> None:
         play = self.play
         trace, vocab, T = play.trace, play.ckpt.vocab, play.temperature
         trace.set_text(self.query_one(Prompt).text)
         h = np.asarray(trace.gen.h[-1], np.float64)  # (H,) the top layer's memory now
-        model = play.ckpt.model.params
-        params = {k: np.asarray(model[k], np.float64) for k in ("Why", "by")}  # the output layer
-        g = inspect.softmax_geometry(params, h, T if T > 0 else 1.0, self.ROWS)
+        g = inspect.softmax_geometry(self.output_layer, h, T if T > 0 else 1.0, self.ROWS)
         probs = g.probs if T > 0 else (np.arange(len(g.ids)) == 0).astype(float)  # T = 0: the argmax
         entropy = g.entropy if T > 0 else 0.0
         self.geometry = g

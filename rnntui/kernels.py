@@ -171,21 +171,22 @@ def rnn_forward(x, Wxh, Whh, bh, hs, parts=1):
     # 1) the input contribution of every step at once: one (N, I) x (I, H) product
     matmul_rows(x.reshape(T * B, I), Wxh, hs[1:].reshape(T * B, H), parts)
     # 2) the recurrence, which must go step by step; the batch's streams are independent
+    WhhT = np.ascontiguousarray(Whh.T)  # (H, H): rows of WhhT are the columns matmul_nt reads
     bparts = max(1, min(parts, B))
     if bparts == 1:  # no parallel region at all: waking an idle thread costs more than B = 1 saves
-        _forward_streams(hs, Whh, bh, 0, B)
+        _forward_streams(hs, Whh, WhhT, bh, 0, B)
     else:
         for i in prange(bparts):
-            _forward_streams(hs, Whh, bh, B * i // bparts, B * (i + 1) // bparts)
+            _forward_streams(hs, Whh, WhhT, bh, B * i // bparts, B * (i + 1) // bparts)
 
 
 @jit
-def _forward_streams(hs, Whh, bh, b0, b1):
+def _forward_streams(hs, Whh, WhhT, bh, b0, b1):
     """The recurrence of streams b0 .. b1-1 through every step of the chunk."""
     exact = hs.itemsize == 8  # float64: exact np.tanh; float32: the SIMD approximation
     rec = np.empty((b1 - b0, Whh.shape[0]), dtype=hs.dtype)
     for t in range(hs.shape[0] - 1):
-        np.dot(hs[t, b0:b1], Whh, rec)  # (b1 - b0, H)
+        recurrent_product(hs[t, b0:b1], Whh, WhhT, rec)  # (b1 - b0, H) = h_{t-1} Whh
         tanh_add(hs[t + 1, b0:b1], rec, bh, exact)
 
 
@@ -217,10 +218,10 @@ def rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0, parts=1):
     WhhT = np.ascontiguousarray(Whh.T)  # one copy per call: cheaper than T products with a view
     bparts = max(1, min(parts, B))
     if bparts == 1:
-        _backward_streams(hs, dhs, WhhT, dh0, 0, B)
+        _backward_streams(hs, dhs, Whh, WhhT, dh0, 0, B)
     else:
         for i in prange(bparts):
-            _backward_streams(hs, dhs, WhhT, dh0, B * i // bparts, B * (i + 1) // bparts)
+            _backward_streams(hs, dhs, Whh, WhhT, dh0, B * i // bparts, B * (i + 1) // bparts)
     # weight gradients: one large product over all N rows rather than T small ones
     N = T * B
     da_all = dhs.reshape(N, H)
@@ -231,12 +232,12 @@ def rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0, parts=1):
 
 
 @jit
-def _backward_streams(hs, dhs, WhhT, dh0, b0, b1):
+def _backward_streams(hs, dhs, Whh, WhhT, dh0, b0, b1):
     """Backpropagation through the steps of streams b0 .. b1-1 (dhs becomes dLoss/da there)."""
-    dnext = np.zeros((b1 - b0, WhhT.shape[0]), dtype=hs.dtype)  # gradient into h_t from step t+1
+    dnext = np.zeros((b1 - b0, Whh.shape[0]), dtype=hs.dtype)  # gradient into h_t from step t+1
     for t in range(dhs.shape[0] - 1, -1, -1):
         tanh_backward(hs[t + 1, b0:b1], dhs[t, b0:b1], dnext)
-        np.dot(dhs[t, b0:b1], WhhT, dnext)
+        recurrent_product(dhs[t, b0:b1], WhhT, Whh, dnext)  # da_t Whh^T
     dh0[b0:b1] = dnext
 
 
@@ -247,6 +248,95 @@ def tanh_backward(h, da, dnext):
         hb, d, dn = h[b], da[b], dnext[b]
         for j in range(hb.shape[0]):
             d[j] = (d[j] + dn[j]) * (1.0 - hb[j] * hb[j])  # tanh' = 1 - h^2
+
+
+# -- the recurrent product ----------------------------------------------------------------------------
+#
+# Each step of the recurrence multiplies a few rows (one thread's share of the batch, often 16) by the
+# H x H recurrent matrix. A BLAS call for 16 rows spends much of its time packing the matrix into its
+# own layout again, on every call. OpenBLAS skips the packing for products it considers small, which
+# for H <= 352 a block of 8 rows is: 8 rows at a time runs about twice as fast at H = 256. For larger
+# H its small-matrix path is slow, and for a few rows the loops of matmul_nt, which read the matrix
+# as it is, beat one BLAS call by about 1.5x; from 32 rows on, packing pays for itself and one BLAS
+# call is best. Measured per product by benchmarks/bench_recurrence.py.
+
+_SMALL_H = 352  # 8 rows x H x H within OpenBLAS's small-matrix limit (measured: fast at 320, slow at 384)
+_SMALL_ROWS = 8
+_PACKING_PAYS = 32  # rows from which one BLAS call beats matmul_nt for H > _SMALL_H
+
+
+@jit
+def recurrent_product(h, W, WT, out):
+    """out = h @ W for h (R, H), W (H, H), out (R, H); WT is W's contiguous transpose."""
+    R, H = h.shape
+    if H <= _SMALL_H:
+        for r in range(0, R, _SMALL_ROWS):
+            np.dot(h[r : r + _SMALL_ROWS], W, out[r : r + _SMALL_ROWS])
+    elif R < _PACKING_PAYS:
+        matmul_nt(h, WT, out)
+    else:
+        np.dot(h, W, out)
+
+
+@sumjit
+def matmul_nt(a, bt, out):
+    """out = a @ bt.T for a (R, K), bt (M, K), out (R, M), all C-contiguous.
+
+    Blocks of 4 x 4 outputs: each block is 16 dot products over K that share their loads (4 rows
+    of a, 4 rows of bt), vectorised along K. Leftover rows and columns are single dot products.
+    """
+    R, K = a.shape
+    M = bt.shape[0]
+    R4, M4 = R - R % 4, M - M % 4
+    for r in range(0, R4, 4):
+        a0, a1, a2, a3 = a[r], a[r + 1], a[r + 2], a[r + 3]
+        for j in range(0, M4, 4):
+            b0, b1, b2, b3 = bt[j], bt[j + 1], bt[j + 2], bt[j + 3]
+            # start from the k = 0 terms: a zero of the array's dtype (a0[0] * 0) is not a constant to
+            # LLVM (it is NaN for an infinite a0[0]) and the loop below would then not vectorise well
+            x0, x1, x2, x3 = a0[0], a1[0], a2[0], a3[0]
+            y0, y1, y2, y3 = b0[0], b1[0], b2[0], b3[0]
+            s00, s01, s02, s03 = x0 * y0, x0 * y1, x0 * y2, x0 * y3
+            s10, s11, s12, s13 = x1 * y0, x1 * y1, x1 * y2, x1 * y3
+            s20, s21, s22, s23 = x2 * y0, x2 * y1, x2 * y2, x2 * y3
+            s30, s31, s32, s33 = x3 * y0, x3 * y1, x3 * y2, x3 * y3
+            for k in range(1, K):
+                x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
+                y0, y1, y2, y3 = b0[k], b1[k], b2[k], b3[k]
+                s00 += x0 * y0
+                s01 += x0 * y1
+                s02 += x0 * y2
+                s03 += x0 * y3
+                s10 += x1 * y0
+                s11 += x1 * y1
+                s12 += x1 * y2
+                s13 += x1 * y3
+                s20 += x2 * y0
+                s21 += x2 * y1
+                s22 += x2 * y2
+                s23 += x2 * y3
+                s30 += x3 * y0
+                s31 += x3 * y1
+                s32 += x3 * y2
+                s33 += x3 * y3
+            out[r, j], out[r, j + 1], out[r, j + 2], out[r, j + 3] = s00, s01, s02, s03
+            out[r + 1, j], out[r + 1, j + 1], out[r + 1, j + 2], out[r + 1, j + 3] = s10, s11, s12, s13
+            out[r + 2, j], out[r + 2, j + 1], out[r + 2, j + 2], out[r + 2, j + 3] = s20, s21, s22, s23
+            out[r + 3, j], out[r + 3, j + 1], out[r + 3, j + 2], out[r + 3, j + 3] = s30, s31, s32, s33
+        for j in range(M4, M):
+            for i in range(r, r + 4):
+                out[i, j] = _dot(a[i], bt[j])
+    for i in range(R4, R):
+        for j in range(M):
+            out[i, j] = _dot(a[i], bt[j])
+
+
+@sumjit
+def _dot(x, y):
+    s = x[0] * y[0]
+    for k in range(1, x.shape[0]):
+        s += x[k] * y[k]
+    return s
 
 
 # -- products split over threads -------------------------------------------------------------------

@@ -22,7 +22,10 @@ def f32(a):
 
 
 @pytest.mark.parametrize("parts", [1, 2, 3])
-@pytest.mark.parametrize("T,B,I,H", [(1, 1, 3, 4), (7, 5, 6, 8), (16, 3, 32, 24), (32, 8, 64, 128)])
+# H = 390: the recurrent product's matmul_nt path (H > 352, R < 32), with leftover rows and columns
+@pytest.mark.parametrize(
+    "T,B,I,H", [(1, 1, 3, 4), (7, 5, 6, 8), (16, 3, 32, 24), (32, 8, 64, 128), (6, 11, 5, 390)]
+)
 def test_rnn_forward_and_backward_match_reference(rng, T, B, I, H, parts):
     """parts splits the batch (and the N = T*B rows) between threads: any split, even one with more
     parts than streams, gives the reference result."""
@@ -42,6 +45,28 @@ def test_rnn_forward_and_backward_match_reference(rng, T, B, I, H, parts):
     kernels.rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0, parts)
     for got, want in zip((dx, dWxh, dWhh, dbh, dh0), ref, strict=True):
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("R,K,M", [(1, 1, 1), (4, 8, 4), (5, 7, 9), (16, 256, 256), (3, 33, 6), (9, 400, 13)])
+def test_matmul_nt_matches_numpy(rng, R, K, M, dtype):
+    """Every block shape: full 4 x 4 blocks, leftover rows, leftover columns, fewer than 4 of either."""
+    a, bt = rng.standard_normal((R, K)).astype(dtype), rng.standard_normal((M, K)).astype(dtype)
+    out = np.full((R, M), np.nan, dtype)  # garbage: every element must be written
+    kernels.matmul_nt(a, bt, out)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    want = a.astype(np.float64) @ bt.T.astype(np.float64)
+    np.testing.assert_allclose(out, want, rtol=tol, atol=tol * np.sqrt(K))
+
+
+@pytest.mark.parametrize("R,H", [(16, 256), (13, 256), (3, 100), (16, 512), (6, 390), (40, 400)])
+def test_recurrent_product_matches_numpy(rng, R, H):
+    """Every path (BLAS 8 rows at a time for H <= 352; above it matmul_nt for R < 32, else one BLAS
+    call) gives h @ W."""
+    h, W = f32(rng.standard_normal((R, H))), f32(rng.standard_normal((H, H)))
+    out = np.full((R, H), np.nan, np.float32)
+    kernels.recurrent_product(h, W, np.ascontiguousarray(W.T), out)
+    np.testing.assert_allclose(out, h.astype(np.float64) @ W, rtol=1e-4, atol=1e-4)
 
 
 def test_embedding_lookup_and_scatter(rng):

@@ -9,23 +9,19 @@ Dimension legend, used in every shape comment:
 Every layer is a pair ``x_forward`` / ``x_backward``. Kernels write into buffers the caller owns
 (no large allocation per step) and keep the dtype they are given, so the float64 gradient check
 runs exactly this code. ``reference.py`` holds the same math as slow, obvious NumPy; the tests
-compare the two. ``nogil=True`` lets a training thread run while the TUI stays responsive;
+compare the two. Every kernel is single-threaded; ``nogil=True`` lets the model run one share of
+the batch per thread (model.py) and a training thread run while the TUI stays responsive.
 ``cache=True`` keeps compiled code on disk between launches.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 # error_model="numpy": a division by zero gives inf/nan as in NumPy instead of raising, which removes
 # the per-element check that otherwise stops LLVM from vectorising any loop with a division.
 jit = njit(cache=True, nogil=True, error_model="numpy")
 # for reductions: may reorder a sum (so it vectorises) but still assumes nothing about NaN or inf
 sumjit = njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "nsz", "contract"})
-# Kernels taking ``parts`` split their work into that many independent pieces run by Numba's threads
-# (prange): the batch rows for the recurrence (each piece runs all T steps of its own streams, with no
-# synchronisation per step), and the N = T*B rows for the large products. The products inside call
-# a single-threaded BLAS (see model.py), so the two cores never fight over one small product.
-pjit = njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 
 
 # -- fast float32 tanh and exp -----------------------------------------------------------------------
@@ -158,8 +154,8 @@ def embed_backward(tokens, dout, dembed):
 # -- one vanilla tanh layer ------------------------------------------------------------------------
 
 
-@pjit
-def rnn_forward(x, Wxh, Whh, bh, hs, parts=1):
+@jit
+def rnn_forward(x, Wxh, Whh, bh, hs):
     """h_t = tanh(x_t Wxh + h_{t-1} Whh + bh) over a chunk.
 
     x (T, B, I), Wxh (I, H), Whh (H, H), bh (H,).
@@ -169,25 +165,14 @@ def rnn_forward(x, Wxh, Whh, bh, hs, parts=1):
     T, B, I = x.shape
     H = Whh.shape[0]
     # 1) the input contribution of every step at once: one (N, I) x (I, H) product
-    matmul_rows(x.reshape(T * B, I), Wxh, hs[1:].reshape(T * B, H), parts)
-    # 2) the recurrence, which must go step by step; the batch's streams are independent
+    np.dot(x.reshape(T * B, I), Wxh, hs[1:].reshape(T * B, H))
+    # 2) the recurrence, which must go step by step
     WhhT = np.ascontiguousarray(Whh.T)  # (H, H): rows of WhhT are the columns matmul_nt reads
-    bparts = max(1, min(parts, B))
-    if bparts == 1:  # no parallel region at all: waking an idle thread costs more than B = 1 saves
-        _forward_streams(hs, Whh, WhhT, bh, 0, B)
-    else:
-        for i in prange(bparts):
-            _forward_streams(hs, Whh, WhhT, bh, B * i // bparts, B * (i + 1) // bparts)
-
-
-@jit
-def _forward_streams(hs, Whh, WhhT, bh, b0, b1):
-    """The recurrence of streams b0 .. b1-1 through every step of the chunk."""
     exact = hs.itemsize == 8  # float64: exact np.tanh; float32: the SIMD approximation
-    rec = np.empty((b1 - b0, Whh.shape[0]), dtype=hs.dtype)
-    for t in range(hs.shape[0] - 1):
-        recurrent_product(hs[t, b0:b1], Whh, WhhT, rec)  # (b1 - b0, H) = h_{t-1} Whh
-        tanh_add(hs[t + 1, b0:b1], rec, bh, exact)
+    rec = np.empty((B, H), dtype=hs.dtype)
+    for t in range(T):
+        recurrent_product(hs[t], Whh, WhhT, rec)  # (B, H) = h_{t-1} Whh
+        tanh_add(hs[t + 1], rec, bh, exact)
 
 
 @jit
@@ -204,8 +189,8 @@ def tanh_add(h, rec, bh, exact):
                 hb[j] = tanh32(hb[j] + r[j] + bh[j])
 
 
-@pjit
-def rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0, parts=1):
+@jit
+def rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0):
     """Backpropagation through time for one layer.
 
     x (T, B, I), Wxh (I, H), Whh (H, H), hs (T+1, B, H) from rnn_forward.
@@ -216,29 +201,18 @@ def rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0, parts=1):
     T, B, I = x.shape
     H = Whh.shape[0]
     WhhT = np.ascontiguousarray(Whh.T)  # one copy per call: cheaper than T products with a view
-    bparts = max(1, min(parts, B))
-    if bparts == 1:
-        _backward_streams(hs, dhs, Whh, WhhT, dh0, 0, B)
-    else:
-        for i in prange(bparts):
-            _backward_streams(hs, dhs, Whh, WhhT, dh0, B * i // bparts, B * (i + 1) // bparts)
+    dnext = np.zeros((B, H), dtype=hs.dtype)  # gradient into h_t from step t+1
+    for t in range(T - 1, -1, -1):
+        tanh_backward(hs[t + 1], dhs[t], dnext)
+        recurrent_product(dhs[t], WhhT, Whh, dnext)  # da_t Whh^T
+    dh0[:] = dnext
     # weight gradients: one large product over all N rows rather than T small ones
     N = T * B
     da_all = dhs.reshape(N, H)
-    matmul_tn(hs[:-1].reshape(N, H), da_all, dWhh, parts)
-    matmul_tn(x.reshape(N, I), da_all, dWxh, parts)
-    column_sums(da_all, dbh, parts)
-    matmul_rows(da_all, np.ascontiguousarray(Wxh.T), dx.reshape(N, I), parts)
-
-
-@jit
-def _backward_streams(hs, dhs, Whh, WhhT, dh0, b0, b1):
-    """Backpropagation through the steps of streams b0 .. b1-1 (dhs becomes dLoss/da there)."""
-    dnext = np.zeros((b1 - b0, Whh.shape[0]), dtype=hs.dtype)  # gradient into h_t from step t+1
-    for t in range(dhs.shape[0] - 1, -1, -1):
-        tanh_backward(hs[t + 1, b0:b1], dhs[t, b0:b1], dnext)
-        recurrent_product(dhs[t, b0:b1], WhhT, Whh, dnext)  # da_t Whh^T
-    dh0[b0:b1] = dnext
+    np.dot(hs[:-1].reshape(N, H).T, da_all, dWhh)
+    np.dot(x.reshape(N, I).T, da_all, dWxh)
+    column_sums(da_all, dbh)
+    np.dot(da_all, np.ascontiguousarray(Wxh.T), dx.reshape(N, I))
 
 
 @jit
@@ -256,9 +230,10 @@ def tanh_backward(h, da, dnext):
 # H x H recurrent matrix. A BLAS call for 16 rows spends much of its time packing the matrix into its
 # own layout again, on every call. OpenBLAS skips the packing for products it considers small, which
 # for H <= 352 a block of 8 rows is: 8 rows at a time runs about twice as fast at H = 256. For larger
-# H its small-matrix path is slow, and for a few rows the loops of matmul_nt, which read the matrix
-# as it is, beat one BLAS call by about 1.5x; from 32 rows on, packing pays for itself and one BLAS
-# call is best. Measured per product by benchmarks/bench_recurrence.py.
+# H its small-matrix path is slow, and for 4 to 31 rows the loops of matmul_nt, which read the
+# matrix as it is, beat one BLAS call by about 1.5x; from 32 rows on, packing pays for itself and one
+# BLAS call is best, as it is for 1 to 3 rows (a matrix-vector product). Measured per product by
+# benchmarks/bench_recurrence.py.
 
 _SMALL_H = 352  # 8 rows x H x H within OpenBLAS's small-matrix limit (measured: fast at 320, slow at 384)
 _SMALL_ROWS = 8
@@ -272,9 +247,9 @@ def recurrent_product(h, W, WT, out):
     if H <= _SMALL_H:
         for r in range(0, R, _SMALL_ROWS):
             np.dot(h[r : r + _SMALL_ROWS], W, out[r : r + _SMALL_ROWS])
-    elif R < _PACKING_PAYS:
+    elif 4 <= R < _PACKING_PAYS:
         matmul_nt(h, WT, out)
-    else:
+    else:  # fewer than 4 rows is a matrix-vector product, which BLAS does well
         np.dot(h, W, out)
 
 
@@ -339,94 +314,36 @@ def _dot(x, y):
     return s
 
 
-# -- products split over threads -------------------------------------------------------------------
+@jit
+def matmul(a, b, out):
+    """out = a @ b for a (N, K), b (K, M): BLAS, called from Numba so it is the single-threaded one."""
+    np.dot(a, b, out)
 
 
 @jit
-def useful_parts(parts, work, min_work=1 << 18):
-    """Fewer parts when the work (multiply-adds or elements) is too small to be worth a thread."""
-    return max(1, min(parts, work // min_work))
-
-
-@pjit
-def matmul_rows(a, b, out, parts=1):
-    """out = a @ b for a (N, K), b (K, M), out (N, M), with N's rows split between the threads."""
-    N = a.shape[0]
-    parts = useful_parts(parts, N * a.shape[1] * b.shape[1], 1 << 20)
-    if parts == 1:
-        np.dot(a, b, out)
-        return
-    for i in prange(parts):
-        lo, hi = N * i // parts, N * (i + 1) // parts
-        if hi > lo:
-            np.dot(a[lo:hi], b, out[lo:hi])
-
-
-@pjit
-def matmul_tn(a, b, out, parts=1):
-    """out = a.T @ b for a (N, K), b (N, M), out (K, M): the weight-gradient product. Each thread
-    takes a block of the N rows into its own partial result; the partials are then added."""
-    N = a.shape[0]
-    parts = useful_parts(parts, N * a.shape[1] * b.shape[1], 1 << 20)
-    if parts == 1:
-        np.dot(a.T, b, out)
-        return
-    partial = np.empty((parts,) + out.shape, dtype=out.dtype)
-    for i in prange(parts):
-        lo, hi = N * i // parts, N * (i + 1) // parts
-        np.dot(a[lo:hi].T, b[lo:hi], partial[i])
-    K, M = out.shape
-    for k in prange(K):
-        for m in range(M):
-            acc = partial[0, k, m]
-            for i in range(1, parts):
-                acc += partial[i, k, m]
-            out[k, m] = acc
-
-
-@pjit
-def column_sums(a, out, parts=1):
-    """out (M,) = a (N, M).sum(0), the bias gradient, the M columns split between the threads."""
-    N, M = a.shape
-    parts = useful_parts(parts, N * M)
-    if parts == 1:
-        _column_sums(a, out, 0, M)
-        return
-    for i in prange(parts):
-        _column_sums(a, out, M * i // parts, M * (i + 1) // parts)
+def matmul_tn(a, b, out):
+    """out = a.T @ b for a (N, K), b (N, M), out (K, M): a weight gradient."""
+    np.dot(a.T, b, out)
 
 
 @jit
-def _column_sums(a, out, lo, hi):
-    o = out[lo:hi]
-    o[:] = 0.0
+def column_sums(a, out):
+    """out (M,) = a (N, M).sum(0): the bias gradient."""
+    out[:] = 0.0
     for n in range(a.shape[0]):
-        o += a[n, lo:hi]
+        out += a[n]
 
 
 # -- output layer and loss -------------------------------------------------------------------------
 
 
-@pjit
-def softmax_xent(logits, targets, parts=1):
-    """Mean cross-entropy (nats) of logits (N, V) against targets (N,); logits become dLoss/dlogits.
-
-    In place: logits is overwritten with (softmax - onehot) / N, the gradient of the mean loss.
-    """
-    N, V = logits.shape
-    parts = useful_parts(parts, N * V)
-    if parts == 1:
-        return _softmax_xent_rows(logits, targets, N) / N
-    totals = np.zeros(parts)
-    for i in prange(parts):
-        lo, hi = N * i // parts, N * (i + 1) // parts
-        totals[i] = _softmax_xent_rows(logits[lo:hi], targets[lo:hi], N)
-    return totals.sum() / N
-
-
 @jit
-def _softmax_xent_rows(logits, targets, N):
-    """softmax_xent on a block of rows; returns the block's summed loss (N: rows in the whole batch)."""
+def softmax_xent(logits, targets, N):
+    """Summed cross-entropy (nats) of logits (n, V) against targets (n,); logits become dLoss/dlogits.
+
+    In place: logits is overwritten with (softmax - onehot) / N, the gradient of the mean loss over
+    N rows (N >= n: the rows may be one thread's share of a larger batch).
+    """
     k = np.empty(logits.shape[1], np.int32)
     total = 0.0
     for n in range(logits.shape[0]):
@@ -446,21 +363,9 @@ def _softmax_xent_rows(logits, targets, N):
     return total
 
 
-@pjit
-def xent(logits, targets, losses, parts=1):
-    """Per-row cross-entropy (nats) of logits (N, V) against targets (N,) into losses (N,)."""
-    N, V = logits.shape
-    parts = useful_parts(parts, N * V)
-    if parts == 1:
-        _xent_rows(logits, targets, losses)
-        return
-    for i in prange(parts):
-        lo, hi = N * i // parts, N * (i + 1) // parts
-        _xent_rows(logits[lo:hi], targets[lo:hi], losses[lo:hi])
-
-
 @jit
-def _xent_rows(logits, targets, losses):
+def xent(logits, targets, losses):
+    """Per-row cross-entropy (nats) of logits (N, V) against targets (N,) into losses (N,)."""
     V = logits.shape[1]
     k = np.empty(V, np.int32)
     scratch = np.empty(V, logits.dtype)
@@ -475,44 +380,20 @@ def _xent_rows(logits, targets, losses):
 # -- optimisers (flat parameter and gradient vectors) ----------------------------------------------
 
 
-@pjit
-def global_norm(g, parts=1):
-    """sqrt(sum g^2) of a flat gradient, accumulated in float64."""
-    n = g.size
-    parts = useful_parts(parts, n)
-    if parts == 1:
-        return np.sqrt(_sum_squares(g))
-    sums = np.zeros(parts)
-    for i in prange(parts):
-        sums[i] = _sum_squares(g[n * i // parts : n * (i + 1) // parts])
-    return np.sqrt(sums.sum())
-
-
 @sumjit
-def _sum_squares(g):
+def global_norm(g):
+    """sqrt(sum g^2) of a flat gradient, accumulated in float64."""
     s = 0.0
     for i in range(g.size):
         s += np.float64(g[i]) * g[i]
-    return s
-
-
-@pjit
-def adam_step(p, g, m, v, lr, beta1, beta2, eps, t, scale, parts=1):
-    """One Adam update of flat p with gradient g * scale (scale implements clipping); t counts from 1."""
-    bc1 = 1.0 - beta1**t
-    bc2 = 1.0 - beta2**t
-    n = p.size
-    parts = useful_parts(parts, n)
-    if parts == 1:
-        _adam(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, scale)
-        return
-    for part in prange(parts):
-        lo, hi = n * part // parts, n * (part + 1) // parts
-        _adam(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], lr, beta1, beta2, eps, bc1, bc2, scale)
+    return np.sqrt(s)
 
 
 @jit
-def _adam(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, scale):
+def adam_step(p, g, m, v, lr, beta1, beta2, eps, t, scale):
+    """One Adam update of flat p with gradient g * scale (scale implements clipping); t counts from 1."""
+    bc1 = 1.0 - beta1**t
+    bc2 = 1.0 - beta2**t
     for i in range(p.size):
         gi = g[i] * scale
         m[i] = beta1 * m[i] + (1.0 - beta1) * gi

@@ -17,6 +17,8 @@ Initialisation (chosen so a default run learns without tuning):
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -60,21 +62,22 @@ def views(flat: np.ndarray, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.
 
 
 def default_parts() -> int:
-    """How many threads the kernels use: Numba's thread count (NUMBA_NUM_THREADS; all cores by
-    default). Each thread then calls a single-threaded BLAS, set here once for the process."""
+    """How many threads a batch is split between: the cores this process may run on. Each thread
+    calls a single-threaded BLAS, set here once for the process."""
     _single_threaded_blas()
-    import numba
-
-    return numba.get_num_threads()
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 _blas_limited = False
 
 
 def _single_threaded_blas() -> None:
-    """Limit the BLAS that Numba's np.dot calls (SciPy's) to one thread: the kernels split the work
-    between threads themselves, and two threads each starting a 2-thread BLAS would oversubscribe
-    the cores. NumPy's own BLAS (a separate library) keeps its threads."""
+    """Limit the BLAS that Numba's np.dot calls (SciPy's) to one thread: the model splits the batch
+    between threads itself, and two threads each starting a 2-thread BLAS would oversubscribe the
+    cores. NumPy's own BLAS (a separate library) keeps its threads."""
     global _blas_limited
     if _blas_limited:
         return
@@ -90,7 +93,7 @@ def _single_threaded_blas() -> None:
 
 
 class _Workspace:
-    """Buffers for one (T, B) chunk shape, allocated once and reused every step."""
+    """Buffers for one thread's share of a (T, B) chunk, allocated once and reused every step."""
 
     def __init__(self, cfg: ModelConfig, T: int, B: int, dtype) -> None:
         E, H, V, L = cfg.embed, cfg.hidden, cfg.vocab_size, cfg.layers
@@ -101,7 +104,7 @@ class _Workspace:
         self.dh0 = np.empty((L, B, H), dtype)
         self.logits = np.empty((T * B, V), dtype)
         self.losses = np.empty(T * B, dtype)
-        self.WhyT = None  # (V, H) contiguous transpose of Why, made in the backward pass
+        self.WhyT = np.empty((V, H), dtype)  # contiguous transpose of Why, made in the backward pass
 
 
 class RNN:
@@ -116,7 +119,9 @@ class RNN:
         self.grad = np.zeros(n, dtype)
         self.params = views(self.flat, self.shapes)
         self.grads = views(self.grad, self.shapes)
-        self._workspaces: dict[tuple[int, int], _Workspace] = {}
+        self._buffers: dict[tuple[int, int, int], list[_Workspace]] = {}  # (T, B, parts) -> shares' buffers
+        self._share_grads: list[np.ndarray] = []  # gradients of shares 1, 2, ... (share 0 uses grad)
+        self._pool: ThreadPoolExecutor | None = None
         self._parts: int | None = None
 
     @property
@@ -125,8 +130,8 @@ class RNN:
 
     @property
     def parts(self) -> int:
-        """Threads the chunk kernels split their work between (decided on first use, so generating
-        text, which never needs it, does not pay for setting up the BLAS)."""
+        """Threads a chunk's streams are split between (decided on first use, so generating text,
+        which never needs it, does not pay for setting up the BLAS)."""
         if self._parts is None:
             self._parts = default_parts()
         return self._parts
@@ -158,71 +163,124 @@ class RNN:
         """The initial memory: zeros of shape (L, B, H)."""
         return np.zeros((self.cfg.layers, batch, self.cfg.hidden), self.dtype)
 
-    def _workspace(self, T: int, B: int) -> _Workspace:
-        key = (T, B)
-        if key not in self._workspaces:
-            self._workspaces = {key: _Workspace(self.cfg, T, B, self.dtype)}  # keep only the latest
-        return self._workspaces[key]
+    # -- a chunk of B streams, split between threads ------------------------------------------------
+    #
+    # Each thread takes a contiguous share of the B streams and runs the whole forward and backward
+    # pass for it, with its own buffers and its own gradient vector; the shares are then added. The
+    # threads never wait for each other inside a step (the kernels release the GIL), and every
+    # product stays large: N/parts rows. Results depend on the number of parts only through the
+    # order of that final sum.
 
-    def _forward(self, inputs: np.ndarray, h0: np.ndarray) -> _Workspace:
-        """Run every layer over inputs (T, B) from h0 (L, B, H); logits (N, V) left in the workspace."""
+    def _shares(self, B: int) -> list[tuple[int, int]]:
+        """The (b0, b1) stream ranges of each thread: as even as possible, none empty."""
+        n = max(1, min(self.parts, B))
+        return [(B * i // n, B * (i + 1) // n) for i in range(n)]
+
+    def _run_shares(self, fn, B: int) -> list:
+        """fn(i, b0, b1) for every share, the first on this thread and the rest on the pool."""
+        shares = self._shares(B)
+        if len(shares) == 1:
+            return [fn(0, *shares[0])]
+        if self._pool is None or self._pool._max_workers < len(shares) - 1:
+            self._pool = ThreadPoolExecutor(len(shares) - 1, thread_name_prefix="rnntui-share")
+        futures = [self._pool.submit(fn, i, b0, b1) for i, (b0, b1) in enumerate(shares) if i > 0]
+        first = fn(0, *shares[0])
+        return [first] + [f.result() for f in futures]
+
+    def _workspaces(self, T: int, B: int) -> list[_Workspace]:
+        """Each share's buffers for a (T, B) chunk (only the latest chunk shape is kept)."""
+        key = (T, B, self.parts)
+        if key not in self._buffers:
+            self._buffers = {
+                key: [_Workspace(self.cfg, T, b1 - b0, self.dtype) for b0, b1 in self._shares(B)]
+            }
+        return self._buffers[key]
+
+    def _grad_views(self, i: int) -> dict[str, np.ndarray]:
+        """Share i's gradient: share 0 writes straight into ``self.grad``, the others into their own."""
+        if i == 0:
+            return self.grads
+        while len(self._share_grads) < i:
+            self._share_grads.append(np.empty_like(self.grad))
+        return views(self._share_grads[i - 1], self.shapes)
+
+    def _forward(self, ws: _Workspace, inputs: np.ndarray, h0: np.ndarray) -> None:
+        """Every layer over inputs (T, b) from h0 (L, b, H); logits (T*b, V) left in ``ws``."""
         T, B = inputs.shape
-        ws = self._workspace(T, B)
         p = self.params
         kernels.embed_forward(inputs, p["embed"], ws.x)
         x = ws.x
         for layer in range(self.cfg.layers):
             hs = ws.hs[layer]
             hs[0] = h0[layer]
-            kernels.rnn_forward(x, p[f"Wxh{layer}"], p[f"Whh{layer}"], p[f"bh{layer}"], hs, self.parts)
+            kernels.rnn_forward(x, p[f"Wxh{layer}"], p[f"Whh{layer}"], p[f"bh{layer}"], hs)
             x = hs[1:]
-        kernels.matmul_rows(x.reshape(T * B, -1), p["Why"], ws.logits, self.parts)
+        kernels.matmul(x.reshape(T * B, -1), p["Why"], ws.logits)
         ws.logits += p["by"]
-        return ws
 
-    def loss_and_grads(self, tokens: np.ndarray, h0: np.ndarray) -> tuple[float, np.ndarray]:
-        """Mean next-token loss (nats) of a chunk, with gradients written into ``self.grad``.
-
-        tokens (T+1, B): inputs are tokens[:-1], targets tokens[1:]. h0 (L, B, H) is the memory
-        carried in from the previous chunk (truncated BPTT: no gradient flows past it, but its
-        gradient is left in ``self.dh0`` for tests). Returns (loss, final memory (L, B, H)).
-        """
-        inputs, targets = tokens[:-1], tokens[1:]
+    def _share_loss_and_grads(
+        self, i: int, ws: _Workspace, tokens: np.ndarray, h0: np.ndarray, N: int
+    ) -> float:
+        """Forward and backward of share i: tokens (T+1, b), h0 (L, b, H); the mean-loss gradient
+        over all N rows of the chunk goes into share i's gradient. Returns the share's summed loss."""
+        inputs = np.ascontiguousarray(tokens[:-1])
         T, B = inputs.shape
         L, H = self.cfg.layers, self.cfg.hidden
-        ws = self._forward(inputs, h0)
-        p, g = self.params, self.grads
+        self._forward(ws, inputs, h0)
+        p, g = self.params, self._grad_views(i)
         # 1) loss, and dLoss/dlogits in place of the logits
-        loss = kernels.softmax_xent(ws.logits, np.ascontiguousarray(targets).reshape(-1), self.parts)
+        loss = kernels.softmax_xent(ws.logits, np.ascontiguousarray(tokens[1:]).reshape(-1), N)
         # 2) output layer
         top = ws.hs[L - 1][1:].reshape(T * B, H)
-        kernels.matmul_tn(top, ws.logits, g["Why"], self.parts)
-        kernels.column_sums(ws.logits, g["by"], self.parts)
-        if ws.WhyT is None or ws.WhyT.shape != (self.cfg.vocab_size, H):
-            ws.WhyT = np.empty((self.cfg.vocab_size, H), self.dtype)
+        kernels.matmul_tn(top, ws.logits, g["Why"])
+        kernels.column_sums(ws.logits, g["by"])
         ws.WhyT[...] = p["Why"].T  # a contiguous copy: the product runs faster than on a transposed view
-        kernels.matmul_rows(ws.logits, ws.WhyT, ws.dhs[L - 1].reshape(T * B, H), self.parts)
+        kernels.matmul(ws.logits, ws.WhyT, ws.dhs[L - 1].reshape(T * B, H))
         # 3) down through the layers; a layer's dx is the dLoss/dh of the layer below
         for layer in range(L - 1, -1, -1):
             x = ws.hs[layer - 1][1:] if layer > 0 else ws.x
             dx = ws.dhs[layer - 1] if layer > 0 else ws.dx
             kernels.rnn_backward(
                 x, p[f"Wxh{layer}"], p[f"Whh{layer}"], ws.hs[layer], ws.dhs[layer], dx,
-                g[f"Wxh{layer}"], g[f"Whh{layer}"], g[f"bh{layer}"], ws.dh0[layer], self.parts,
+                g[f"Wxh{layer}"], g[f"Whh{layer}"], g[f"bh{layer}"], ws.dh0[layer],
             )  # fmt: skip
         # 4) the embedding rows that were looked up
-        kernels.embed_backward(np.ascontiguousarray(inputs), ws.dx, g["embed"])
-        self.dh0 = ws.dh0
-        return loss, np.stack([hs[-1] for hs in ws.hs])
+        kernels.embed_backward(inputs, ws.dx, g["embed"])
+        return loss
+
+    def loss_and_grads(self, tokens: np.ndarray, h0: np.ndarray) -> tuple[float, np.ndarray]:
+        """Mean next-token loss (nats) of a chunk, with gradients written into ``self.grad``.
+
+        tokens (T+1, B): inputs are tokens[:-1], targets tokens[1:]. h0 (L, B, H) is the memory
+        carried in from the previous chunk (truncated BPTT: no gradient flows past it, but its
+        gradient is left in ``self.dh0`` (L, B, H) for tests). Returns (loss, final memory (L, B, H)).
+        """
+        T, B = tokens.shape[0] - 1, tokens.shape[1]
+        N = T * B
+        wss = self._workspaces(T, B)
+        losses = self._run_shares(
+            lambda i, b0, b1: self._share_loss_and_grads(i, wss[i], tokens[:, b0:b1], h0[:, b0:b1], N), B
+        )
+        for extra in self._share_grads[: len(losses) - 1]:
+            self.grad += extra
+        self.dh0 = np.concatenate([ws.dh0 for ws in wss], axis=1)
+        final = np.concatenate([np.stack([hs[-1] for hs in ws.hs]) for ws in wss], axis=1)
+        return sum(losses) / N, final
 
     def token_losses(self, tokens: np.ndarray, h0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-token loss (nats) of a chunk without gradients: tokens (T+1, B) -> losses (T, B),
         and the final memory (L, B, H)."""
-        inputs = np.ascontiguousarray(tokens[:-1])
-        T, B = inputs.shape
-        ws = self._forward(inputs, h0)
-        kernels.xent(ws.logits, np.ascontiguousarray(tokens[1:]).reshape(-1), ws.losses, self.parts)
-        return ws.losses.reshape(T, B).copy(), np.stack([hs[-1] for hs in ws.hs])
+        T, B = tokens.shape[0] - 1, tokens.shape[1]
+        wss = self._workspaces(T, B)
+
+        def share(i: int, b0: int, b1: int) -> tuple[np.ndarray, np.ndarray]:
+            ws = wss[i]
+            self._forward(ws, np.ascontiguousarray(tokens[:-1, b0:b1]), h0[:, b0:b1])
+            kernels.xent(ws.logits, np.ascontiguousarray(tokens[1:, b0:b1]).reshape(-1), ws.losses)
+            return ws.losses.reshape(T, b1 - b0).copy(), np.stack([hs[-1] for hs in ws.hs])
+
+        losses, finals = zip(*self._run_shares(share, B), strict=True)
+        return np.concatenate(losses, axis=1), np.concatenate(finals, axis=1)
 
     # -- one token at a time ----------------------------------------------------------------------
 

@@ -294,14 +294,14 @@ class Trainer:
         cfg = self.cfg
         tokens = self.streams.chunk(self.pos)
         loss, carry = self.model.loss_and_grads(tokens, self.carry)
-        gnorm = float(kernels.global_norm(self.model.grad, self.model.parts))
+        gnorm = float(kernels.global_norm(self.model.grad))
         lr = cfg.lr_at(self.step)
         if not (math.isfinite(loss) and math.isfinite(gnorm)):
             return loss, gnorm, lr
         scale = cfg.clip / gnorm if cfg.clip > 0 and gnorm > cfg.clip else 1.0
-        p, g, s, parts = self.model.flat, self.model.grad, self.opt_state, self.model.parts
+        p, g, s = self.model.flat, self.model.grad, self.opt_state
         if cfg.optimizer == "adam":
-            kernels.adam_step(p, g, s["m"], s["v"], lr, *ADAM_BETAS, EPS, self.step + 1, scale, parts)
+            kernels.adam_step(p, g, s["m"], s["v"], lr, *ADAM_BETAS, EPS, self.step + 1, scale)
         elif cfg.optimizer == "adagrad":
             kernels.adagrad_step(p, g, s["cache"], lr, EPS, scale)
         else:

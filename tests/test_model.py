@@ -93,3 +93,22 @@ def test_recurrent_matrix_starts_orthogonal():
     for layer in range(2):
         W = model.params[f"Whh{layer}"].astype(np.float64)
         np.testing.assert_allclose(W @ W.T, np.eye(32), atol=1e-5)
+
+
+def test_splitting_the_batch_between_threads_changes_nothing():
+    """parts = 1, 2, 3 (uneven shares of B = 5 streams, one more part than there are cores) give
+    the same loss, gradient, final memory, dh0 and per-token losses, up to the order of one sum."""
+    rng = np.random.default_rng(3)
+    model = RNN.initialised(ModelConfig(vocab_size=9, embed=4, hidden=7, layers=2), rng, dtype=np.float64)
+    tokens = rng.integers(0, 9, (6, 5))
+    h0 = rng.standard_normal((2, 5, 7)) * 0.5
+    results = []
+    for parts in (1, 2, 3):
+        model.parts = parts
+        loss, final = model.loss_and_grads(tokens, h0)
+        per_token, final2 = model.token_losses(tokens, h0)
+        results.append((loss, model.grad.copy(), final, model.dh0.copy(), per_token, final2))
+    for got in results[1:]:
+        for a, b in zip(results[0], got, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    assert results[0][4].mean() == pytest.approx(results[0][0], rel=1e-12)

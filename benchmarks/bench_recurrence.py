@@ -9,8 +9,8 @@
 
 R is one thread's share of the batch (B = 32 on 2 threads: R = 16). Each figure is the best of 5
 interleaved repeats, timed with the thread's CPU time so other jobs on a shared machine matter less.
-kernels.recurrent_product picks blas/8 for H <= 352, else loops below 32 rows and blas from 32
-rows on; this script shows why.
+kernels.recurrent_product picks blas/8 for H <= 352, else loops for 4 to 31 rows and blas otherwise;
+this script shows why.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     print(f"{'H':>5} {'R':>4} | {'blas us':>9} {'blas/8 us':>10} {'loops us':>9} | chosen  vs blas")
     for H in (128, 256, 352, 384, 512, 1024):
-        for R in (16, 64):
+        for R in (1, 16, 64):
             W = rng.standard_normal((H, H)).astype(np.float32)
             WT = np.ascontiguousarray(W.T)
             h = rng.standard_normal((R, H)).astype(np.float32)
@@ -70,7 +70,7 @@ def main() -> None:
             if H <= kernels._SMALL_H:
                 chosen = "blas/8"
             else:
-                chosen = "loops" if R < kernels._PACKING_PAYS else "blas"
+                chosen = "loops" if 4 <= R < kernels._PACKING_PAYS else "blas"
             print(f"{H:5d} {R:4d} | {best['blas']:9.2f} {best['blas/8']:10.2f} {best['loops']:9.2f} | "
                   f"{chosen:7s} {best['blas'] / best[chosen]:5.2f}x")  # fmt: skip
 

@@ -122,6 +122,7 @@ class RNN:
         self._buffers: dict[tuple[int, int, int], list[_Workspace]] = {}  # (T, B, parts) -> shares' buffers
         self._share_grads: list[np.ndarray] = []  # gradients of shares 1, 2, ... (share 0 uses grad)
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_size = 0
         self._parts: int | None = None
 
     @property
@@ -181,8 +182,11 @@ class RNN:
         shares = self._shares(B)
         if len(shares) == 1:
             return [fn(0, *shares[0])]
-        if self._pool is None or self._pool._max_workers < len(shares) - 1:
-            self._pool = ThreadPoolExecutor(len(shares) - 1, thread_name_prefix="rnntui-share")
+        if self._pool is None or self._pool_size != len(shares) - 1:
+            if self._pool is not None:
+                self._pool.shutdown()
+            self._pool_size = len(shares) - 1
+            self._pool = ThreadPoolExecutor(self._pool_size, thread_name_prefix="rnntui-share")
         futures = [self._pool.submit(fn, i, b0, b1) for i, (b0, b1) in enumerate(shares) if i > 0]
         first = fn(0, *shares[0])
         return [first] + [f.result() for f in futures]
@@ -196,13 +200,12 @@ class RNN:
             }
         return self._buffers[key]
 
-    def _grad_views(self, i: int) -> dict[str, np.ndarray]:
-        """Share i's gradient: share 0 writes straight into ``self.grad``, the others into their own."""
-        if i == 0:
-            return self.grads
-        while len(self._share_grads) < i:
+    def _share_grad_views(self, n: int) -> list[dict[str, np.ndarray]]:
+        """Named gradient views for n shares: share 0 writes straight into ``self.grad``, the others
+        into gradient vectors of their own (made here, on the calling thread)."""
+        while len(self._share_grads) < n - 1:
             self._share_grads.append(np.empty_like(self.grad))
-        return views(self._share_grads[i - 1], self.shapes)
+        return [self.grads] + [views(g, self.shapes) for g in self._share_grads[: n - 1]]
 
     def _forward(self, ws: _Workspace, inputs: np.ndarray, h0: np.ndarray) -> None:
         """Every layer over inputs (T, b) from h0 (L, b, H); logits (T*b, V) left in ``ws``."""
@@ -219,15 +222,15 @@ class RNN:
         ws.logits += p["by"]
 
     def _share_loss_and_grads(
-        self, i: int, ws: _Workspace, tokens: np.ndarray, h0: np.ndarray, N: int
+        self, ws: _Workspace, g: dict, tokens: np.ndarray, h0: np.ndarray, N: int
     ) -> float:
-        """Forward and backward of share i: tokens (T+1, b), h0 (L, b, H); the mean-loss gradient
-        over all N rows of the chunk goes into share i's gradient. Returns the share's summed loss."""
+        """Forward and backward of one share: tokens (T+1, b), h0 (L, b, H); the gradient of the
+        mean loss over all N rows of the chunk goes into g. Returns the share's summed loss."""
         inputs = np.ascontiguousarray(tokens[:-1])
         T, B = inputs.shape
         L, H = self.cfg.layers, self.cfg.hidden
         self._forward(ws, inputs, h0)
-        p, g = self.params, self._grad_views(i)
+        p = self.params
         # 1) loss, and dLoss/dlogits in place of the logits
         loss = kernels.softmax_xent(ws.logits, np.ascontiguousarray(tokens[1:]).reshape(-1), N)
         # 2) output layer
@@ -258,10 +261,11 @@ class RNN:
         T, B = tokens.shape[0] - 1, tokens.shape[1]
         N = T * B
         wss = self._workspaces(T, B)
+        gs = self._share_grad_views(len(wss))
         losses = self._run_shares(
-            lambda i, b0, b1: self._share_loss_and_grads(i, wss[i], tokens[:, b0:b1], h0[:, b0:b1], N), B
+            lambda i, b0, b1: self._share_loss_and_grads(wss[i], gs[i], tokens[:, b0:b1], h0[:, b0:b1], N), B
         )
-        for extra in self._share_grads[: len(losses) - 1]:
+        for extra in self._share_grads[: len(wss) - 1]:
             self.grad += extra
         self.dh0 = np.concatenate([ws.dh0 for ws in wss], axis=1)
         final = np.concatenate([np.stack([hs[-1] for hs in ws.hs]) for ws in wss], axis=1)

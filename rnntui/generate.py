@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -108,14 +109,102 @@ def sample_text(model: RNN, vocab: Vocab, *, length: int, prime: str = "", tempe
 # -- the playground's core: autocomplete and a traced text --------------------------------------
 
 
+BEAM_WIDTH = 4  # hypotheses the autocomplete's beam keeps
+MAX_WORD = 20  # the longest word the beam proposes (characters)
+
+
+def word_ends(vocab: Vocab) -> np.ndarray:
+    """(V,) bool: the tokens that end a word (a space, punctuation, a newline: anything but a letter
+    or digit)."""
+    return np.array([not t.isalnum() for t in vocab.tokens])
+
+
+@dataclass
+class Word:
+    """A way to finish the word being typed."""
+
+    ids: list[int]  # its remaining letters (token ids), maybe none
+    score: float  # log P(these letters, then a word end | the memory before them), nats
+    h: np.ndarray  # (L, H) the memory after the letters
+    logits: np.ndarray  # (V,) what the model expects next (a word end)
+
+
+def finish_word(model: RNN, h: np.ndarray, logits: np.ndarray, ends: np.ndarray, width: int = BEAM_WIDTH,
+                max_len: int = MAX_WORD) -> Word:  # fmt: skip
+    """The likeliest end of the word being typed, by a beam search over its letters.
+
+    A word's score is its total log-probability: each letter's, plus that of the word ending there
+    (the summed probability of every token in ``ends``). That is log P(word), so words of different
+    lengths compete fairly, "the" against "thereby", without any length normalisation (which would
+    favour long words); and as a score only falls when letters are added, a hypothesis already
+    below the best finished word can be dropped without changing the answer.
+
+    Each step the beam keeps the ``width`` likeliest letter extensions of its hypotheses; every
+    hypothesis may also end where it stands, which costs no slot (a finished word needs no further
+    steps), so the best of all those endings is the answer. Width 1 follows the likeliest letter
+    each time and stops where the word is likeliest, never worse than stopping at the first point
+    the end beats every letter. A wider beam starts from that answer and searches for a better one.
+    ``h`` (L, H) and ``logits`` (V,), the memory after the text typed so far, are not changed.
+    Words stop at ``max_len`` letters.
+    """
+    if ends.all() or not ends.any():  # nothing continues a word, or nothing ends one
+        return Word([], 0.0, h.copy(), logits.copy())
+    best = _beam(model, h, logits, ends, 1, max_len, None)
+    if width > 1:
+        best = _beam(model, h, logits, ends, width, max_len, best)
+    return best
+
+
+def _beam(model, h, logits, ends, width, max_len, best: Word | None) -> Word:
+    """One beam search of ``width``; returns the best word it finished, or ``best`` if none beats it.
+
+    K = live hypotheses (at most ``width``), W = letters (the tokens that continue a word).
+    """
+    letters = np.flatnonzero(~ends)  # (W,)
+    hs = np.ascontiguousarray(h[:, None, :])  # (L, K, H) the live hypotheses' memories; K = 1
+    z = logits[None, :]  # (K, V) their next-token logits
+    scores = np.zeros(1)  # (K,) log P(letters so far)
+    words: list[list[int]] = [[]]
+    for length in range(max_len + 1):
+        # 1) log-softmax of each hypothesis' next token, in float64: (K, V)
+        z64 = z.astype(np.float64)
+        e = np.exp(z64 - z64.max(1, keepdims=True))
+        log_total = np.log(e.sum(1))  # (K,)
+        # 2) each hypothesis ends here: the best of those endings may be the answer
+        end = scores + np.log(e[:, ends].sum(1)) - log_total  # (K,)
+        i = int(np.argmax(end))
+        if best is None or end[i] > best.score:
+            best = Word(words[i], float(end[i]), hs[:, i].copy(), z[i].copy())
+        if length == max_len:
+            break
+        # 3) or goes on by a letter: the `width` likeliest of the K * W, if they can still beat it
+        ext = (scores - log_total)[:, None] + np.log(e[:, letters])  # (K, W)
+        flat = ext.ravel()
+        top = np.argpartition(-flat, width - 1)[:width] if flat.size > width else np.arange(flat.size)
+        top = top[flat[top] > best.score]  # adding letters only lowers a score
+        if not len(top):
+            break
+        rows, cols = np.divmod(top, len(letters))
+        tokens = letters[cols]
+        scores = flat[top]
+        words = [words[r] + [int(t)] for r, t in zip(rows, tokens, strict=True)]
+        hs = hs[:, rows]  # (L, K, H) a copy: each survivor starts from its parent's memory
+        z = model.step_batch(tokens, hs)  # all K advanced in one (K, H) step
+    return best
+
+
 def complete(gen: Generator, max_chars: int = 40, extra_words: int = 2, partial: str = "",
-             space: bool = True) -> str:  # fmt: skip
-    """The greedy continuation of what ``gen`` has read: to the end of the current word and
+             space: bool = True, width: int = BEAM_WIDTH) -> str:  # fmt: skip
+    """What the model expects after what ``gen`` has read: the end of the current word and
     ``extra_words`` words beyond, stopping before a newline or after ``max_chars`` characters.
 
+    Char level: the current word is finished by a beam search of ``width`` (``finish_word``: the
+    likeliest whole word, not the likeliest next letter); then the likeliest word-ending token, and
+    the words after it greedily, one likeliest token at a time. Width 1 is greedy throughout.
     Word level reads whole words, so the word being typed (``partial``) is finished with the
-    likeliest vocabulary word that starts with it; ``space`` says whether a space must come before
-    a new word. Works on a copy of the memory: ``gen`` is left exactly as it was.
+    likeliest vocabulary word that starts with it: one token, so that is already the exact best and
+    a beam adds nothing; ``space`` says whether a space must come before a new word. The extra
+    words are greedy. Works on a copy of the memory: ``gen`` is left exactly as it was.
     """
     model, vocab = gen.model, gen.vocab
     h, logits = gen.h.copy(), gen.logits.copy()
@@ -140,10 +229,17 @@ def complete(gen: Generator, max_chars: int = 40, extra_words: int = 2, partial:
         elif text and space and text[0] not in NO_SPACE_BEFORE:
             text = " " + text
         return text[:max_chars]
-    out: list[str] = []
+    # 1) the current word, by the beam, and the likeliest token that ends it
+    ends = word_ends(vocab)
+    word = finish_word(model, h, logits, ends, width, min(max_chars, MAX_WORD))
+    out = [vocab.tokens[i] for i in word.ids]
+    h, logits = word.h, word.logits
+    forced = int(np.argmax(np.where(ends, logits, -np.inf))) if ends.any() else None
+    # 2) then greedily
     spaces = 0  # word boundaries passed, counting only spaces after something was written
     while len(out) < max_chars:
-        tid = int(np.argmax(logits))
+        tid = forced if forced is not None else int(np.argmax(logits))
+        forced = None
         char = vocab.tokens[tid]
         if char == "\n":
             break
@@ -241,10 +337,10 @@ class Trace:
                 self.partial = self.partial.lower()
         return len(ids) - keep
 
-    def suggestion(self, max_chars: int = 40, extra_words: int = 2) -> str:
+    def suggestion(self, max_chars: int = 40, extra_words: int = 2, width: int = BEAM_WIDTH) -> str:
         """The ghost text after the text read so far (see ``complete``)."""
         space = bool(self.text) and not self.text[-1].isspace()
-        return complete(self.gen, max_chars, extra_words, partial=self.partial, space=space)
+        return complete(self.gen, max_chars, extra_words, partial=self.partial, space=space, width=width)
 
     def _truncate(self, n: int) -> None:
         if n == len(self.ids):

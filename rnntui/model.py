@@ -295,6 +295,25 @@ class RNN:
         kernels.step_token(token, *self._step_weights(), h, logits)
         return logits
 
+    def step_batch(self, tokens: np.ndarray, h: np.ndarray, logits: np.ndarray | None = None) -> np.ndarray:
+        """Feed one token to each of B streams at once (a beam's hypotheses): tokens (B,), h (L, B, H)
+        updated in place; returns next-token logits (B, V). The chunk kernels with T = 1, one thread."""
+        B = len(tokens)
+        L, H, p = self.cfg.layers, self.cfg.hidden, self.params
+        if logits is None:
+            logits = np.empty((B, self.cfg.vocab_size), self.dtype)
+        x = np.empty((1, B, self.cfg.embed), self.dtype)  # (1, B, E)
+        kernels.embed_forward(np.asarray(tokens, np.int64).reshape(1, B), p["embed"], x)
+        hs = np.empty((2, B, H), self.dtype)  # (T+1, B, H): h_{t-1}, then h_t
+        for layer in range(L):
+            hs[0] = h[layer]
+            kernels.rnn_forward(x, p[f"Wxh{layer}"], p[f"Whh{layer}"], p[f"bh{layer}"], hs, 1)
+            h[layer] = hs[1]
+            x = hs[1:].copy() if layer < L - 1 else hs[1:]
+        kernels.matmul_rows(x[0], p["Why"], logits, 1)  # (B, H) x (H, V)
+        logits += p["by"]
+        return logits
+
     def _step_weights(self):
         """The weights step_token takes, built once per flat vector (they are views into it)."""
         cached = getattr(self, "_step_cache", None)

@@ -112,3 +112,28 @@ def test_splitting_the_batch_between_threads_changes_nothing():
         for a, b in zip(results[0], got, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     assert results[0][4].mean() == pytest.approx(results[0][0], rel=1e-12)
+
+
+@pytest.mark.parametrize("L", [1, 2])
+def test_step_batch_matches_the_reference_and_one_token_steps(L):
+    """A beam's batched step: B streams, each fed its own token, give the textbook model's memory and
+    logits (reference.rnn_forward with T = 1) and what RNN.step computes for each stream alone."""
+    rng = np.random.default_rng(5)
+    V, E, H, B = 11, 5, 16, 4
+    model = RNN.initialised(ModelConfig(vocab_size=V, embed=E, hidden=H, layers=L), rng)
+    tokens = rng.integers(0, V, B)
+    h0 = (rng.standard_normal((L, B, H)) * 0.5).astype(np.float32)  # (L, B, H)
+    h = h0.copy()
+    logits = model.step_batch(tokens, h)
+    assert logits.shape == (B, V) and logits.dtype == np.float32
+    p = {k: v.astype(np.float64) for k, v in model.params.items()}
+    x = p["embed"][tokens][None]  # (1, B, E)
+    for layer in range(L):
+        x = reference.rnn_forward(x, h0[layer].astype(np.float64), p[f"Wxh{layer}"], p[f"Whh{layer}"],
+                                  p[f"bh{layer}"])  # fmt: skip
+        np.testing.assert_allclose(h[layer], x[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(logits, x[0] @ p["Why"] + p["by"], rtol=1e-4, atol=1e-5)
+    for b in range(B):
+        hb = np.ascontiguousarray(h0[:, b])
+        np.testing.assert_allclose(model.step(int(tokens[b]), hb), logits[b], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(hb, h[:, b], rtol=1e-4, atol=1e-5)

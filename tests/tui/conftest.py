@@ -44,3 +44,76 @@ def pytest_pyfunc_call(pyfuncitem):
         asyncio.run(pyfuncitem.obj(**args))
         return True
     return None
+
+
+# -- an independent autocomplete, slow and obvious: the oracle for generate.complete ------------------
+
+
+def log_softmax(logits) -> np.ndarray:
+    z = np.asarray(logits, np.float64)
+    return z - z.max() - np.log(np.exp(z - z.max()).sum())
+
+
+def is_letter(token: str) -> bool:
+    return token.isalnum()
+
+
+def reference_word(model, vocab, h, logits, width: int, max_len: int = 20) -> tuple[list[int], float]:
+    """The end of a word by beam search, one hypothesis at a time with ``RNN.step``, without pruning.
+
+    The beam holds ``width`` unfinished hypotheses. Each step every one of them is ended (a word,
+    scored by its letters' log-probabilities plus that of the summed non-letters), and the ``width``
+    likeliest one-letter extensions of them form the next beam, up to ``max_len`` letters. Returns
+    the likeliest word ended (ids, score), or the width-1 one when that is better, as
+    ``generate.finish_word`` promises.
+    """
+    letters = [i for i, t in enumerate(vocab.tokens) if is_letter(t)]
+    ends = [i for i, t in enumerate(vocab.tokens) if not is_letter(t)]
+    words = []  # (score, ids)
+    beam = [(0.0, [], h.copy(), np.array(logits))]  # (score, ids, h, logits)
+    for length in range(max_len + 1):
+        extended = []
+        for score, ids, hh, lg in beam:
+            lp = log_softmax(lg)
+            words.append((score + np.log(np.exp(lp[ends]).sum()), ids))
+            if length < max_len:
+                extended += [(score + lp[t], ids + [t], hh) for t in letters]
+        extended.sort(key=lambda c: -c[0])
+        beam = []
+        for score, ids, hh in extended[:width]:
+            hh = hh.copy()
+            beam.append((score, ids, hh, model.step(ids[-1], hh).copy()))
+    score, ids = max(words, key=lambda w: w[0])
+    if width > 1:
+        ids1, score1 = reference_word(model, vocab, h, logits, 1, max_len)
+        if score1 > score:
+            return ids1, score1
+    return ids, score
+
+
+def reference_suggestion(model, vocab, text: str, width: int = 4, max_chars: int = 40,
+                         extra_words: int = 2) -> str:  # fmt: skip
+    """What the playground should propose after ``text`` (read after a newline, as the Trace does):
+    the best end of the word, then the likeliest non-letter, then greedy characters up to the end of
+    ``extra_words`` more words, a newline, or ``max_chars``."""
+    h = np.zeros((model.cfg.layers, model.cfg.hidden), model.dtype)
+    logits = np.zeros(model.cfg.vocab_size, model.dtype)
+    for tid in vocab.encode("\n" + text):
+        logits = model.step(int(tid), h).copy()
+    ids, _ = reference_word(model, vocab, h, logits, width, min(max_chars, 20))
+    for tid in ids:
+        logits = model.step(tid, h).copy()
+    out = [vocab.tokens[i] for i in ids]
+    tid = max((i for i, t in enumerate(vocab.tokens) if not is_letter(t)), key=lambda i: logits[i])
+    while len(out) < max_chars:
+        char = vocab.tokens[tid]
+        written = "".join(out)
+        if char == "\n":
+            break
+        if char.isspace() and written.strip():  # a space after words: the spaces between them so far
+            if sum(c.isspace() for c in written.lstrip()) + 1 > extra_words:
+                break
+        out.append(char)
+        logits = model.step(tid, h).copy()
+        tid = int(np.argmax(logits))
+    return "".join(out)

@@ -1,49 +1,170 @@
 """The playground's core (rnntui.generate): autocomplete, the traced text, surprise."""
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 
-from rnntui.generate import Generator, Trace, complete, next_word, probabilities, surprise_bits
+from rnntui import checkpoint
+from rnntui.cli import SHIPPED_MODEL
+from rnntui.corpus import build_vocab
+from rnntui.generate import (
+    Generator,
+    Trace,
+    complete,
+    finish_word,
+    next_word,
+    probabilities,
+    surprise_bits,
+    word_ends,
+)
+from rnntui.model import RNN, ModelConfig
 
-from .conftest import tiny_model
+from .conftest import log_softmax, reference_suggestion, reference_word, tiny_model
 
 
-def greedy(model, vocab, h, logits, n):
-    h, logits = h.copy(), logits.copy()
-    out = []
-    for _ in range(n):
-        tid = int(np.argmax(logits))
-        out.append(vocab.tokens[tid])
-        model.step(tid, h, logits)
-    return "".join(out)
-
-
-def test_complete_is_the_greedy_continuation_and_leaves_the_state_alone():
+def test_complete_is_the_beam_word_then_greedy_and_leaves_the_state_alone():
     model, vocab = tiny_model()
     gen = Generator(model, vocab)
-    gen.feed(vocab.encode("The just m"))
+    gen.feed(vocab.encode("\nThe just m"))
     h, logits = gen.h.copy(), gen.logits.copy()
-    text = complete(gen, max_chars=30, extra_words=2)
-    assert np.array_equal(gen.h, h) and np.array_equal(gen.logits, logits)
-    assert text == greedy(model, vocab, h, logits, len(text))[: len(text)]
-    assert 0 < len(text) <= 30 and "\n" not in text
-    assert sum(1 for w in text.split(" ") if w) <= 3
+    for width in (4, 1):
+        text = complete(gen, max_chars=30, extra_words=2, width=width)
+        assert np.array_equal(gen.h, h) and np.array_equal(gen.logits, logits)
+        assert text == reference_suggestion(model, vocab, "The just m", width, max_chars=30)
+        assert 0 < len(text) <= 30 and "\n" not in text
+        assert sum(1 for w in text.split(" ") if w) <= 3
 
 
 def test_complete_stops_after_the_asked_number_of_words():
-    model, vocab = tiny_model()
-    gen = Generator(model, vocab)
-    gen.feed(vocab.encode("The "))
-    long = greedy(model, vocab, gen.h, gen.logits, 201)
-    for extra in (0, 1, 2):
-        text = complete(gen, max_chars=200, extra_words=extra)
-        assert long.startswith(text)
-        if "\n" not in long[: len(text) + 1]:
-            # the next greedy character is the space that would start word extra+2, or the cap
-            assert long[len(text)] == " " or len(text) == 200
-            assert len(text.strip().split()) <= extra + 1
+    """On the shipped (trained) model, which writes real words and spaces."""
+    ckpt = checkpoint.load(SHIPPED_MODEL)
+    for prefix in ("The ", "And what is justi"):
+        gen = Generator(ckpt.model, ckpt.vocab)
+        gen.feed(ckpt.vocab.encode("\n" + prefix))
+        long = complete(gen, max_chars=200, extra_words=8)
+        assert len(long.split()) == 9
+        for extra in (0, 1, 2):
+            text = complete(gen, max_chars=200, extra_words=extra)
+            assert long.startswith(text)  # the same word, then the same greedy path
+            assert long[len(text)] == " "  # the space that would start word extra+2
+            assert len(text.split()) == extra + 1
+
+
+# -- the beam that finishes a word ------------------------------------------------------------------
+
+
+def word_model():
+    """Five letters and three word ends, with peaked letters and rare ends: a random model whose
+    likeliest words are 0 to 5 letters long and which greedy often misses (seed chosen so)."""
+    vocab = build_vocab("abcde ,\n", "char")
+    model = RNN.initialised(ModelConfig(vocab_size=len(vocab), embed=4, hidden=8), np.random.default_rng(2))
+    model.params["Why"][...] *= 30
+    model.params["by"][word_ends(vocab)] -= 5
+    return model, vocab
+
+
+def states_after(model, vocab, primes):
+    for prime in primes:
+        gen = Generator(model, vocab)
+        gen.feed(vocab.encode("\n" + prime))
+        yield prime, gen.h.copy(), gen.logits.copy()
+
+
+def exhaustive_best(model, vocab, h, logits, max_len):
+    """Every word of up to ``max_len`` letters, scored by log P(letters, then an end): the best."""
+    letters = [i for i, t in enumerate(vocab.tokens) if t.isalnum()]
+    ends = [i for i, t in enumerate(vocab.tokens) if not t.isalnum()]
+    best = (-np.inf, [])
+
+    def visit(ids, score, h, logits):
+        nonlocal best
+        lp = log_softmax(logits)
+        best = max(best, (score + np.log(np.exp(lp[ends]).sum()), ids))
+        if len(ids) < max_len:
+            for t in letters:
+                h2 = h.copy()
+                visit(ids + [t], score + lp[t], h2, model.step(t, h2).copy())
+
+    visit([], 0.0, h, logits)
+    return best
+
+
+def word_score(model, vocab, h, logits, ids):
+    """log P(the letters ids, then a word end), one step at a time."""
+    h, score = h.copy(), 0.0
+    for t in ids:
+        score += log_softmax(logits)[t]
+        logits = model.step(t, h).copy()
+    lp = log_softmax(logits)
+    return score + np.log(sum(np.exp(lp[i]) for i, t in enumerate(vocab.tokens) if not t.isalnum()))
+
+
+PRIMES = ["".join(p) for p in itertools.product("abcde ,", repeat=2)][::2]  # 25 contexts
+
+
+def test_beam_finds_the_exhaustive_best_word_where_greedy_does_not():
+    model, vocab = word_model()
+    ends = word_ends(vocab)
+    greedy_missed = 0
+    for prime, h, logits in states_after(model, vocab, PRIMES):
+        score, ids = exhaustive_best(model, vocab, h, logits, 5)
+        beam = finish_word(model, h, logits, ends, 4, max_len=5)
+        assert beam.ids == ids and beam.score == pytest.approx(score, abs=1e-6), prime
+        # a beam wide enough to hold every hypothesis is the exhaustive search itself
+        assert finish_word(model, h, logits, ends, 5**5, max_len=5).ids == ids
+        greedy_missed += finish_word(model, h, logits, ends, 1, max_len=5).ids != ids
+    assert greedy_missed >= 3  # the contexts are ones where the beam matters
+
+
+def test_beam_matches_a_slow_beam_and_never_loses_to_greedy():
+    """The batched, pruned beam against the one-hypothesis-at-a-time beam of the tests, at widths
+    1 to 4; its word is at least as likely as the character-by-character greedy one (likeliest
+    token each time, until a non-letter is likeliest)."""
+    model, vocab = word_model()
+    ends = word_ends(vocab)
+    for prime, h, logits in states_after(model, vocab, PRIMES):
+        for width in (1, 2, 3, 4):
+            word = finish_word(model, h, logits, ends, width, max_len=5)
+            ids, score = reference_word(model, vocab, h, logits, width, max_len=5)
+            assert word.ids == ids and word.score == pytest.approx(score, abs=1e-6), (prime, width)
+            assert word.score == pytest.approx(word_score(model, vocab, h, logits, ids), abs=1e-6)
+        hh, lg, greedy = h.copy(), logits.copy(), []
+        while len(greedy) < 5 and vocab.tokens[int(np.argmax(lg))].isalnum():
+            greedy.append(int(np.argmax(lg)))
+            lg = model.step(greedy[-1], hh).copy()
+        assert word.score >= word_score(model, vocab, h, logits, greedy) - 1e-9
+
+
+def test_beam_width_one_is_the_greedy_letter_path():
+    """Width 1: the likeliest letter each step, ending where the word so far is likeliest."""
+    model, vocab = word_model()
+    ends = word_ends(vocab)
+    letters = np.flatnonzero(~ends)
+    for prime, h, logits in states_after(model, vocab, PRIMES):
+        hh, lg, path, best = h.copy(), logits.copy(), [], None
+        for _ in range(6):
+            score = word_score(model, vocab, h, logits, path)
+            if best is None or score > best[0]:
+                best = (score, list(path))
+            if len(path) == 5:
+                break
+            path.append(int(letters[np.argmax(lg[letters])]))
+            lg = model.step(path[-1], hh).copy()
+        assert finish_word(model, h, logits, ends, 1, max_len=5).ids == best[1], prime
+
+
+def test_finish_word_leaves_its_inputs_alone_and_ends_with_the_words_memory():
+    model, vocab = word_model()
+    _, h, logits = next(states_after(model, vocab, ["ab"]))
+    h0, logits0 = h.copy(), logits.copy()
+    word = finish_word(model, h, logits, word_ends(vocab), 4, max_len=5)
+    assert np.array_equal(h, h0) and np.array_equal(logits, logits0)
+    for t in word.ids:
+        logits = model.step(t, h0).copy()
+    np.testing.assert_allclose(word.h, h0, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(word.logits, logits, rtol=1e-5, atol=1e-5)
 
 
 def test_next_word_takes_leading_spaces_and_one_word():

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from rnntui import checkpoint
 from rnntui.cli import main
-from rnntui.generate import Generator, next_word, probabilities
+from rnntui.generate import next_word, probabilities
 from rnntui.tui.app import TEMPERATURES, PlaygroundApp
 from rnntui.tui.help import HelpScreen
 from rnntui.tui.widgets.heatmap import GUTTER, Heatmap
@@ -14,24 +14,16 @@ from rnntui.tui.widgets.lens import Lens
 from rnntui.tui.widgets.next_tokens import NextTokens
 from rnntui.tui.widgets.prompt import Prompt
 
+from .conftest import reference_suggestion
+
 
 def app_for(path, **kwargs):
     return PlaygroundApp(checkpoint.load(path), str(path), cursor_blink=False, **kwargs)
 
 
-def greedy_after(ckpt, text, n):
-    """The model's top-ranked continuation of ``text``, computed independently of the app."""
-    gen = Generator(ckpt.model, ckpt.vocab)
-    gen.feed(ckpt.vocab.encode("\n" + text))
-    out = []
-    for _ in range(n):
-        tid = int(np.argmax(gen.logits))
-        out.append(ckpt.vocab.tokens[tid])
-        gen.feed([tid])
-    return "".join(out)
-
-
-async def test_typing_shows_the_greedy_continuation_and_tab_accepts_a_word(tiny_ckpt):
+async def test_typing_shows_the_beam_continuation_and_tab_accepts_a_word(tiny_ckpt):
+    """The ghost text is the test's own slow beam-then-greedy continuation; Tab takes its first
+    word, Shift+Tab the rest."""
     app = app_for(tiny_ckpt)
     ckpt = checkpoint.load(tiny_ckpt)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -40,15 +32,35 @@ async def test_typing_shows_the_greedy_continuation_and_tab_accepts_a_word(tiny_
         assert prompt.text == "The just"
         suggestion = prompt.suggestion
         assert suggestion  # the model always has a guess
-        assert suggestion == greedy_after(ckpt, "The just", len(suggestion))
+        assert suggestion == reference_suggestion(ckpt.model, ckpt.vocab, "The just")
         await pilot.press("tab")
         assert prompt.text == "The just" + next_word(suggestion)
         rest = prompt.suggestion
-        assert rest == greedy_after(ckpt, prompt.text, len(rest))
+        assert rest == reference_suggestion(ckpt.model, ckpt.vocab, prompt.text)
         await pilot.press("shift+tab")
         assert prompt.text == "The just" + next_word(suggestion) + rest
         # each keystroke advanced the trace by one token only
         assert app.trace.text == prompt.text and len(app.trace) == len(prompt.text)
+
+
+async def test_ghost_text_finishes_the_likeliest_word_not_the_likeliest_letter(tmp_path):
+    """On a model where the beam and greedy disagree, the playground shows the beam's word."""
+    from rnntui.checkpoint import Checkpoint
+
+    from .test_generate_core import PRIMES, word_model
+
+    model, vocab = word_model()
+    path = checkpoint.save(Checkpoint(model=model, vocab=vocab, meta={}), tmp_path / "abcde.npz")
+    app = app_for(path)
+    differ = 0
+    async with app.run_test(size=(120, 40)) as pilot:
+        prompt = app.query_one(Prompt)
+        for prime in PRIMES[:12]:
+            prompt.clear()
+            await pilot.press(*prime)
+            assert prompt.suggestion == reference_suggestion(model, vocab, prime, width=4)
+            differ += prompt.suggestion != reference_suggestion(model, vocab, prime, width=1)
+    assert differ >= 1
 
 
 async def test_no_ghost_text_when_the_cursor_is_not_at_the_end(tiny_ckpt):

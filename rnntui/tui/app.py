@@ -14,7 +14,7 @@ from textual.events import Resize
 from textual.widgets import Footer, Static, TextArea
 
 from rnntui.checkpoint import Checkpoint
-from rnntui.generate import Trace, probabilities
+from rnntui.generate import BEAM_WIDTH, Trace, probabilities
 from rnntui.tui.help import HelpScreen
 from rnntui.tui.views import DEFAULT_SENTENCES, SCREENS, VIEWS, SampleCache, ViewScreen
 from rnntui.tui.widgets.heatmap import Heatmap
@@ -157,9 +157,10 @@ class PlaygroundApp(RnnApp):
     # -- the model --------------------------------------------------------------------------------
 
     def suggest(self, text: str) -> str:
-        """The ghost text after ``text`` (called by the Prompt on every edit)."""
+        """The ghost text after ``text`` (called by the Prompt on every edit): the likeliest end of
+        the word being typed (a beam of BEAM_WIDTH), then two more words, greedily."""
         self.trace.set_text(text)
-        return self.trace.suggestion(max_chars=40, extra_words=2)
+        return self.trace.suggestion(max_chars=40, extra_words=2, width=BEAM_WIDTH)
 
     def refresh_panels(self) -> None:
         if isinstance(self.screen, ViewScreen):

@@ -20,7 +20,8 @@ IDEAS = [
      "end up with similar vectors and push the memory the same way."),
     ("Softmax (next token)",
      "The memory is turned into a score per token and softmax makes the scores probabilities: the "
-     "bars are the model's bet on what comes next; the ghost text follows its top choice."),
+     "bars are the model's bet on what comes next. The ghost text finishes your word with the "
+     "likeliest whole word (a beam search keeping 4 guesses), then follows the top choice."),
     ("Temperature",
      "Scores are divided by T before the softmax: T < 1 sharpens the bet towards the favourite, "
      "T > 1 flattens it towards uniform, T = 0 always takes the favourite."),

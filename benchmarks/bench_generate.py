@@ -6,17 +6,25 @@
   autocomplete  per keystroke: feed the typed character (one step), then propose up to 20
                 characters greedily from a copy of the memory (20 more steps); p50/p99 over
                 keystrokes typed from the Republic, char level, H = 256
+  beam          on the shipped model (rnntui/data/republic.npz: trained, char level, H = 256), at every
+                keystroke of the same text: the beam of width 4 that finishes the word being typed
+                (generate.finish_word), alone; and the whole keystroke as the playground does it
+                (feed the character, then generate.complete: the beam's word and two more words
+                greedily, up to 40 characters); p50/p99, and how often the beam's word differs from
+                width 1's
   sampling      tokens/s of generate.sample_text (temperature 1), char level, H = 256
   start-up      wall time of `rnntui --help`, of `rnntui sample CKPT --length 100` with a warm Numba
                 cache, and of the same with an empty cache (NUMBA_CACHE_DIR set to a new folder)
 
-The model is a freshly initialised one (trained weights cost the same per step).
+The autocomplete and sampling model is a freshly initialised one (trained weights cost the same
+per step); the beam's cost depends on what the model predicts, so it runs on the trained one.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -29,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rnntui import checkpoint  # noqa: E402
-from rnntui.generate import sample_text  # noqa: E402
+from rnntui.cli import SHIPPED_MODEL  # noqa: E402
+from rnntui.generate import Generator, complete, finish_word, sample_text, word_ends  # noqa: E402
 from rnntui.train import TrainConfig, Trainer  # noqa: E402
 
 PROPOSE = 20  # characters proposed per keystroke
@@ -59,6 +68,35 @@ def autocomplete_latencies(model, vocab, text: str) -> list[float]:
         vocab.decode(proposal)
         out.append(time.perf_counter() - t0)
     return out
+
+
+def beam_latencies(model, vocab, text: str) -> tuple[list[float], list[float], dict[str, float]]:
+    """Seconds per keystroke of (a) the width-4 beam alone and (b) feed + the whole suggestion; and
+    how the words compare: how often width 4 and width 1 differ, and how often each is the rest of
+    the word actually typed (counted at keystrokes inside or at the end of a word)."""
+    gen = Generator(model, vocab)
+    gen.feed(vocab.encode("\n"))
+    ends = word_ends(vocab)
+    beam, keystroke = [], []
+    differ = inside = right4 = right1 = 0
+    for i, tid in enumerate(vocab.encode(text)):
+        t0 = time.perf_counter()
+        gen.feed([tid])
+        complete(gen, max_chars=40, extra_words=2, width=4)
+        keystroke.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        word = finish_word(model, gen.h, gen.logits, ends, 4)
+        beam.append(time.perf_counter() - t0)
+        greedy = finish_word(model, gen.h, gen.logits, ends, 1)
+        differ += word.ids != greedy.ids
+        if text[i].isalnum():
+            inside += 1
+            rest = re.match(r"[A-Za-z0-9]*", text[i + 1 :]).group(0)
+            right4 += vocab.decode(word.ids) == rest
+            right1 += vocab.decode(greedy.ids) == rest
+    n = len(beam)
+    stats = {"differ": 100 * differ / n, "right4": 100 * right4 / inside, "right1": 100 * right1 / inside}
+    return beam, keystroke, stats
 
 
 def sampling_rate(model, vocab, n: int) -> float:
@@ -102,6 +140,17 @@ def main(argv=None) -> int:
         results["keystroke p50 (ms)"] = 1e3 * percentile(lat, 50)
         results["keystroke p99 (ms)"] = 1e3 * percentile(lat, 99)
         results["keystroke max (ms)"] = 1e3 * max(lat)
+        shipped = checkpoint.load(SHIPPED_MODEL)
+        beam_latencies(shipped.model, shipped.vocab, text[:50])  # compile / warm
+        beam, keystroke, words = beam_latencies(shipped.model, shipped.vocab, text)
+        results["beam-4 word p50 (ms)"] = 1e3 * percentile(beam, 50)
+        results["beam-4 word p99 (ms)"] = 1e3 * percentile(beam, 99)
+        results["beam-4 word max (ms)"] = 1e3 * max(beam)
+        results["keystroke + beam suggestion p50 (ms)"] = 1e3 * percentile(keystroke, 50)
+        results["keystroke + beam suggestion p99 (ms)"] = 1e3 * percentile(keystroke, 99)
+        results["beam word differs from width 1's (% of keystrokes)"] = words["differ"]
+        results["typed word finished right, beam 4 (% of keystrokes in a word)"] = words["right4"]
+        results["typed word finished right, width 1 (% of keystrokes in a word)"] = words["right1"]
         results["sampling (tokens/s)"] = sampling_rate(model, vocab, args.sample_tokens)
 
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -136,7 +185,9 @@ def write_markdown(args, results, V) -> None:
         "Command: `PYTHONPATH=. python benchmarks/bench_generate.py`  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
         f"Char level, H = {args.hidden}, V = {V}. A keystroke = feed one character, then propose "
-        f"{PROPOSE} characters greedily from a copy of the memory.",
+        f"{PROPOSE} characters greedily from a copy of the memory. The beam rows use the shipped model "
+        f"(trained, H = 256): the width-4 beam that finishes the word being typed, alone, and a whole "
+        f"playground keystroke (feed + the beam's word + two greedy words, up to 40 characters).",
         "",
         "| measure | value |",
         "|---|---:|",

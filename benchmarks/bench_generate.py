@@ -197,11 +197,13 @@ def write_markdown(args, results, V) -> None:
     section = "\n".join(lines) + "\n"
     old = args.out.read_text() if args.out.exists() else "# Benchmarks\n"
     marker = "## Generation and start-up"
-    if marker in old:
+    if marker in old:  # replace the section where it stands
         before, after = old.split(marker, 1)
         nxt = after.find("\n## ")
-        old = before.rstrip("\n") + "\n" + (after[nxt:] if nxt >= 0 else "")
-    args.out.write_text(old.rstrip("\n") + "\n\n" + section)
+        rest = after[nxt:] if nxt >= 0 else ""
+        args.out.write_text(before + section + rest)
+    else:
+        args.out.write_text(old.rstrip("\n") + "\n\n" + section)
 
 
 if __name__ == "__main__":

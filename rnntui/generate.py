@@ -142,8 +142,9 @@ def finish_word(model: RNN, h: np.ndarray, logits: np.ndarray, ends: np.ndarray,
     Each step the beam keeps the ``width`` likeliest letter extensions of its hypotheses; every
     hypothesis may also end where it stands, which costs no slot (a finished word needs no further
     steps), so the best of all those endings is the answer. Width 1 follows the likeliest letter
-    each time and stops where the word is likeliest, never worse than stopping at the first point
-    the end beats every letter. A wider beam starts from that answer and searches for a better one.
+    each time and stops where the word is likeliest: never worse than the character-by-character
+    greedy word (the likeliest token each time, until a non-letter is likeliest), which lies on the
+    same path. A wider beam starts from the width-1 answer and searches for a better one.
     ``h`` (L, H) and ``logits`` (V,), the memory after the text typed so far, are not changed.
     Words stop at ``max_len`` letters.
     """

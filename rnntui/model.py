@@ -297,20 +297,18 @@ class RNN:
 
     def step_batch(self, tokens: np.ndarray, h: np.ndarray, logits: np.ndarray | None = None) -> np.ndarray:
         """Feed one token to each of B streams at once (a beam's hypotheses): tokens (B,), h (L, B, H)
-        updated in place; returns next-token logits (B, V). The chunk kernels with T = 1, one thread."""
-        B = len(tokens)
-        L, H, p = self.cfg.layers, self.cfg.hidden, self.params
-        if logits is None:
-            logits = np.empty((B, self.cfg.vocab_size), self.dtype)
-        x = np.empty((1, B, self.cfg.embed), self.dtype)  # (1, B, E)
-        kernels.embed_forward(np.asarray(tokens, np.int64).reshape(1, B), p["embed"], x)
-        hs = np.empty((2, B, H), self.dtype)  # (T+1, B, H): h_{t-1}, then h_t
-        for layer in range(L):
-            hs[0] = h[layer]
-            kernels.rnn_forward(x, p[f"Wxh{layer}"], p[f"Whh{layer}"], p[f"bh{layer}"], hs, 1)
-            h[layer] = hs[1]
-            x = hs[1:].copy() if layer < L - 1 else hs[1:]
-        kernels.matmul_rows(x[0], p["Why"], logits, 1)  # (B, H) x (H, V)
+        updated in place; returns next-token logits (B, V). B is a handful, so each product is one
+        NumPy call (a kernel's set-up costs more here than the arithmetic); the activation is the
+        kernels' own tanh, as in the chunk forward."""
+        p = self.params
+        exact = self.dtype == np.float64
+        x = p["embed"][np.asarray(tokens)]  # (B, E)
+        for layer in range(self.cfg.layers):
+            a = x @ p[f"Wxh{layer}"]  # (B, H)
+            kernels.tanh_add(a, h[layer] @ p[f"Whh{layer}"], p[f"bh{layer}"], exact)  # a = tanh(a + hWhh + b)
+            h[layer] = a
+            x = a
+        logits = np.matmul(x, p["Why"], out=logits)  # (B, V)
         logits += p["by"]
         return logits
 

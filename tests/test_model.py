@@ -114,18 +114,19 @@ def test_splitting_the_batch_between_threads_changes_nothing():
     assert results[0][4].mean() == pytest.approx(results[0][0], rel=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("L", [1, 2])
-def test_step_batch_matches_the_reference_and_one_token_steps(L):
+def test_step_batch_matches_the_reference_and_one_token_steps(L, dtype):
     """A beam's batched step: B streams, each fed its own token, give the textbook model's memory and
     logits (reference.rnn_forward with T = 1) and what RNN.step computes for each stream alone."""
     rng = np.random.default_rng(5)
     V, E, H, B = 11, 5, 16, 4
-    model = RNN.initialised(ModelConfig(vocab_size=V, embed=E, hidden=H, layers=L), rng)
+    model = RNN.initialised(ModelConfig(vocab_size=V, embed=E, hidden=H, layers=L), rng, dtype)
     tokens = rng.integers(0, V, B)
-    h0 = (rng.standard_normal((L, B, H)) * 0.5).astype(np.float32)  # (L, B, H)
+    h0 = (rng.standard_normal((L, B, H)) * 0.5).astype(dtype)  # (L, B, H)
     h = h0.copy()
     logits = model.step_batch(tokens, h)
-    assert logits.shape == (B, V) and logits.dtype == np.float32
+    assert logits.shape == (B, V) and logits.dtype == dtype
     p = {k: v.astype(np.float64) for k, v in model.params.items()}
     x = p["embed"][tokens][None]  # (1, B, E)
     for layer in range(L):

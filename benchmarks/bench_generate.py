@@ -14,7 +14,9 @@
                 width 1's
   sampling      tokens/s of generate.sample_text (temperature 1), char level, H = 256
   start-up      wall time of `rnntui --help`, of `rnntui sample CKPT --length 100` with a warm Numba
-                cache, and of the same with an empty cache (NUMBA_CACHE_DIR set to a new folder)
+                cache, and of the same with an empty cache (NUMBA_CACHE_DIR set to a new folder);
+                of `rnntui train CORPUS --steps 1` with an empty cache (every training kernel
+                compiled) and then warm
 
 The autocomplete and sampling model is a freshly initialised one (trained weights cost the same
 per step); the beam's cost depends on what the model predicts, so it runs on the trained one.
@@ -165,6 +167,12 @@ def main(argv=None) -> int:
             with tempfile.TemporaryDirectory() as cache:
                 cold.append(wall(sample_cmd, {**env, "NUMBA_CACHE_DIR": cache}, repeats=1))
         results["rnntui sample 100, cold cache (s)"] = min(cold)
+        # the first training run compiles every training kernel: `rnntui train --steps 1`
+        train_cmd = cli + ["train", str(corpus), "--steps", "1", "--no-tui", "--out", tmp, "--name"]
+        with tempfile.TemporaryDirectory() as cache:
+            own = {**env, "NUMBA_CACHE_DIR": cache}
+            results["rnntui train --steps 1, cold cache (s)"] = wall(train_cmd + ["cold"], own, repeats=1)
+            results["rnntui train --steps 1, warm cache (s)"] = wall(train_cmd + ["warm"], own, repeats=1)
         results["python -c pass (s)"] = wall([sys.executable, "-c", "pass"], env)
 
     print(f"char level, H = {args.hidden}, V = {len(vocab)}; {args.keystrokes} keystrokes, "

@@ -148,10 +148,14 @@ def train(corpus: Path | None, resume: Path | None, name: str | None, out: Path,
         raise click.UsageError("give a CORPUS text file to train on, or --resume CHECKPOINT")
     if options["steps"] is None and options["minutes"] is None and resume is None:
         options["steps"] = DEFAULT_STEPS
+
+    def note(line: str) -> None:  # tokenising a corpus the first time (later runs use the cache)
+        click.echo(line, err=True)
+
     try:
         if resume is not None:
             budget = {k: options[k] for k in ("steps", "minutes", "eval_every", "save_every")}
-            trainer = Trainer.resume(resume, corpus, encoding, **budget)
+            trainer = Trainer.resume(resume, corpus, encoding, on_note=note, **budget)
         else:
             run_dir = out / (name or corpus.stem)
             if (run_dir / "latest.npz").exists() and not force:
@@ -159,7 +163,7 @@ def train(corpus: Path | None, resume: Path | None, name: str | None, out: Path,
                     f"{run_dir} already holds a run; continue it with --resume {run_dir / 'latest.npz'}, "
                     "or pass --name NEW or --force"
                 )
-            trainer = Trainer.start(corpus, config_from_options(**options), run_dir, encoding)
+            trainer = Trainer.start(corpus, config_from_options(**options), run_dir, encoding, on_note=note)
         trainer.run_dir.mkdir(parents=True, exist_ok=True)  # fail before the banner if OUT is unusable
         if tui is None:
             tui = sys.stdout.isatty()

@@ -6,14 +6,20 @@ Two tokenisations:
   * ``word``: words, punctuation marks and newlines are separate tokens; rare words become ``<unk>``.
     Detokenising puts spaces back the way English prose expects (none before a comma, etc.).
 
-Tokens live in one contiguous integer array (uint16 when the vocabulary allows, else int32).
+Tokens live in one contiguous integer array (uint16 when the vocabulary allows, else uint32).
+
+A corpus of any size is read as a stream of normalised text blocks (``iter_text``), so nothing here
+needs the whole text in memory at once; ``rnntui.tokencache`` builds on that to tokenise a large
+corpus once and memory-map the ids on later runs.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,29 +39,63 @@ class CorpusError(ValueError):
     """The text cannot be used as asked; the message is one line meant for a person."""
 
 
+BLOCK_BYTES = 1 << 22  # how much of a file iter_text reads at a time (4 MiB)
+
+
 def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     """Read a text file, normalise CRLF/CR to LF and drop a UTF-8 BOM; refuse what is not text."""
+    return "".join(iter_text(path, encoding))
+
+
+def iter_text(path: str | Path, encoding: str = "utf-8", block_bytes: int = BLOCK_BYTES) -> Iterator[str]:
+    """The text of a file as a stream of blocks, normalised exactly like ``read_text``: CRLF and CR
+    become LF, a leading BOM is dropped. Joined, the blocks are ``read_text(path)``.
+
+    Refuses what is not text with the same one-line errors as ``read_text``, in the same order of
+    precedence (undecodable bytes, then NUL bytes, then no text at all), so the binary and empty
+    verdicts come only once the whole file has been read.
+    """
     path = Path(path)
     if not path.exists():
         raise CorpusError(f"{path}: no such file")
     if path.is_dir():
         raise CorpusError(f"{path}: is a directory, not a text file")
-    data = path.read_bytes()
     try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as err:
-        raise CorpusError(
-            f"{path}: not valid {encoding} at byte {err.start}; "
-            "pass --encoding (e.g. latin-1) if the file uses another encoding"
-        ) from None
+        decoder = codecs.getincrementaldecoder(encoding)()
     except LookupError:
         raise CorpusError(f"unknown encoding {encoding!r}") from None
-    if "\x00" in text:
+    offset = 0  # bytes handed to the decoder so far
+    at_start, held_cr, has_nul, has_text = True, False, False, False
+    with open(path, "rb") as f:
+        while True:
+            data = f.read(block_bytes)
+            final = not data
+            pending = len(decoder.getstate()[0])  # bytes of a character split by the last read
+            try:
+                text = decoder.decode(data, final=final)
+            except UnicodeDecodeError as err:
+                raise CorpusError(
+                    f"{path}: not valid {encoding} at byte {offset - pending + err.start}; "
+                    "pass --encoding (e.g. latin-1) if the file uses another encoding"
+                ) from None
+            offset += len(data)
+            has_nul = has_nul or "\x00" in text
+            if at_start and text:
+                text, at_start = text.removeprefix("\ufeff"), False
+            if held_cr:  # a CR that ended the previous block: is it half of a CRLF?
+                text, held_cr = "\r" + text, False
+            if not final and text.endswith("\r"):
+                text, held_cr = text[:-1], True
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+            has_text = has_text or (text != "" and not text.isspace())
+            if text:
+                yield text
+            if final:
+                break
+    if has_nul:
         raise CorpusError(f"{path}: looks like binary data (contains NUL bytes), not text")
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
+    if not has_text:
         raise CorpusError(f"{path}: is empty (no text to learn from)")
-    return text
 
 
 def sha256_text(text: str) -> str:
@@ -68,6 +108,26 @@ def split_words(text: str, lowercase: bool = False) -> list[str]:
     if lowercase:
         text = text.lower()
     return _WORD_RE.findall(text)
+
+
+def iter_words(blocks: Iterable[str], lowercase: bool = False) -> Iterator[list[str]]:
+    """``split_words`` over a stream of text blocks: the lists, concatenated, are exactly
+    ``split_words("".join(blocks), lowercase)``.
+
+    Each block is cut after its last space or newline and the rest carried into the next: no token
+    spans whitespace, and case folding looks no further than the nearest whitespace either (the
+    Greek final sigma), so text on either side of such a cut tokenises the same alone or joined.
+    """
+    carry = ""
+    for text in blocks:
+        if carry:
+            text = carry + text
+        cut = max(text.rfind(" "), text.rfind("\n")) + 1
+        carry = text[cut:]
+        if cut:
+            yield split_words(text[:cut], lowercase)
+    if carry:
+        yield split_words(carry, lowercase)
 
 
 @dataclass(frozen=True)
@@ -93,7 +153,7 @@ class Vocab:
 
     @property
     def dtype(self) -> type:
-        return np.uint16 if len(self.tokens) <= np.iinfo(np.uint16).max + 1 else np.int32
+        return np.uint16 if len(self.tokens) <= np.iinfo(np.uint16).max + 1 else np.uint32
 
     # -- text <-> ids ----------------------------------------------------------------------------
 
@@ -114,23 +174,35 @@ class Vocab:
         return np.fromiter((index.get(w, unk) for w in self.pieces(text)), dtype=self.dtype)
 
     def _encode_chars(self, text: str, what: str) -> np.ndarray:
-        """Vectorised: code points (via UTF-32) mapped through a code point -> id table, a block of
-        text at a time so a large corpus never needs a 4-bytes-per-character copy of itself."""
-        vocab_codes = np.array([ord(c) for c in self.tokens], dtype=np.int64)
-        table = np.full(int(vocab_codes.max()) + 1, -1, dtype=np.int32)
-        table[vocab_codes] = np.arange(len(vocab_codes), dtype=np.int32)
+        """Vectorised: code points mapped through a code point -> id table, a block of text at a
+        time so a large corpus never needs a 4-bytes-per-character copy of itself."""
+        table = self._char_table()
         ids = np.empty(len(text), dtype=self.dtype)
         block = 1 << 22
         for start in range(0, len(text), block):
-            codes = np.frombuffer(text[start : start + block].encode("utf-32-le"), dtype=np.uint32)
-            known = codes < len(table)
-            got = np.where(known, table[np.where(known, codes, 0)], -1)
+            codes = code_points(text[start : start + block])
+            if codes.dtype == np.uint8:  # ASCII: every code indexes the table
+                got = table[codes]
+            else:
+                known = codes < len(table)
+                got = np.where(known, table[np.where(known, codes, 0)], -1)
             if (got < 0).any():
                 missing = list(dict.fromkeys(chr(c) for c in codes[got < 0][:10_000]))
                 shown = "".join(repr(c)[1:-1] if c.isprintable() else repr(c) for c in missing[:20])
                 raise CorpusError(f"{what} has {len(missing)} character(s) the model never saw: {shown}")
             ids[start : start + len(codes)] = got
         return ids
+
+    def _char_table(self) -> np.ndarray:
+        """Code point -> token id (-1: not in the vocabulary), at least 256 long so that ASCII
+        code points index it without a bounds check."""
+        table = self.__dict__.get("_table")
+        if table is None:
+            vocab_codes = np.array([ord(c) for c in self.tokens], dtype=np.int64)
+            table = np.full(max(int(vocab_codes.max()) + 1, 256), -1, dtype=np.int32)
+            table[vocab_codes] = np.arange(len(vocab_codes), dtype=np.int32)
+            object.__setattr__(self, "_table", table)
+        return table
 
     def decode(self, ids) -> str:
         """Text of a sequence of token ids (word level: spacing restored like prose)."""
@@ -181,9 +253,26 @@ def build_vocab(
     if level not in LEVELS:
         raise CorpusError(f"unknown level {level!r}; choose char or word")
     if level == "char":
-        tokens = tuple(sorted(set(text)))
+        return vocab_from_counts(level, dict.fromkeys(text, 1))
+    counts = Counter(split_words(text, lowercase))
+    return vocab_from_counts(level, counts, lowercase=lowercase, min_count=min_count, max_vocab=max_vocab)
+
+
+def vocab_from_counts(
+    level: str,
+    counts: dict[str, int],
+    *,
+    lowercase: bool = False,
+    min_count: int = 1,
+    max_vocab: int | None = None,
+) -> Vocab:
+    """``build_vocab`` from token counts (char level: only which characters occur matters), so a
+    corpus can be counted a block at a time."""
+    if level not in LEVELS:
+        raise CorpusError(f"unknown level {level!r}; choose char or word")
+    if level == "char":
+        tokens = tuple(sorted(counts))
     else:
-        counts = Counter(split_words(text, lowercase))
         ranked = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
         if max_vocab is not None:
             ranked = ranked[: max(max_vocab - 1, 1)]
@@ -194,6 +283,13 @@ def build_vocab(
             "a language model needs at least two to choose between"
         )
     return Vocab(level=level, tokens=tokens, lowercase=lowercase)
+
+
+def code_points(text: str) -> np.ndarray:
+    """The code points of ``text`` as an array: uint8 for ASCII (a plain copy), else uint32."""
+    if text.isascii():
+        return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
 
 
 def split_train_val(ids: np.ndarray, val_frac: float) -> tuple[np.ndarray, np.ndarray]:

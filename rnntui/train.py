@@ -24,9 +24,10 @@ import numpy as np
 
 from rnntui import checkpoint, kernels
 from rnntui.checkpoint import Checkpoint, CheckpointError
-from rnntui.corpus import CorpusError, Vocab, build_vocab, read_text, sha256_text, split_train_val
+from rnntui.corpus import CorpusError, Vocab, split_train_val
 from rnntui.inspect import recurrent_spectra
 from rnntui.model import RNN, ModelConfig
+from rnntui.tokencache import tokenize
 
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 DEFAULT_LR = {"adam": 2e-3, "adagrad": 0.1, "sgd": 1.0}
@@ -182,12 +183,15 @@ def mean_loss(model: RNN, ids: np.ndarray, batch: int, seq: int) -> float:
     if len(ids) < 2:
         return float("nan")
     b = max(1, min(batch, (len(ids) - 1) // seq))
-    n = (len(ids) - 1) // b  # predictions per stream
-    grid = np.stack([ids[i * n : i * n + n + 1] for i in range(b)], axis=1).astype(np.int32)
+    n = (len(ids) - 1) // b  # predictions per stream; stream i reads ids[i*n : i*n + n + 1]
     h = model.zero_state(b)
     total = 0.0
     for t in range(0, n, seq):
-        losses, h = model.token_losses(grid[t : t + seq + 1], h)
+        rows = min(seq, n - t) + 1
+        chunk = np.empty((rows, b), np.int32)  # (T+1, B), gathered a chunk at a time: no copy of ids
+        for i in range(b):
+            chunk[:, i] = ids[i * n + t : i * n + t + rows]
+        losses, h = model.token_losses(chunk, h)
         total += float(losses.sum(dtype=np.float64))
     return total / (n * b)
 
@@ -198,14 +202,15 @@ def mean_loss(model: RNN, ids: np.ndarray, batch: int, seq: int) -> float:
 class Trainer:
     """One training run: its model, optimiser state, data position and run folder."""
 
-    def __init__(self, cfg: TrainConfig, corpus_path: Path, text: str, vocab: Vocab, run_dir: Path) -> None:
+    def __init__(self, cfg: TrainConfig, corpus_path: Path, ids: np.ndarray, corpus_sha: str, vocab: Vocab,
+                 run_dir: Path) -> None:  # fmt: skip
+        """``ids`` (N,): the corpus's token ids, typically memory-mapped from the token cache."""
         self.cfg = cfg
         self.corpus_path = corpus_path
-        self.corpus_sha = sha256_text(text)
+        self.corpus_sha = corpus_sha
         self.vocab = vocab
         self.run_dir = run_dir
-        ids = vocab.encode(text, what=str(corpus_path))
-        self.train_ids, self.val_ids = split_train_val(ids, cfg.val_frac)
+        self.train_ids, self.val_ids = split_train_val(ids, cfg.val_frac)  # views, not copies
         self.streams = Streams(self.train_ids, cfg.batch, cfg.seq)
         self.rng = np.random.default_rng(cfg.seed)
         mcfg = ModelConfig(vocab_size=len(vocab), embed=cfg.embed_size, hidden=cfg.hidden, layers=cfg.layers)
@@ -226,20 +231,21 @@ class Trainer:
     # -- construction ---------------------------------------------------------------------------
 
     @classmethod
-    def start(
-        cls, corpus: str | Path, cfg: TrainConfig, run_dir: str | Path, encoding: str = "utf-8"
-    ) -> Trainer:
-        """A fresh run on ``corpus`` (raises ValueError subclasses with a person-readable message)."""
+    def start(cls, corpus: str | Path, cfg: TrainConfig, run_dir: str | Path, encoding: str = "utf-8",
+              on_note: Callable[[str], None] | None = None) -> Trainer:  # fmt: skip
+        """A fresh run on ``corpus`` (raises ValueError subclasses with a person-readable message).
+
+        The corpus is tokenised once and its ids cached beside it (see rnntui.tokencache);
+        ``on_note`` hears a line when that tokenising happens.
+        """
         cfg.validate()
         corpus = Path(corpus)
-        text = read_text(corpus, encoding)
-        vocab = build_vocab(text, cfg.level, lowercase=cfg.lowercase, min_count=cfg.min_count,
-                            max_vocab=cfg.max_vocab)  # fmt: skip
-        return cls(cfg, corpus, text, vocab, Path(run_dir))
+        tok = _tokenize(corpus, cfg, encoding, on_note)
+        return cls(cfg, corpus, tok.ids, tok.sha256, tok.vocab, Path(run_dir))
 
     @classmethod
     def resume(cls, ckpt_path: str | Path, corpus: str | Path | None = None, encoding: str = "utf-8",
-               **overrides) -> Trainer:  # fmt: skip
+               on_note: Callable[[str], None] | None = None, **overrides) -> Trainer:  # fmt: skip
         """Continue the run saved in ``ckpt_path`` exactly where it stopped.
 
         ``overrides`` may change only the budget and bookkeeping (steps, minutes, eval/save cadence).
@@ -257,18 +263,16 @@ class Trainer:
         cfg = replace(saved, **{k: v for k, v in overrides.items() if v is not None})
         cfg.validate()
         corpus = Path(corpus if corpus is not None else meta["corpus"]["path"])
-        text = read_text(corpus, encoding)
-        if sha256_text(text) != meta["corpus"]["sha256"]:
+        tok = _tokenize(corpus, cfg, encoding, on_note)  # the cache's sha256: no re-hash if unchanged
+        if tok.sha256 != meta["corpus"]["sha256"]:
             raise CheckpointError(
                 f"{corpus} is not the text this checkpoint was trained on (sha256 differs); "
                 "resume with the original corpus, or start a new run"
             )
-        vocab = build_vocab(text, cfg.level, lowercase=cfg.lowercase, min_count=cfg.min_count,
-                            max_vocab=cfg.max_vocab)  # fmt: skip
-        if vocab.tokens != ckpt.vocab.tokens:
+        if tok.vocab.tokens != ckpt.vocab.tokens:
             raise CheckpointError(f"{ckpt_path}: vocabulary does not match {corpus}; start a new run")
         run_dir = Path(ckpt_path).resolve().parent
-        self = cls(cfg, corpus, text, vocab, run_dir)
+        self = cls(cfg, corpus, tok.ids, tok.sha256, tok.vocab, run_dir)
         if self.model.shapes != ckpt.model.shapes or set(self.opt_state) != set(ckpt.opt_state):
             raise CheckpointError(f"{ckpt_path}: model or optimiser state does not match its config")
         if ckpt.carry is None or ckpt.carry.shape != self.carry.shape:
@@ -420,6 +424,11 @@ class Trainer:
             self.save("best.npz")
         emit(Evaluated(self.step, float(np.mean(losses)), val, float(np.mean(norms)), float(np.mean(clips)),
                        rate, best))  # fmt: skip
+
+
+def _tokenize(corpus: Path, cfg: TrainConfig, encoding: str, on_note):
+    return tokenize(corpus, cfg.level, lowercase=cfg.lowercase, min_count=cfg.min_count,
+                    max_vocab=cfg.max_vocab, encoding=encoding, on_note=on_note)  # fmt: skip
 
 
 # -- one run at a time per folder -------------------------------------------------------------------

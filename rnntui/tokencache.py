@@ -1,0 +1,313 @@
+"""Tokenise a corpus once; memory-map the token ids on every later run.
+
+``tokenize(path, level, ...)`` returns the corpus's vocabulary, its token ids and its sha256. The
+first time, it reads the file as a stream of blocks, twice: (1) count the tokens and hash the text,
+(2) encode each block and append its ids to a ``.npy`` file. It never holds the whole text, nor
+more than one block of it as ids. Later runs open that file with ``np.load(mmap_mode="r")``: no
+tokenising, and only the pages training touches are ever read into memory.
+
+Where the cache lives (one pair of files per corpus and vocabulary options):
+
+    <corpus folder>/.rnntui-cache/<corpus name>.<level>-<key>.npy    token ids, (N,) uint16 when
+                                                                      V <= 65536, else uint32
+    <corpus folder>/.rnntui-cache/<corpus name>.<level>-<key>.json   what they were made from
+
+``key`` is a hash of the options that shape the vocabulary (the encoding; at word level also
+lowercase, min_count and max_vocab), so each set of options has its own cache. If the corpus folder
+is not writable the pair goes to ``$XDG_CACHE_HOME/rnntui/tokens/`` (default ``~/.cache``), and if
+that fails too the ids are simply kept in memory. Deleting the files is always safe.
+
+The JSON records the corpus's size, mtime and sha256, the options, the vocabulary, and the size and
+mtime of the ``.npy``. A cache is used only if all of that still holds and every id is inside the
+vocabulary; when the corpus's size or mtime changed, its text is hashed again and the ids reused
+only if the sha256 is unchanged. Anything else (stale, truncated, corrupt, from another version) is
+rebuilt without a word. Both files are written atomically (temporary file, fsync, ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rnntui.corpus import (
+    BLOCK_BYTES,
+    CorpusError,
+    Vocab,
+    code_points,
+    iter_text,
+    iter_words,
+    vocab_from_counts,
+)
+
+FORMAT = "rnntui-token-cache"
+VERSION = 1
+CACHE_DIR = ".rnntui-cache"
+NOTE_BYTES = 1 << 24  # tokenising a corpus this big (16 MiB) or bigger is announced through on_note
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    """A corpus as a model sees it."""
+
+    vocab: Vocab
+    ids: np.ndarray  # (N,) uint16 | uint32; read-only and memory-mapped when it came from a cache
+    sha256: str  # of the normalised text, as UTF-8 (what checkpoints record)
+    cache: Path | None  # the .npy the ids live in; None when no cache could be written
+    reused: bool  # True: read from the cache, no tokenising
+
+
+def tokenize(
+    path: str | Path,
+    level: str = "char",
+    *,
+    lowercase: bool = False,
+    min_count: int = 1,
+    max_vocab: int | None = None,
+    encoding: str = "utf-8",
+    cache: bool = True,
+    block_bytes: int = BLOCK_BYTES,
+    on_note: Callable[[str], None] | None = None,
+) -> Tokenized:
+    """The vocabulary and token ids of the text file ``path``, from its cache when that is valid.
+
+    Raises CorpusError (one line for a person) when the file is not usable text. ``on_note`` hears
+    one line when a large corpus (NOTE_BYTES or more) has to be tokenised: it takes a few seconds.
+    """
+    path = Path(path)
+    options = {"level": level, "encoding": encoding}
+    if level == "word":
+        options |= {"lowercase": lowercase, "min_count": min_count, "max_vocab": max_vocab}
+    try:
+        stat = path.stat() if path.is_file() else None
+    except OSError:
+        stat = None
+    places = _cache_places(path, options) if cache and stat is not None else []
+
+    # 1) a cache whose corpus is unchanged (same size and mtime): no reading of the text at all
+    found = [(npy, meta) for npy in places if (meta := _read_meta(npy, options)) is not None]
+    for npy, meta in found:
+        if _same_file(meta["corpus"], stat) and (hit := _open_ids(npy, meta)) is not None:
+            return Tokenized(hit[0], hit[1], meta["corpus"]["sha256"], npy, reused=True)
+
+    # 2) count the tokens and hash the text, one block at a time
+    if on_note is not None and stat is not None and stat.st_size >= NOTE_BYTES:
+        on_note(f"tokenising {path} ({stat.st_size / 1e6:,.1f} MB) at {level} level…")
+    vocab, n_tokens, sha = _count(path, options, block_bytes)
+
+    # 3) the corpus was touched but its text is the same: the cached ids still hold
+    for npy, meta in found:
+        if meta["corpus"]["sha256"] == sha and (hit := _open_ids(npy, meta)) is not None:
+            if hit[0] == vocab:
+                try:
+                    _write_meta(npy, _meta(stat, path, options, vocab, sha, npy))
+                except OSError:
+                    pass  # it will be hashed again next time
+                return Tokenized(vocab, hit[1], sha, npy, reused=True)
+
+    # 4) encode into the first place that takes a file; else into memory
+    for npy in places:
+        try:
+            _write_ids(npy, stat, path, options, vocab, n_tokens, block_bytes)
+            _write_meta(npy, _meta(stat, path, options, vocab, sha, npy))
+            hit = _open_ids(npy, _read_meta(npy, options) or {})
+        except OSError:
+            continue  # read-only folder, disk full, ...: try the next place
+        if hit is not None:
+            return Tokenized(vocab, hit[1], sha, npy, reused=False)
+    ids = np.empty(n_tokens, vocab.dtype)
+    filled = 0
+    for block in _encoded_blocks(path, options, vocab, block_bytes):
+        if filled + len(block) > n_tokens:
+            break
+        ids[filled : filled + len(block)] = block
+        filled += len(block)
+    _check_unchanged(path, stat, filled == n_tokens)
+    return Tokenized(vocab, ids, sha, None, reused=False)
+
+
+# -- the two passes ---------------------------------------------------------------------------------
+
+
+def _count(path: Path, options: dict, block_bytes: int) -> tuple[Vocab, int, str]:
+    """Pass 1: the vocabulary, the number of tokens and the sha256 of the normalised text."""
+    digest = hashlib.sha256()
+    blocks = iter_text(path, options["encoding"], block_bytes)
+    n_tokens = 0
+    if options["level"] == "char":
+        seen = np.zeros(0x110000, dtype=bool)  # every Unicode code point
+        for text in blocks:
+            digest.update(text.encode("utf-8"))
+            codes = code_points(text)
+            seen[np.flatnonzero(np.bincount(codes))] = True
+            n_tokens += len(codes)
+        counts = {chr(c): 1 for c in np.flatnonzero(seen)}
+    else:
+
+        def hashed():
+            for text in blocks:
+                digest.update(text.encode("utf-8"))
+                yield text
+
+        counts = Counter()
+        for words in iter_words(hashed(), options["lowercase"]):
+            counts.update(words)
+            n_tokens += len(words)
+    vocab = vocab_from_counts(options["level"], counts, lowercase=options.get("lowercase", False),
+                              min_count=options.get("min_count", 1),
+                              max_vocab=options.get("max_vocab"))  # fmt: skip
+    return vocab, n_tokens, digest.hexdigest()
+
+
+def _encoded_blocks(path: Path, options: dict, vocab: Vocab, block_bytes: int):
+    """Pass 2: the token ids, one block of text at a time."""
+    blocks = iter_text(path, options["encoding"], block_bytes)
+    if options["level"] == "char":
+        for text in blocks:
+            yield vocab.encode(text, what=str(path))
+    else:
+        index, unk = vocab._index, vocab.unk_id  # type: ignore[attr-defined]
+        for words in iter_words(blocks, options["lowercase"]):
+            yield np.fromiter((index.get(w, unk) for w in words), dtype=vocab.dtype, count=len(words))
+
+
+# -- files ------------------------------------------------------------------------------------------
+
+
+def _cache_places(path: Path, options: dict) -> list[Path]:
+    """Where the ids of ``path`` may be cached, in order of preference."""
+    key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
+    name = f"{path.name}.{options['level']}-{key}.npy"
+    places = [path.parent / CACHE_DIR / name]
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no home directory to be found
+        return places
+    where = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    return [*places, base / "rnntui" / "tokens" / f"{where}-{name}"]
+
+
+def _identity(stat: os.stat_result) -> dict:
+    """What says a file is unchanged without reading it."""
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino}
+
+
+def _same_file(recorded: dict, stat: os.stat_result) -> bool:
+    return all(recorded.get(k) == v for k, v in _identity(stat).items())
+
+
+def _check_unchanged(path: Path, stat: os.stat_result | None, counts_agree: bool) -> None:
+    """The two passes must have read the same file as ``stat`` describes (taken before pass 1)."""
+    try:
+        same = stat is None or _same_file(_identity(stat), path.stat())
+    except OSError:
+        same = False
+    if not (same and counts_agree):
+        raise CorpusError(f"{path} changed while it was being read; run again")
+
+
+def _meta(stat: os.stat_result, path: Path, options: dict, vocab: Vocab, sha: str, npy: Path) -> dict:
+    """The JSON of a cache; ``stat`` is the corpus's as it was before it was read."""
+    ids_stat = npy.stat()
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "corpus": {"path": str(path.resolve()), **_identity(stat), "sha256": sha},
+        "options": options,
+        "vocab": {"level": vocab.level, "lowercase": vocab.lowercase, "tokens": list(vocab.tokens)},
+        "ids": {"dtype": np.dtype(vocab.dtype).name, "size": ids_stat.st_size,
+                "mtime_ns": ids_stat.st_mtime_ns},
+    }  # fmt: skip
+
+
+def _read_meta(npy: Path, options: dict) -> dict | None:
+    """The JSON beside ``npy`` if it is a cache of this version made with these options."""
+    try:
+        meta = json.loads(npy.with_suffix(".json").read_text(encoding="utf-8"))
+        ok = (meta["format"], meta["version"], meta["options"]) == (FORMAT, VERSION, options)
+        ok = ok and isinstance(meta["corpus"]["sha256"], str) and isinstance(meta["ids"], dict)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return meta if ok else None
+
+
+def _open_ids(npy: Path, meta: dict) -> tuple[Vocab, np.ndarray] | None:
+    """The vocabulary and memory-mapped ids of a cache, or None if anything about it is off."""
+    try:
+        recorded = meta["ids"]
+        stat = npy.stat()
+        if (stat.st_size, stat.st_mtime_ns) != (recorded["size"], recorded["mtime_ns"]):
+            return None  # rewritten, truncated or touched since its JSON was written
+        v = meta["vocab"]
+        vocab = Vocab(level=v["level"], tokens=tuple(v["tokens"]), lowercase=bool(v["lowercase"]))
+        ids = np.load(npy, mmap_mode="r", allow_pickle=False)
+        if ids.ndim != 1 or ids.dtype != np.dtype(vocab.dtype) or ids.dtype.name != recorded["dtype"]:
+            return None
+        if len(vocab) < 2 or _max_id(npy, ids) >= len(vocab):
+            return None  # an id outside the vocabulary would index past the embedding table
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return vocab, ids
+
+
+def _max_id(npy: Path, ids: np.memmap, block: int = 1 << 23) -> int:
+    """The largest id, read through ordinary file reads so the pages do not stay in this process."""
+    if len(ids) == 0:
+        return -1
+    top = 0
+    with open(npy, "rb") as f:
+        f.seek(ids.offset)
+        while (chunk := np.fromfile(f, dtype=ids.dtype, count=block)).size:
+            top = max(top, int(chunk.max()))
+    return top
+
+
+def _write_ids(npy: Path, stat: os.stat_result, path: Path, options: dict, vocab: Vocab, n_tokens: int,
+               block_bytes: int) -> None:  # fmt: skip
+    """Pass 2 into ``npy``: a .npy header, then the ids block by block (atomically)."""
+    with _atomic(npy) as f:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(vocab.dtype)), "fortran_order": False,
+                  "shape": (n_tokens,)}  # fmt: skip
+        np.lib.format.write_array_header_1_0(f, header)
+        written = 0
+        for block in _encoded_blocks(path, options, vocab, block_bytes):
+            f.write(block.tobytes())
+            written += len(block)
+        _check_unchanged(path, stat, written == n_tokens)
+
+
+def _write_meta(npy: Path, meta: dict) -> None:
+    with _atomic(npy.with_suffix(".json")) as f:
+        f.write(json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+
+
+@contextmanager
+def _atomic(path: Path):
+    """``with _atomic(path) as f``: write a temporary file beside ``path``, fsync, rename over it
+    (the pattern of rnntui.checkpoint); on any error the temporary file is removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the cache is an ordinary file
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

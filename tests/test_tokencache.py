@@ -1,0 +1,270 @@
+"""The streaming reader, block-boundary cases, and the token cache beside the corpus."""
+
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+
+from rnntui import tokencache
+from rnntui.corpus import CorpusError, build_vocab, iter_text, iter_words, read_text, split_words
+from rnntui.tokencache import CACHE_DIR, tokenize
+from rnntui.train import TrainConfig, Trainer
+
+TRICKY = "Ünïcödé — “quoted” 😀 text.\r\nΣοφίαΣ ΟΔΟΣ\rwell-born don't\n\tend Σ\r\n"
+
+
+@pytest.fixture
+def xdg(tmp_path, monkeypatch):
+    """A private $XDG_CACHE_HOME, so no test writes to the real one."""
+    path = tmp_path / "xdg"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(path))
+    return path
+
+
+def write(path, text: str):
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+# -- the streaming reader ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 7, 4096])
+def test_blocks_of_any_size_join_to_the_whole_text(tmp_path, block):
+    p = tmp_path / "t.txt"
+    p.write_bytes(b"\xef\xbb\xbf" + TRICKY.encode("utf-8") + b"x\r")  # BOM; a CR at the very end
+    blocks = list(iter_text(p, block_bytes=block))
+    assert "".join(blocks) == read_text(p) == TRICKY.replace("\r\n", "\n").replace("\r", "\n") + "x\n"
+    if block == 1:
+        assert len(blocks) > 20  # really streamed, multi-byte characters split across reads
+
+
+@pytest.mark.parametrize("at", [0, 1, 4, 9])
+def test_a_bad_byte_is_reported_at_the_same_offset_when_streamed(tmp_path, at):
+    p = tmp_path / "bad.txt"
+    p.write_bytes("é".encode() * 5 + b"\xff" + b"abc" if at == 9 else b"ab" * at + b"\xc3(" + b"rest")
+    with pytest.raises(CorpusError) as whole:
+        read_text(p)
+    for block in (1, 2, 3):
+        with pytest.raises(CorpusError) as streamed:
+            list(iter_text(p, block_bytes=block))
+        assert str(streamed.value) == str(whole.value)
+    assert f"at byte {2 * at if at != 9 else 10}" in str(whole.value)
+
+
+def test_streamed_words_match_the_whole_text_at_every_split():
+    text = TRICKY.replace("\r\n", "\n").replace("\r", "\n") * 3 + "trailing-word"
+    rng = random.Random(0)
+    for lowercase in (False, True):
+        whole = split_words(text, lowercase)
+        for _ in range(200):
+            cuts = sorted(rng.sample(range(1, len(text)), rng.randint(1, 12)))
+            blocks = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+            assert [w for ws in iter_words(blocks, lowercase) for w in ws] == whole
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_tokenising_in_tiny_blocks_equals_tokenising_the_whole_text(tmp_path, xdg, level, lowercase):
+    p = write(tmp_path / "t.txt", TRICKY * 7)
+    text = read_text(p)
+    vocab = build_vocab(text, level, lowercase=lowercase)
+    for block in (1, 3, 7, 64):
+        tok = tokenize(p, level, lowercase=lowercase, block_bytes=block, cache=False)
+        assert tok.vocab.tokens == vocab.tokens
+        assert np.array_equal(tok.ids, vocab.encode(text)) and tok.ids.dtype == np.uint16
+        assert tok.sha256 == tokencache.hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_streamed_errors_are_the_same_one_liners(tmp_path, xdg):
+    (tmp_path / "nul.txt").write_bytes(b"text" * 100 + b"\x00")
+    (tmp_path / "blank.txt").write_bytes(b" \r\n\t" * 100)
+    with pytest.raises(CorpusError, match="binary"):
+        tokenize(tmp_path / "nul.txt", block_bytes=7)
+    with pytest.raises(CorpusError, match="empty"):
+        tokenize(tmp_path / "blank.txt", block_bytes=7)
+    with pytest.raises(CorpusError, match="no such file"):
+        tokenize(tmp_path / "missing.txt")
+    with pytest.raises(CorpusError, match="unknown encoding"):
+        tokenize(tmp_path / "blank.txt", encoding="no-such-codec")
+    assert not (tmp_path / CACHE_DIR).exists() or not list((tmp_path / CACHE_DIR).glob("*.npy"))
+
+
+# -- the cache --------------------------------------------------------------------------------------
+
+
+def forbid_tokenising(monkeypatch):
+    def boom(*args, **kwargs):
+        raise AssertionError("the corpus was read again")
+
+    monkeypatch.setattr(tokencache, "iter_text", boom)
+
+
+def test_cache_is_written_beside_the_corpus_and_reused(tmp_path, xdg, monkeypatch):
+    p = write(tmp_path / "t.txt", TRICKY * 5)
+    first = tokenize(p, "word")
+    assert not first.reused and first.cache.parent == tmp_path / CACHE_DIR
+    assert sorted(f.suffix for f in first.cache.parent.iterdir()) == [".json", ".npy"]  # no temp files
+    stamp = first.cache.stat().st_mtime_ns
+    forbid_tokenising(monkeypatch)
+    second = tokenize(p, "word")
+    assert second.reused and isinstance(second.ids, np.memmap) and not second.ids.flags.writeable
+    assert np.array_equal(second.ids, first.ids) and second.vocab == first.vocab
+    assert second.sha256 == first.sha256 and first.cache.stat().st_mtime_ns == stamp
+
+
+def test_changed_corpus_or_options_rebuild(tmp_path, xdg, monkeypatch):
+    p = write(tmp_path / "t.txt", TRICKY * 5 + "once only\n")
+    a = tokenize(p, "word")
+    b = tokenize(p, "word", min_count=2)  # another option: its own cache
+    assert not b.reused and b.cache != a.cache and len(b.vocab) < len(a.vocab)
+    assert tokenize(p, "word").reused and tokenize(p, "word", min_count=2).reused
+    write(p, TRICKY * 5 + "new words here\n")  # a new size; an equal size would need a new mtime
+    c = tokenize(p, "word")
+    assert not c.reused and c.sha256 != a.sha256 and "new" in c.vocab.tokens
+    assert np.array_equal(c.ids, c.vocab.encode(read_text(p)))
+
+
+def test_touched_but_unchanged_corpus_is_rehashed_not_retokenised(tmp_path, xdg, monkeypatch):
+    p = write(tmp_path / "t.txt", TRICKY * 5)
+    a = tokenize(p)
+    os.utime(p, ns=(1, 1))
+    monkeypatch.setattr(tokencache, "_encoded_blocks", None)  # pass 2 would fail
+    b = tokenize(p)
+    assert b.reused and b.sha256 == a.sha256 and np.array_equal(a.ids, b.ids)
+    forbid_tokenising(monkeypatch)
+    assert tokenize(p).reused  # and the JSON now records the new mtime
+
+
+@pytest.mark.parametrize("damage", ["truncate", "json", "out-of-range", "stat-kept"])
+def test_damaged_cache_is_rebuilt_silently(tmp_path, xdg, damage):
+    p = write(tmp_path / "t.txt", TRICKY * 5)
+    first = tokenize(p)
+    npy, js = first.cache, first.cache.with_suffix(".json")
+    del first
+    if damage == "truncate":
+        npy.write_bytes(npy.read_bytes()[:-10])
+    elif damage == "json":
+        js.write_text("{not json")
+    else:  # an id outside the vocabulary, with the file's size and mtime put back as they were
+        st = npy.stat()
+        with open(npy, "r+b") as f:
+            f.seek(-2, os.SEEK_END)
+            f.write(np.array([60000 if damage == "out-of-range" else 0], np.uint16).tobytes())
+        os.utime(npy, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = tokenize(p)
+    expected = again.vocab.encode(read_text(p))
+    if damage == "stat-kept":  # an in-range change that keeps size and mtime cannot be seen
+        assert again.reused
+    else:
+        assert not again.reused and np.array_equal(again.ids, expected)
+        assert tokenize(p).reused
+
+
+def test_unwritable_corpus_folder_falls_back_to_xdg_then_memory(tmp_path, xdg, monkeypatch):
+    p = write(tmp_path / "t.txt", TRICKY * 5)
+    (tmp_path / CACHE_DIR).write_text("a file where the cache folder would go")  # mkdir fails
+    a = tokenize(p)
+    assert a.cache is not None and a.cache.is_relative_to(xdg) and not a.reused
+    assert tokenize(p).reused
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / CACHE_DIR))  # a file: nowhere to write
+    b = tokenize(p)
+    assert b.cache is None and not b.reused and np.array_equal(a.ids, b.ids)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_read_only_corpus_folder(tmp_path, xdg):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    p = write(folder / "t.txt", TRICKY * 5)
+    folder.chmod(0o555)
+    try:
+        assert tokenize(p).cache.is_relative_to(xdg)
+    finally:
+        folder.chmod(0o755)
+
+
+def test_ids_are_uint32_only_when_the_vocabulary_needs_it(tmp_path, xdg):
+    codes = [c for c in range(0x100, 0x100 + 70_000) if not 0xD800 <= c < 0xE000][:66_000]
+    big = write(tmp_path / "big.txt", "".join(map(chr, codes)) + "\n")
+    tok = tokenize(big)
+    assert len(tok.vocab) > 65536 and tok.ids.dtype == np.uint32
+    assert np.load(tok.cache, allow_pickle=False).dtype == np.uint32
+    assert tok.vocab.decode(tok.ids[:5]) == "".join(map(chr, codes[:5]))
+    small = tokenize(write(tmp_path / "small.txt", "abc\n" * 10))
+    assert (
+        small.ids.dtype == np.uint16
+        and json.loads(small.cache.with_suffix(".json").read_text())["ids"]["dtype"] == "uint16"
+    )
+
+
+# -- training from the cache -----------------------------------------------------------------------
+
+
+def test_training_is_identical_from_cache_memory_and_first_run(tmp_path, xdg, monkeypatch):
+    corpus = write(tmp_path / "c.txt", "the cat sat on the mat. the dog sat on the log.\n" * 40)
+    cfg = TrainConfig(hidden=32, embed=8, seq=16, batch=4, steps=12, eval_every=6, save_every=1000)
+    cold = Trainer.start(corpus, cfg, tmp_path / "cold")
+    warm = Trainer.start(corpus, cfg, tmp_path / "warm")
+    assert isinstance(warm.train_ids, np.memmap)
+    monkeypatch.setattr(tokencache, "_cache_places", lambda path, options: [])
+    memory = Trainer.start(corpus, cfg, tmp_path / "memory")
+    assert not isinstance(memory.train_ids, np.memmap)
+    for t in (cold, warm, memory):
+        t.run()
+    assert np.array_equal(cold.model.flat, warm.model.flat)
+    assert np.array_equal(cold.model.flat, memory.model.flat)
+    assert cold.val_history == warm.val_history == memory.val_history
+    assert cold.corpus_sha == warm.corpus_sha == memory.corpus_sha
+
+
+def test_resume_after_the_corpus_was_touched(tmp_path, xdg):
+    corpus = write(tmp_path / "c.txt", "the cat sat on the mat. the dog sat on the log.\n" * 40)
+    cfg = TrainConfig(hidden=32, embed=8, seq=16, batch=4, steps=5, save_every=1000)
+    Trainer.start(corpus, cfg, tmp_path / "run").run()
+    os.utime(corpus, ns=(1, 1))
+    resumed = Trainer.resume(tmp_path / "run" / "latest.npz", steps=8)
+    resumed.run()
+    assert resumed.step == 8
+
+
+def test_unseen_characters_are_named_beyond_ascii_too():
+    vocab = build_vocab("abc", "char")
+    with pytest.raises(CorpusError, match="never saw: é"):
+        vocab.encode("aé", what="the prime")
+
+
+def test_validation_loss_streams_the_same_numbers_as_one_stacked_grid():
+    from rnntui.model import RNN, ModelConfig
+    from rnntui.train import mean_loss
+
+    model = RNN.initialised(ModelConfig(vocab_size=7, embed=4, hidden=8, layers=1), np.random.default_rng(0))
+    ids = np.random.default_rng(1).integers(0, 7, 1000).astype(np.uint16)
+    for batch, seq in ((4, 16), (3, 7), (1, 50)):
+        b = max(1, min(batch, (len(ids) - 1) // seq))
+        n = (len(ids) - 1) // b
+        grid = np.stack([ids[i * n : i * n + n + 1] for i in range(b)], axis=1).astype(np.int32)
+        h, total = model.zero_state(b), 0.0
+        for t in range(0, n, seq):
+            losses, h = model.token_losses(grid[t : t + seq + 1], h)
+            total += float(losses.sum(dtype=np.float64))
+        assert mean_loss(model, ids, batch, seq) == total / (n * b)
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_corpus_that_changes_while_it_is_read_is_refused(tmp_path, xdg, monkeypatch, cache):
+    p = write(tmp_path / "t.txt", TRICKY * 5)
+    count = tokencache._count
+
+    def count_then_edit(*args):
+        result = count(*args)
+        write(p, TRICKY * 6)  # between the counting and the encoding pass
+        return result
+
+    monkeypatch.setattr(tokencache, "_count", count_then_edit)
+    with pytest.raises(CorpusError, match="changed while it was being read"):
+        tokenize(p, cache=cache)
+    monkeypatch.undo()
+    assert np.array_equal(tokenize(p).ids, build_vocab(read_text(p)).encode(read_text(p)))

@@ -258,7 +258,7 @@ def _open_ids(npy: Path, meta: dict) -> tuple[Vocab, np.ndarray] | None:
     return vocab, ids
 
 
-def _max_id(npy: Path, ids: np.memmap, block: int = 1 << 23) -> int:
+def _max_id(npy: Path, ids: np.memmap, block: int = 1 << 20) -> int:
     """The largest id, read through ordinary file reads so the pages do not stay in this process."""
     if len(ids) == 0:
         return -1

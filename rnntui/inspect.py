@@ -59,20 +59,27 @@ def training_corpus_ids(ckpt) -> tuple[np.ndarray, np.ndarray] | None:
     """(all token ids, validation ids) of the corpus a checkpoint was trained on, or None when it is
     not on this machine (or has changed since). Looked for at its recorded path, then under the same
     name in the project's ``corpora/`` folder (where the shipped model's text lives)."""
-    from rnntui.corpus import CorpusError, read_text, sha256_text, split_train_val
+    from rnntui.corpus import CorpusError, read_text, split_train_val
+    from rnntui.tokencache import tokenize
 
     info = ckpt.meta.get("corpus") or {}
     if not info.get("path"):
         return None
     recorded = Path(info["path"])
+    train = ckpt.meta.get("train") or {}
     for path in (recorded, Path(__file__).resolve().parents[1] / "corpora" / recorded.name):
         if not path.is_file():
             continue
         try:
-            text = read_text(path)
-            if info.get("sha256") and sha256_text(text) != info["sha256"]:
+            # the training run's token cache (memory-mapped) when it fits this checkpoint ...
+            tok = tokenize(path, ckpt.vocab.level, lowercase=ckpt.vocab.lowercase,
+                           min_count=train.get("min_count", 1), max_vocab=train.get("max_vocab"))  # fmt: skip
+            if info.get("sha256") and tok.sha256 != info["sha256"]:
                 continue
-            ids = ckpt.vocab.encode(text, what=str(path))
+            if tok.vocab.tokens == ckpt.vocab.tokens:
+                ids = tok.ids
+            else:  # ... else the text encoded with the checkpoint's own vocabulary
+                ids = ckpt.vocab.encode(read_text(path), what=str(path))
         except (CorpusError, OSError):
             continue
         val_frac = float((ckpt.meta.get("train") or {}).get("val_frac", 0.05))

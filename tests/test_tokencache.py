@@ -268,3 +268,16 @@ def test_a_corpus_that_changes_while_it_is_read_is_refused(tmp_path, xdg, monkey
         tokenize(p, cache=cache)
     monkeypatch.undo()
     assert np.array_equal(tokenize(p).ids, build_vocab(read_text(p)).encode(read_text(p)))
+
+
+def test_inspect_reads_the_training_corpus_through_the_cache(tmp_path, xdg, monkeypatch):
+    from rnntui import checkpoint, inspect
+
+    corpus = write(tmp_path / "c.txt", "the cat sat on the mat. the dog sat on the log.\n" * 40)
+    cfg = TrainConfig(level="word", hidden=16, embed=8, seq=8, batch=2, steps=2, save_every=1000)
+    Trainer.start(corpus, cfg, tmp_path / "run").run()
+    ckpt = checkpoint.load(tmp_path / "run" / "latest.npz")
+    forbid_tokenising(monkeypatch)
+    ids, val = inspect.training_corpus_ids(ckpt)
+    assert isinstance(ids, np.memmap) and np.array_equal(ids, ckpt.vocab.encode(read_text(corpus)))
+    assert len(val) == ckpt.meta["corpus"]["val_tokens"]

@@ -157,6 +157,13 @@ def write_markdown(args, results) -> None:
         "|---|---:|",
     ]
     lines += [f"| {k} | {v} |" for k, v in results.items()]
+    lines += [
+        "",
+        "Peak RSS hardly depends on the corpus's size: most of it is what any run costs (Python, NumPy,",
+        "Numba and LLVM, the kernels' workspaces; the Republic line). The rest is pages of the",
+        "memory-mapped ids that training has touched (file-backed, read ahead by the kernel), which can",
+        "never exceed the token array itself, so the bound holds however long the run.",
+    ]
     section = "\n".join(lines) + "\n"
     old = args.out.read_text() if args.out.exists() else "# Benchmarks\n"
     marker = "## Scale"

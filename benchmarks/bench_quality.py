@@ -8,7 +8,9 @@ Char level, tiny-shakespeare (../shared/corpora/tinyshakespeare.txt unless --cor
 interleaved slices of --slice seconds, so a slow patch of a shared machine hits both; each is
 evaluated on the same validation split (the last 5% of the text, read as parallel streams from a
 zero memory) whenever its own training time passes a whole minute. Evaluation time is not counted.
-Prints validation loss (nats/char) per minute of training for each.
+Prints, per minute of training, each one's validation loss (nats/char), the best validation loss
+so far (what a run that keeps its best checkpoint, as rnntui does with best.npz, ends with) and
+the mean training loss over that minute.
 """
 
 from __future__ import annotations
@@ -73,10 +75,13 @@ def main(argv=None) -> int:
             "rnntui": trainer.evaluate,
             "torch": lambda: torch_val_loss(torch_step, trainer.val_ids, cfg.batch, cfg.seq),
         }
-        step = {"rnntui": trainer.train_step, "torch": torch_step}
+        step = {"rnntui": lambda: trainer.train_step()[0], "torch": torch_step}
         used = {"rnntui": 0.0, "torch": 0.0}
         steps = {"rnntui": 0, "torch": 0}
         curve: dict[str, list[float]] = {"rnntui": [evaluate["rnntui"]()], "torch": [evaluate["torch"]()]}
+        # mean training loss over each minute: with val loss beside it, shows when a model overfits
+        minute_losses: dict[str, list[float]] = {"rnntui": [], "torch": []}
+        train_curve: dict[str, list[float]] = {"rnntui": [float("nan")], "torch": [float("nan")]}
         print(f"{args.corpus.name}: {len(trainer.train_ids):,} train / {len(trainer.val_ids):,} val chars, "
               f"H = {args.hidden}, B = 32, T = 64; {args.minutes:g} min each")  # fmt: skip
         print(f"minute 0: rnntui {curve['rnntui'][0]:.3f}  torch {curve['torch'][0]:.3f}", flush=True)
@@ -86,11 +91,13 @@ def main(argv=None) -> int:
                 end = min(used[name] + args.slice, budget)
                 while used[name] < end:
                     t0 = time.perf_counter()
-                    step[name]()
+                    minute_losses[name].append(float(step[name]()))
                     used[name] += time.perf_counter() - t0
                     steps[name] += 1
                     if used[name] >= 60 * len(curve[name]):  # a whole minute passed: evaluate
                         curve[name].append(evaluate[name]())
+                        train_curve[name].append(float(np.mean(minute_losses[name])))
+                        minute_losses[name] = []
             done = min(len(curve["rnntui"]), len(curve["torch"])) - 1
             for minute in range(printed + 1, done + 1):
                 print(f"minute {minute}: rnntui {curve['rnntui'][minute]:.3f}  "
@@ -101,9 +108,16 @@ def main(argv=None) -> int:
         f"\nsteps in {args.minutes:g} min: rnntui {steps['rnntui']}, torch {steps['torch']} "
         f"({steps['rnntui'] / max(steps['torch'], 1):.2f}x)"
     )
-    print("\n| minute | rnntui val loss (nats/char) | PyTorch val loss (nats/char) |\n|---:|---:|---:|")
+    print(
+        "\n| minute | rnntui val | PyTorch val | rnntui best val so far | PyTorch best val so far "
+        "| rnntui train (mean over the minute) | PyTorch train (mean over the minute) |"
+        "\n|---:|---:|---:|---:|---:|---:|---:|"
+    )
     for minute in range(min(len(curve["rnntui"]), len(curve["torch"]))):
-        print(f"| {minute} | {curve['rnntui'][minute]:.3f} | {curve['torch'][minute]:.3f} |")
+        cells = [curve[name][minute] for name in ("rnntui", "torch")]
+        cells += [min(curve[name][: minute + 1]) for name in ("rnntui", "torch")]
+        cells += [train_curve[name][minute] for name in ("rnntui", "torch")]
+        print(f"| {minute} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     return 0
 
 

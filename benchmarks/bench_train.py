@@ -335,7 +335,10 @@ def _format_row(r) -> str:
 
 
 def write_markdown(args, rows, ceilings) -> None:
-    cmd = "PYTHONPATH=. python benchmarks/bench_train.py" + (" --quick" if args.quick else "")
+    flags = [flag for flag, on in (("--quick", args.quick), ("--one-thread", args.one_thread)) if on]
+    if args.rounds != 3:
+        flags.append(f"--rounds {args.rounds}")
+    cmd = " ".join(["PYTHONPATH=. python benchmarks/bench_train.py", *flags])
     lines = [
         "# Benchmarks",
         "",

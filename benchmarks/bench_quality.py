@@ -59,6 +59,8 @@ def main(argv=None) -> int:
     ap.add_argument("--slice", type=float, default=15.0, help="seconds each trains before the other's turn")
     ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpora" / "tinyshakespeare.txt")
     ap.add_argument("--hidden", type=int, default=512)
+    ap.add_argument("--lr-decay", type=float, default=1.0, help="both: lr x this every --decay-every steps")
+    ap.add_argument("--decay-every", type=int, default=1000)
     args = ap.parse_args(argv)
     try:
         import torch  # noqa: F401
@@ -66,7 +68,8 @@ def main(argv=None) -> int:
         print("PyTorch is not installed (pip install -e '.[bench]'); nothing to compare against")
         return 1
 
-    cfg = TrainConfig(hidden=args.hidden, batch=32, seq=64, lr=2e-3, clip=5.0, seed=0)
+    cfg = TrainConfig(hidden=args.hidden, batch=32, seq=64, lr=2e-3, clip=5.0, seed=0,
+                      lr_decay=args.lr_decay, decay_every=args.decay_every)  # fmt: skip
     budget = args.minutes * 60
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer.start(args.corpus, cfg, Path(tmp) / "run")
@@ -75,7 +78,13 @@ def main(argv=None) -> int:
             "rnntui": trainer.evaluate,
             "torch": lambda: torch_val_loss(torch_step, trainer.val_ids, cfg.batch, cfg.seq),
         }
-        step = {"rnntui": lambda: trainer.train_step()[0], "torch": torch_step}
+
+        def torch_scheduled_step() -> float:  # the same step-based schedule rnntui's Trainer follows
+            for group in torch_step.optimizer.param_groups:
+                group["lr"] = cfg.lr_at(steps["torch"])
+            return torch_step()
+
+        step = {"rnntui": lambda: trainer.train_step()[0], "torch": torch_scheduled_step}
         used = {"rnntui": 0.0, "torch": 0.0}
         steps = {"rnntui": 0, "torch": 0}
         curve: dict[str, list[float]] = {"rnntui": [evaluate["rnntui"]()], "torch": [evaluate["torch"]()]}
@@ -83,7 +92,8 @@ def main(argv=None) -> int:
         minute_losses: dict[str, list[float]] = {"rnntui": [], "torch": []}
         train_curve: dict[str, list[float]] = {"rnntui": [float("nan")], "torch": [float("nan")]}
         print(f"{args.corpus.name}: {len(trainer.train_ids):,} train / {len(trainer.val_ids):,} val chars, "
-              f"H = {args.hidden}, B = 32, T = 64; {args.minutes:g} min each")  # fmt: skip
+              f"H = {args.hidden}, B = 32, T = 64; {args.minutes:g} min each; lr 2e-3 x {args.lr_decay:g} "
+              f"every {args.decay_every} steps")  # fmt: skip
         print(f"minute 0: rnntui {curve['rnntui'][0]:.3f}  torch {curve['torch'][0]:.3f}", flush=True)
         printed = 0
         while min(used.values()) < budget:

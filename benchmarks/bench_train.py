@@ -176,7 +176,8 @@ def make_torch(trainer: Trainer):
         state["h"] = h.detach()
         return loss.item()
 
-    step.model = model  # for bench_quality's evaluation
+    step.model = model  # for bench_quality's evaluation and learning-rate schedule
+    step.optimizer = opt
     return step
 
 

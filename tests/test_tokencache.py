@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import subprocess
 
 import numpy as np
 import pytest
@@ -174,16 +175,24 @@ def test_unwritable_corpus_folder_falls_back_to_xdg_then_memory(tmp_path, xdg, m
     assert b.cache is None and not b.reused and np.array_equal(a.ids, b.ids)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
 def test_read_only_corpus_folder(tmp_path, xdg):
+    """The corpus on a read-only filesystem: a tmpfs written, then remounted read-only, so that
+    even root (as in CI) cannot write beside it; a chmod would not stop root."""
     folder = tmp_path / "ro"
     folder.mkdir()
-    p = write(folder / "t.txt", TRICKY * 5)
-    folder.chmod(0o555)
+    mount = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)]
+    made = subprocess.run(mount, capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
     try:
-        assert tokenize(p).cache.is_relative_to(xdg)
+        p = write(folder / "t.txt", TRICKY * 5)
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True, capture_output=True)
+        tok = tokenize(p)
+        assert tok.cache.is_relative_to(xdg) and not tok.reused
+        assert not (folder / CACHE_DIR).exists()
+        assert tokenize(p).reused
     finally:
-        folder.chmod(0o755)
+        subprocess.run(["umount", str(folder)], check=False)
 
 
 def test_ids_are_uint32_only_when_the_vocabulary_needs_it(tmp_path, xdg):

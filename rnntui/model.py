@@ -18,7 +18,7 @@ Initialisation (chosen so a default run learns without tuning):
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -139,6 +139,7 @@ class RNN:
 
     @parts.setter
     def parts(self, n: int) -> None:
+        _single_threaded_blas()
         self._parts = max(1, int(n))
 
     @classmethod
@@ -178,26 +179,37 @@ class RNN:
         return [(B * i // n, B * (i + 1) // n) for i in range(n)]
 
     def _run_shares(self, fn, B: int) -> list:
-        """fn(i, b0, b1) for every share, the first on this thread and the rest on the pool."""
+        """fn(i, b0, b1) for every share, the first on this thread and the rest on the pool. Returns
+        only when every share has finished, even if one raised (or Ctrl-C arrived): no thread is
+        left writing into the buffers the next call will use."""
         shares = self._shares(B)
         if len(shares) == 1:
             return [fn(0, *shares[0])]
-        if self._pool is None or self._pool_size != len(shares) - 1:
+        if self._pool is None or self._pool_size != self.parts - 1:
             if self._pool is not None:
                 self._pool.shutdown()
-            self._pool_size = len(shares) - 1
+            self._pool_size = self.parts - 1
             self._pool = ThreadPoolExecutor(self._pool_size, thread_name_prefix="rnntui-share")
-        futures = [self._pool.submit(fn, i, b0, b1) for i, (b0, b1) in enumerate(shares) if i > 0]
-        first = fn(0, *shares[0])
+        try:
+            futures = [self._pool.submit(fn, i, b0, b1) for i, (b0, b1) in enumerate(shares) if i > 0]
+        except RuntimeError:  # the interpreter is exiting and has shut the pool down: one thread will do
+            return [fn(i, b0, b1) for i, (b0, b1) in enumerate(shares)]
+        try:
+            first = fn(0, *shares[0])
+        finally:
+            wait(futures)
         return [first] + [f.result() for f in futures]
 
     def _workspaces(self, T: int, B: int) -> list[_Workspace]:
-        """Each share's buffers for a (T, B) chunk (only the latest chunk shape is kept)."""
+        """Each share's buffers for a (T, B) chunk. The two latest chunk shapes are kept: training
+        and the evaluation between its steps (whose last chunk is usually shorter) alternate."""
         key = (T, B, self.parts)
         if key not in self._buffers:
-            self._buffers = {
-                key: [_Workspace(self.cfg, T, b1 - b0, self.dtype) for b0, b1 in self._shares(B)]
-            }
+            if len(self._buffers) >= 2:
+                del self._buffers[next(iter(self._buffers))]  # the least recently used
+            self._buffers[key] = [_Workspace(self.cfg, T, b1 - b0, self.dtype) for b0, b1 in self._shares(B)]
+        else:
+            self._buffers[key] = self._buffers.pop(key)  # now the most recently used
         return self._buffers[key]
 
     def _share_grad_views(self, n: int) -> list[dict[str, np.ndarray]]:

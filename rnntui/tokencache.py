@@ -108,7 +108,7 @@ def tokenize(
         if meta["corpus"]["sha256"] == sha and (hit := _open_ids(npy, meta)) is not None:
             if hit[0] == vocab:
                 try:
-                    _write_meta(npy, _meta(stat, path, options, vocab, sha, npy))
+                    _write_meta(npy, _meta(stat, path, options, vocab, sha, hit[2]))
                 except OSError:
                     pass  # it will be hashed again next time
                 return Tokenized(vocab, hit[1], sha, npy, reused=True)
@@ -116,8 +116,8 @@ def tokenize(
     # 4) encode into the first place that takes a file; else into memory
     for npy in places:
         try:
-            _write_ids(npy, stat, path, options, vocab, n_tokens, block_bytes)
-            _write_meta(npy, _meta(stat, path, options, vocab, sha, npy))
+            ids_stat = _write_ids(npy, stat, path, options, vocab, n_tokens, block_bytes)
+            _write_meta(npy, _meta(stat, path, options, vocab, sha, ids_stat))
             hit = _open_ids(npy, _read_meta(npy, options) or {})
         except OSError:
             continue  # read-only folder, disk full, ...: try the next place
@@ -214,17 +214,18 @@ def _check_unchanged(path: Path, stat: os.stat_result | None, counts_agree: bool
         raise CorpusError(f"{path} changed while it was being read; run again")
 
 
-def _meta(stat: os.stat_result, path: Path, options: dict, vocab: Vocab, sha: str, npy: Path) -> dict:
-    """The JSON of a cache; ``stat`` is the corpus's as it was before it was read."""
-    ids_stat = npy.stat()
+def _meta(stat: os.stat_result, path: Path, options: dict, vocab: Vocab, sha: str,
+          ids_stat: os.stat_result) -> dict:  # fmt: skip
+    """The JSON of a cache; ``stat`` is the corpus's as it was before it was read, ``ids_stat`` that
+    of the very ids file this process wrote or checked (not whatever is at its path by now: another
+    process may have replaced it since)."""
     return {
         "format": FORMAT,
         "version": VERSION,
         "corpus": {"path": str(path.resolve()), **_identity(stat), "sha256": sha},
         "options": options,
         "vocab": {"level": vocab.level, "lowercase": vocab.lowercase, "tokens": list(vocab.tokens)},
-        "ids": {"dtype": np.dtype(vocab.dtype).name, "size": ids_stat.st_size,
-                "mtime_ns": ids_stat.st_mtime_ns},
+        "ids": {"dtype": np.dtype(vocab.dtype).name, **_identity(ids_stat)},
     }  # fmt: skip
 
 
@@ -239,12 +240,13 @@ def _read_meta(npy: Path, options: dict) -> dict | None:
     return meta if ok else None
 
 
-def _open_ids(npy: Path, meta: dict) -> tuple[Vocab, np.ndarray] | None:
-    """The vocabulary and memory-mapped ids of a cache, or None if anything about it is off."""
+def _open_ids(npy: Path, meta: dict) -> tuple[Vocab, np.ndarray, os.stat_result] | None:
+    """The vocabulary, memory-mapped ids and file status of a cache, or None if anything about it
+    is off."""
     try:
         recorded = meta["ids"]
         stat = npy.stat()
-        if (stat.st_size, stat.st_mtime_ns) != (recorded["size"], recorded["mtime_ns"]):
+        if not _same_file(recorded, stat):
             return None  # rewritten, truncated or touched since its JSON was written
         v = meta["vocab"]
         vocab = Vocab(level=v["level"], tokens=tuple(v["tokens"]), lowercase=bool(v["lowercase"]))
@@ -253,9 +255,11 @@ def _open_ids(npy: Path, meta: dict) -> tuple[Vocab, np.ndarray] | None:
             return None
         if len(vocab) < 2 or _max_id(npy, ids) >= len(vocab):
             return None  # an id outside the vocabulary would index past the embedding table
+        if not _same_file(recorded, npy.stat()):
+            return None  # replaced while it was being opened: the map may be of another file
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    return vocab, ids
+    return vocab, ids, stat
 
 
 def _max_id(npy: Path, ids: np.memmap, block: int = 1 << 20) -> int:
@@ -271,8 +275,9 @@ def _max_id(npy: Path, ids: np.memmap, block: int = 1 << 20) -> int:
 
 
 def _write_ids(npy: Path, stat: os.stat_result, path: Path, options: dict, vocab: Vocab, n_tokens: int,
-               block_bytes: int) -> None:  # fmt: skip
-    """Pass 2 into ``npy``: a .npy header, then the ids block by block (atomically)."""
+               block_bytes: int) -> os.stat_result:  # fmt: skip
+    """Pass 2 into ``npy``: a .npy header, then the ids block by block (atomically). Returns the
+    written file's status (the rename keeps its inode, size and mtime)."""
     with _atomic(npy) as f:
         header = {"descr": np.lib.format.dtype_to_descr(np.dtype(vocab.dtype)), "fortran_order": False,
                   "shape": (n_tokens,)}  # fmt: skip
@@ -282,6 +287,8 @@ def _write_ids(npy: Path, stat: os.stat_result, path: Path, options: dict, vocab
             f.write(block.tobytes())
             written += len(block)
         _check_unchanged(path, stat, written == n_tokens)
+        f.flush()
+        return os.fstat(f.fileno())
 
 
 def _write_meta(npy: Path, meta: dict) -> None:

@@ -138,3 +138,29 @@ def test_step_batch_matches_the_reference_and_one_token_steps(L, dtype):
         hb = np.ascontiguousarray(h0[:, b])
         np.testing.assert_allclose(model.step(int(tokens[b]), hb), logits[b], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(hb, h[:, b], rtol=1e-4, atol=1e-5)
+
+
+def test_a_failing_share_waits_for_the_others():
+    """If one thread's share raises (or Ctrl-C arrives), loss_and_grads raises only once every
+    other share has finished, so no thread is still writing the buffers the next call reuses."""
+    import threading
+    import time
+
+    model = RNN.initialised(ModelConfig(vocab_size=9, embed=4, hidden=8), np.random.default_rng(0))
+    model.parts = 3
+    finished = []
+    real = model._share_loss_and_grads
+
+    def share(ws, g, tokens, h0, N):
+        if g is model.grads:
+            raise MemoryError("share 0 failed")
+        time.sleep(0.2)
+        loss = real(ws, g, tokens, h0, N)
+        finished.append(threading.current_thread().name)
+        return loss
+
+    model._share_loss_and_grads = share
+    tokens = np.random.default_rng(1).integers(0, 9, (5, 6))
+    with pytest.raises(MemoryError):
+        model.loss_and_grads(tokens, model.zero_state(6))
+    assert len(finished) == 2

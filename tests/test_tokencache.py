@@ -290,3 +290,21 @@ def test_inspect_reads_the_training_corpus_through_the_cache(tmp_path, xdg, monk
     ids, val = inspect.training_corpus_ids(ckpt)
     assert isinstance(ids, np.memmap) and np.array_equal(ids, ckpt.vocab.encode(read_text(corpus)))
     assert len(val) == ckpt.meta["corpus"]["val_tokens"]
+
+
+def test_ids_replaced_by_another_process_before_their_json_are_not_trusted(tmp_path, xdg):
+    """Process A writes its ids; the corpus is edited and process B re-tokenises it, replacing the
+    .npy; only then does A write its JSON. A's JSON describes the file A wrote (inode, size,
+    mtime), so A's vocabulary is never paired with B's ids."""
+    p = write(tmp_path / "c.txt", "abcabcabc abc\n" * 50)
+    options = {"level": "char", "encoding": "utf-8"}
+    npy = tokencache._cache_places(p, options)[0]
+    stat_a = p.stat()
+    vocab_a, n_a, sha_a = tokencache._count(p, options, 1 << 22)
+    ids_a = tokencache._write_ids(npy, stat_a, p, options, vocab_a, n_a, 1 << 22)
+    write(p, "xyzxyzxyz xyz\n" * 50)
+    os.utime(p, ns=(stat_a.st_atime_ns + 10**9, stat_a.st_mtime_ns + 10**9))
+    tokenize(p)  # process B
+    tokencache._write_meta(npy, tokencache._meta(stat_a, p, options, vocab_a, sha_a, ids_a))
+    assert tokencache._open_ids(npy, tokencache._read_meta(npy, options)) is None
+    assert tokenize(p).vocab.decode(tokenize(p).ids[:3]) == "xyz"  # and the next run rebuilds

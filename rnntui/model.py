@@ -104,7 +104,6 @@ class _Workspace:
         self.dh0 = np.empty((L, B, H), dtype)
         self.logits = np.empty((T * B, V), dtype)
         self.losses = np.empty(T * B, dtype)
-        self.WhyT = np.empty((V, H), dtype)  # contiguous transpose of Why, made in the backward pass
 
 
 class RNN:
@@ -123,6 +122,7 @@ class RNN:
         self._share_grads: list[np.ndarray] = []  # gradients of shares 1, 2, ... (share 0 uses grad)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
+        self._WhyT: np.ndarray | None = None  # Why's transpose for the backward pass, made each step
         self._parts: int | None = None
 
     @property
@@ -249,8 +249,7 @@ class RNN:
         top = ws.hs[L - 1][1:].reshape(T * B, H)
         kernels.matmul_tn(top, ws.logits, g["Why"])
         kernels.column_sums(ws.logits, g["by"])
-        ws.WhyT[...] = p["Why"].T  # a contiguous copy: the product runs faster than on a transposed view
-        kernels.matmul(ws.logits, ws.WhyT, ws.dhs[L - 1].reshape(T * B, H))
+        kernels.matmul(ws.logits, self._WhyT, ws.dhs[L - 1].reshape(T * B, H))
         # 3) down through the layers; a layer's dx is the dLoss/dh of the layer below
         for layer in range(L - 1, -1, -1):
             x = ws.hs[layer - 1][1:] if layer > 0 else ws.x
@@ -274,6 +273,9 @@ class RNN:
         N = T * B
         wss = self._workspaces(T, B)
         gs = self._share_grad_views(len(wss))
+        if self._WhyT is None:
+            self._WhyT = np.empty(self.params["Why"].shape[::-1], self.dtype)
+        self._WhyT[...] = self.params["Why"].T  # contiguous, once per step for every share: (V, H)
         losses = self._run_shares(
             lambda i, b0, b1: self._share_loss_and_grads(wss[i], gs[i], tokens[:, b0:b1], h0[:, b0:b1], N), B
         )

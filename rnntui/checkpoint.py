@@ -1,17 +1,26 @@
 """The checkpoint format: one ``.npz`` of plain arrays plus a JSON metadata entry. Never pickle.
 
 Arrays (all little-endian, loadable with ``numpy.load(path, allow_pickle=False)`` or any npz reader):
-    meta            uint8 (n,)      UTF-8 JSON: format, version, config, vocabulary, step, data
-                                    position, RNG state, corpus sha256, best validation loss
-    param/<name>    float32         weights by name: embed (V, E); Wxh<l> (I, H); Whh<l> (H, H);
-                                    bh<l> (H,); Why (H, V); by (V,)
+    meta            uint8 (n,)      UTF-8 JSON: format, version, config (with the cell), vocabulary,
+                                    step, data position, RNG state, corpus sha256, best validation loss
+    param/<name>    float32         weights by name: embed (V, E); each layer l's cell weights (below);
+                                    Why (H, V); by (V,)
     opt/<slot>      float32 (P,)    optimiser state over the flat parameter vector, in the order of
                                     the param/ entries above (adam: m, v; adagrad: cache; sgd: none)
     state/h         float32 (L, B, H)  the memory carried into the next training chunk
+    state/c         float32 (L, B, H)  lstm only: the cell state carried with it
     history/train   float32 (S,)    training loss (nats/token) of every step
     history/val     float64 (K, 2)  (step, validation loss) at every evaluation
     history/spectra float64 (K, 1+2L)  (step, then per layer: spectral radius and largest singular
                                     value of Whh) at every evaluation
+
+Each layer's cell weights (the gates side by side, in PyTorch's order; see rnntui/cells/):
+    rnn     Wxh<l> (I, H)    Whh<l> (H, H)    bh<l> (H,)
+    gru     Wxh<l> (I, 3H)   Whh<l> (H, 3H)   bh<l> (3H,)   bhn<l> (H,)      gates r, z, n
+    lstm    Wxh<l> (I, 4H)   Whh<l> (H, 4H)   bh<l> (4H,)                    gates i, f, g, o
+
+Version 2 added the cell (``meta.model.cell``) and ``state/c``; version-1 files are vanilla RNNs and
+load as such.
 
 Writes are atomic: a temporary file in the same folder, fsync, then ``os.replace``, so a crash
 mid-write leaves the previous checkpoint intact and never a partial file under the real name.
@@ -28,11 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
+from rnntui import cells
 from rnntui.corpus import Vocab
 from rnntui.model import RNN, ModelConfig, param_shapes
 
 FORMAT = "rnntui-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the cell is recorded, and the LSTM's cell state carried
 
 
 class CheckpointError(ValueError):
@@ -69,7 +79,10 @@ def save(ckpt: Checkpoint, path: str | Path) -> Path:
     arrays |= {f"param/{k}": v for k, v in ckpt.model.params.items()}
     arrays |= {f"opt/{k}": v for k, v in ckpt.opt_state.items()}
     if ckpt.carry is not None:
-        arrays["state/h"] = ckpt.carry
+        arrays["state/h"] = ckpt.model.memory(ckpt.carry)
+        c = ckpt.model.cell_state(ckpt.carry)
+        if c is not None:
+            arrays["state/c"] = c
     arrays["history/train"] = np.asarray(ckpt.train_history, np.float32)
     arrays["history/val"] = np.asarray(ckpt.val_history, np.float64).reshape(-1, 2)
     arrays["history/spectra"] = np.asarray(ckpt.spectra_history, np.float64).reshape(
@@ -148,10 +161,13 @@ def load(path: str | Path) -> Checkpoint:
         )
     try:
         cfg = ModelConfig(**meta["model"])
+        cells.get(cfg.cell)
         v = meta["vocab"]
         vocab = Vocab(level=v["level"], tokens=tuple(v["tokens"]), lowercase=bool(v["lowercase"]))
     except (KeyError, TypeError) as err:
         raise CheckpointError(f"{path}: metadata is incomplete ({err})") from None
+    except ValueError as err:  # a cell this rnntui does not know
+        raise CheckpointError(f"{path}: {err}") from None
     if len(vocab) != cfg.vocab_size:
         raise CheckpointError(
             f"{path}: vocabulary has {len(vocab)} tokens but the model expects {cfg.vocab_size}"
@@ -164,7 +180,11 @@ def load(path: str | Path) -> Checkpoint:
     opt_state = {k[4:]: _array(arrays, k, (n_params,), path) for k in arrays if k.startswith("opt/")}
     carry = None
     if "state/h" in arrays:
-        carry = _array(arrays, "state/h", (cfg.layers, -1, cfg.hidden), path).copy()
+        carry = _array(arrays, "state/h", (cfg.layers, -1, cfg.hidden), path)
+        if model.cell.STATE_SLOTS == 2:
+            c = _array(arrays, "state/c", carry.shape, path)
+            carry = np.concatenate([carry, c], axis=-1)
+        carry = carry.copy()
     return Checkpoint(
         model=model,
         vocab=vocab,

@@ -106,7 +106,14 @@ Examples:
 )
 @click.option("--embed", type=POS_INT, help="Embedding size E  [default: 64 char, 128 word]")
 @click.option("--hidden", type=POS_INT, default=256, help="Hidden units H per layer.")
-@click.option("--layers", type=POS_INT, default=1, help="Stacked tanh layers L.")
+@click.option("--layers", type=POS_INT, default=1, help="Stacked recurrent layers L.")
+@click.option(
+    "--cell",
+    type=click.Choice(["rnn", "gru", "lstm"]),
+    default="rnn",
+    show_default=True,
+    help="Recurrent cell: vanilla tanh RNN, or the gated GRU / LSTM.",
+)
 @click.option("--seq", type=POS_INT, default=64, help="Time steps T of backpropagation per chunk.")
 @click.option("--batch", type=POS_INT, default=32, help="Parallel streams B through the text.")
 @click.option("--optimizer", type=click.Choice(["adam", "adagrad", "sgd"]), default="adam")

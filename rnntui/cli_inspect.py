@@ -227,12 +227,16 @@ def unit(
     )
     # ranked by the pre-activation a (h = tanh a): among the many positions where h sits at ±1, those
     # where the unit is driven hardest
+    # (gated cells: the LSTM's cell state c, h = o tanh c; the GRU's h itself, a blend that needs no a)
     drive = preactivations(ckpt.model.params, ids, hs)[:, layer, unit]
     top, bottom = top_contexts(drive, count, gap=30 if ckpt.vocab.level == "char" else 8)
+    a, what = {"rnn": ("a", "its pre-activation a"), "lstm": ("c", "its cell state c")}.get(
+        ckpt.model.cfg.cell, ("h", "ranked by h")
+    )
     for title, picks in (("most positive", top), ("most negative", bottom)):
-        click.echo(f"\n{title} (h after reading the «marked» token, and its pre-activation a):")
+        click.echo(f"\n{title} (h after reading the «marked» token, and {what}):")
         for t in picks:
-            click.echo(f"  h {values[t]:+.3f}  a {drive[t]:+6.1f}  {_snippet(ckpt.vocab, tokens, int(t))}")
+            click.echo(f"  h {values[t]:+.3f}  {a} {drive[t]:+6.1f}  {_snippet(ckpt.vocab, tokens, int(t))}")
     names, feats = features(tokens, ckpt.vocab.level)
     r = correlations(hs.reshape(len(ids), L * H), feats)  # (F, L*H)
     click.echo("\ncorrelation of this unit with each feature:")

@@ -53,7 +53,7 @@ class Generator:
     def __init__(self, model: RNN, vocab: Vocab) -> None:
         self.model = model
         self.vocab = vocab
-        self.h = np.zeros((model.cfg.layers, model.cfg.hidden), model.dtype)  # (L, H)
+        self.h = model.zero_state()  # (L, S*H): h, and for the LSTM c after it
         self.logits = np.zeros(model.cfg.vocab_size, model.dtype)  # (V,) before any input: uniform
 
     def reset(self) -> None:
@@ -125,7 +125,7 @@ class Word:
 
     ids: list[int]  # its remaining letters (token ids), maybe none
     score: float  # log P(these letters, then a word end | the memory before them), nats
-    h: np.ndarray  # (L, H) the memory after the letters
+    h: np.ndarray  # (L, S*H) the state after the letters
     logits: np.ndarray  # (V,) what the model expects next (a word end)
 
 
@@ -145,7 +145,7 @@ def finish_word(model: RNN, h: np.ndarray, logits: np.ndarray, ends: np.ndarray,
     each time and stops where the word is likeliest: never worse than the character-by-character
     greedy word (the likeliest token each time, until a non-letter is likeliest), which lies on the
     same path. A wider beam starts from the width-1 answer and searches for a better one.
-    ``h`` (L, H) and ``logits`` (V,), the memory after the text typed so far, are not changed.
+    ``h`` (L, S*H) and ``logits`` (V,), the state after the text typed so far, are not changed.
     Words stop at ``max_len`` letters.
     """
     if ends.all() or not ends.any():  # nothing continues a word, or nothing ends one
@@ -162,7 +162,7 @@ def _beam(model, h, logits, ends, width, max_len, best: Word | None) -> Word:
     K = live hypotheses (at most ``width``), W = letters (the tokens that continue a word).
     """
     letters = np.flatnonzero(~ends)  # (W,)
-    hs = np.ascontiguousarray(h[:, None, :])  # (L, K, H) the live hypotheses' memories; K = 1
+    hs = np.ascontiguousarray(h[:, None, :])  # (L, K, S*H) the live hypotheses' states; K = 1
     z = logits[None, :]  # (K, V) their next-token logits
     scores = np.zeros(1)  # (K,) log P(letters so far)
     words: list[list[int]] = [[]]
@@ -189,8 +189,8 @@ def _beam(model, h, logits, ends, width, max_len, best: Word | None) -> Word:
         tokens = letters[cols]
         scores = flat[top]
         words = [words[r] + [int(t)] for r, t in zip(rows, tokens, strict=True)]
-        hs = hs[:, rows]  # (L, K, H) a copy: each survivor starts from its parent's memory
-        z = model.step_batch(tokens, hs)  # all K advanced in one (K, H) step
+        hs = hs[:, rows]  # (L, K, S*H) a copy: each survivor starts from its parent's state
+        z = model.step_batch(tokens, hs)  # all K advanced in one (K, S*H) step
     return best
 
 
@@ -288,7 +288,7 @@ class Trace:
         self.ids: list[int] = []
         self.spans: list[tuple[int, int]] = []
         self.bits: list[float] = []
-        self._states: list[np.ndarray] = []  # (L, H) after each token
+        self._states: list[np.ndarray] = []  # (L, S*H) after each token
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -354,13 +354,15 @@ class Trace:
             gen.feed([self.ids[n - 1]])
         del self.ids[n:], self.spans[n:], self.bits[n:], self._states[n:]
 
-    def activations(self, layer: int = 0, last: int | None = None) -> np.ndarray:
-        """The memory of ``layer`` after each of the ``last`` tokens (all by default): (N, H)."""
+    def activations(self, layer: int = 0, last: int | None = None, cell_state: bool = False) -> np.ndarray:
+        """The memory h of ``layer`` after each of the ``last`` tokens (all by default): (N, H).
+        ``cell_state``: the LSTM's cell state c instead."""
         states = self._states if last is None else self._states[max(0, len(self._states) - last) :]
         H = self.gen.model.cfg.hidden
         if not states:
             return np.zeros((0, H), self.gen.h.dtype)
-        return np.stack([s[layer] for s in states])
+        part = slice(H, 2 * H) if cell_state else slice(0, H)
+        return np.stack([s[layer, part] for s in states])
 
     def continuation(self, n: int, rng: np.random.Generator, temperature: float = 1.0) -> str:
         """``n`` tokens sampled after the text at ``temperature``, decoded (the trace is unchanged)."""

@@ -1,8 +1,9 @@
 """Inside the network: pure functions that look at a trained model (arrays in, arrays out).
 
 Everything here takes the model's parameters as a plain mapping of arrays (``RNN.params``: embed,
-Wxh<l>, Whh<l>, bh<l>, Why, by) and token ids, so the CLI and the TUI call the same math, and a
-test can call it on a random float64 model. No textual or rich here.
+each layer's cell weights Wxh<l>, Whh<l>, bh<l>, ..., Why, by) and token ids, so the CLI and the TUI
+call the same math, and a test can call it on a random float64 model. The parameters say which cell
+they are (``cell_of``). No textual or rich here.
 
 Dimension legend (as in ``kernels.py``):
     V = vocabulary size   E = embedding size   H = hidden size   L = layers
@@ -10,8 +11,9 @@ Dimension legend (as in ``kernels.py``):
     F = features          S = sentences
 
 The model, row-vector convention (x_t^0 = embed[token_t], x_t^l = h_t^(l-1)):
-    h_t^l  = tanh(x_t^l Wxh^l + h_(t-1)^l Whh^l + bh^l)
+    h_t^l  = tanh(x_t^l Wxh^l + h_(t-1)^l Whh^l + bh^l)     the vanilla cell (GRU, LSTM: rnntui/cells)
     logits = h_t^(L-1) Why + by
+A state (L, S*H) is h, or for the LSTM h then c (``model.py``).
 
 Sections: 1) embeddings: PCA, neighbours, analogies; 2) the softmax's geometry; 3) fading memory
 (input Jacobians); 4) sentence vectors; 5) what a unit does; 6) saturation and health; and a
@@ -23,16 +25,68 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
+
+from rnntui import cells
 
 Params = Mapping[str, np.ndarray]
 SATURATED = 0.95  # |h| above this counts as saturated: tanh' = 1 - h^2 < 0.1 there
 
 
 def n_layers(params: Params) -> int:
-    """L: the number of stacked tanh layers in ``params``."""
+    """L: the number of stacked recurrent layers in ``params``."""
     return sum(1 for k in params if k.startswith("Whh"))
+
+
+def cell_of(params: Params) -> ModuleType:
+    """The cell module (rnntui.cells) these parameters belong to, read off their shapes: Whh0 is
+    (H, H) for the vanilla cell, (H, 3H) with a bhn0 for the GRU, (H, 4H) for the LSTM."""
+    H, GH = params["Whh0"].shape
+    if "bhn0" in params:
+        return cells.gru
+    return cells.lstm if GH == 4 * H else cells.vanilla
+
+
+def _layer_params(params: Params, cell: ModuleType, layer: int) -> dict[str, np.ndarray]:
+    return {k: params[f"{k}{layer}"] for k in cell.param_shapes(1, 1)}
+
+
+@dataclass(frozen=True)
+class StateTrace:
+    """Everything a cell holds after each token of a text."""
+
+    hs: np.ndarray  # (T, L, H) the memory h
+    cs: np.ndarray | None  # (T, L, H) the LSTM's cell state c; None for other cells
+    gates: np.ndarray  # (T, L, G, H) the gates the cell shows (cell.GATES), 0..1; G = 0 for vanilla
+    final: np.ndarray  # (L, S*H) the state after the last token
+
+
+def state_trace_from_inputs(params: Params, x: np.ndarray, h0: np.ndarray | None = None) -> StateTrace:
+    """Every layer's state after each input: x (T, E) embedded inputs, h0 (L, S*H) or None (zeros).
+    Each layer is the cell's plain NumPy twin over the whole text (one stream)."""
+    cell = cell_of(params)
+    L, H = n_layers(params), params["Whh0"].shape[0]
+    T = len(x)
+    dtype = np.result_type(x, params["Whh0"])
+    hs = np.empty((T, L, H), dtype)
+    cs = np.empty((T, L, H), dtype) if cell.STATE_SLOTS == 2 else None
+    gates = np.empty((T, L, len(cell.GATES), H), dtype)
+    final = np.zeros((L, cell.STATE_SLOTS * H), dtype)
+    for layer in range(L):
+        s0 = final[layer] if h0 is None else np.asarray(h0[layer], dtype)
+        out = cell.reference_forward(np.asarray(x, dtype)[:, None, :], _layer_params(params, cell, layer),
+                                     s0[None, :])  # fmt: skip
+        hs[:, layer] = out[0][:, 0]
+        if cell.GATES:
+            gates[:, layer] = cell.gate_values(out[1][:, 0])
+        final[layer, :H] = hs[-1, layer] if T else s0[:H]
+        if cs is not None:
+            cs[:, layer] = out[2][:, 0]
+            final[layer, H:] = cs[-1, layer] if T else s0[H:]
+        x = hs[:, layer]
+    return StateTrace(hs, cs, gates, final)
 
 
 # -- finding tokens and text ------------------------------------------------------------------------
@@ -109,8 +163,11 @@ def hidden_trace_from_inputs(params: Params, x: np.ndarray, h0: np.ndarray | Non
     -> hs (T, L, H), where hs[t, l] = h_t^l.
 
     Layer by layer: the input products of a whole layer are one (T, I) x (I, H) product, and only
-    the recurrence goes step by step.
+    the recurrence goes step by step. Gated cells: their NumPy twin (``state_trace_from_inputs``);
+    h0 is then a state (L, S*H).
     """
+    if cell_of(params) is not cells.vanilla:
+        return state_trace_from_inputs(params, x, h0).hs
     L, H = n_layers(params), params["Whh0"].shape[0]
     T = len(x)
     hs = np.empty((T, L, H), np.result_type(x, params["Whh0"]))
@@ -136,7 +193,15 @@ def preactivations(
 ) -> np.ndarray:
     """The pre-activations a_t^l (T, L, H), with hs = tanh(a), of a trace ``hs`` (T, L, H) of token ids
     (T,) read from h0 (L, H) (default zeros). Unlike h they do not saturate, so they rank contexts
-    where a unit sits at ±1: a = 12 drives it harder than a = 3. One batched product per layer."""
+    where a unit sits at ±1: a = 12 drives it harder than a = 3. One batched product per layer.
+
+    Gated cells have no single pre-activation behind h; the unsaturated quantity is returned instead:
+    the cell state c for the LSTM (h = o tanh(c)), and h itself for the GRU (a blend, not a squash)."""
+    cell = cell_of(params)
+    if cell is not cells.vanilla:
+        if cell.STATE_SLOTS == 2:
+            return state_trace_from_inputs(params, params["embed"][np.asarray(ids, np.int64)], h0).cs
+        return hs.copy()
     T, L, H = hs.shape
     x = params["embed"][np.asarray(ids, np.int64)]
     out = np.empty_like(hs)
@@ -374,7 +439,12 @@ def input_jacobians(
         d h_last / d x_t^l      = G[l] D_t^l Wxh^l^T   (for l > 0 this adds to G[l-1]: x^l = h^(l-1))
         d h_last / d h_(t-1)^l  = G[l] D_t^l Whh^l^T   (the recurrence: becomes G[l] for step t-1)
     Layers are visited top-down at each t, so G[l-1] has both of its contributions before use.
+
+    Gated cells: ``_gated_input_jacobians``, the same quantity through the gates.
     """
+    if cell_of(params) is not cells.vanilla:
+        yield from _gated_input_jacobians(params, x, K, h0)
+        return
     L, H = n_layers(params), params["Whh0"].shape[0]
     T = len(x)
     if hs is None:
@@ -392,6 +462,45 @@ def input_jacobians(
             else:
                 yield into_input
             G[layer] = GD @ params[f"Whh{layer}"].T
+
+
+def _gated_input_jacobians(
+    params: Params, x: np.ndarray, K: int, h0: np.ndarray | None
+) -> Iterator[np.ndarray]:
+    """J_k = d h_(T-1)^(L-1) / d x_(T-1-k) (H, E) for a gated cell, k = 0..K, by backpropagation through
+    time with H seeds at once: stream j of a batch of H carries the gradient of unit j of the last
+    memory, so the batch's dLoss/dx_t is the Jacobian's rows. Only the last K+1 steps are run back,
+    from the state the whole text's forward pass reached before them (exact: the earlier text only
+    sets that state). The cell's own float64 kernels do the work."""
+    cell = cell_of(params)
+    L, H = n_layers(params), params["Whh0"].shape[0]
+    x = np.asarray(x, np.float64)
+    T = len(x)
+    k_max = min(K, T - 1)
+    start = T - 1 - k_max  # first step run back
+    p64 = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    before = state_trace_from_inputs(p64, x[:start], h0).final if start else (
+        np.zeros((L, cell.STATE_SLOTS * H)) if h0 is None else np.asarray(h0, np.float64))  # fmt: skip
+    n = k_max + 1
+    xs = [np.ascontiguousarray(np.broadcast_to(x[start:, None, :], (n, H, x.shape[1])))]
+    wss = []
+    for layer in range(L):
+        ws = cell.Buffers(n, H, H, np.float64)
+        cell.layer_forward(
+            xs[layer], _layer_params(p64, cell, layer), np.repeat(before[layer][None], H, 0), ws
+        )
+        wss.append(ws)
+        xs.append(ws.hs[1:])
+    dh = np.zeros((n, H, H))
+    dh[-1] = np.eye(H)  # stream j: the gradient of unit j of the last top-layer memory
+    for layer in range(L - 1, -1, -1):
+        lp = _layer_params(p64, cell, layer)
+        dx = np.empty_like(xs[layer])
+        g = {k: np.empty_like(v) for k, v in lp.items()}
+        cell.layer_backward(xs[layer], lp, wss[layer], dh, dx, g, np.empty((H, cell.STATE_SLOTS * H)))
+        dh = dx
+    for k in range(n):
+        yield dh[n - 1 - k]  # (H, E): row j is d h_last[j] / d x_(T-1-k)
 
 
 def matrix_norm(J: np.ndarray, kind: str = "fro") -> float:
@@ -475,7 +584,7 @@ def fading_memory(
 
 
 def sentence_vectors(params: Params, sentences: Sequence[np.ndarray]) -> np.ndarray:
-    """The final memory of each sentence read from a zero state: S id arrays -> (S, L, H)."""
+    """The final memory h of each sentence read from a zero state: S id arrays -> (S, L, H)."""
     L, H = n_layers(params), params["Whh0"].shape[0]
     out = np.zeros((len(sentences), L, H), params["Whh0"].dtype)
     for s, ids in enumerate(sentences):
@@ -632,15 +741,25 @@ def activation_histogram(hs: np.ndarray, bins: int = 20) -> tuple[np.ndarray, np
     return counts, edges, (np.abs(hs) > SATURATED).mean(axis=(0, 2))
 
 
+def recurrent_matrix(params: Params, layer: int) -> np.ndarray:
+    """The square (H, H) recurrent matrix whose spectrum tells of the memory's gain: Whh for the
+    vanilla cell; for the gated cells, the candidate's block (the GRU's Whh_n, the LSTM's Whh_g, both
+    the third of the stacked gates), the one that writes new content into the memory."""
+    W = params[f"Whh{layer}"]
+    H = W.shape[0]
+    return W if W.shape[1] == H else W[:, 2 * H : 3 * H]
+
+
 def recurrent_spectra(params: Params) -> np.ndarray:
-    """Spectral radius (largest |eigenvalue|) and largest singular value of each Whh: -> (L, 2).
+    """Spectral radius (largest |eigenvalue|) and largest singular value of each recurrent matrix
+    (``recurrent_matrix``): -> (L, 2).
 
     Radius above 1: some direction of the memory grows step after step before tanh squashes it;
     far below 1: the memory forgets fast. The largest singular value bounds the one-step gain.
     """
     out = np.zeros((n_layers(params), 2))
     for layer in range(len(out)):
-        W = np.asarray(params[f"Whh{layer}"], np.float64)
+        W = np.asarray(recurrent_matrix(params, layer), np.float64)
         out[layer] = np.abs(np.linalg.eigvals(W)).max(), np.linalg.norm(W, 2)
     return out
 

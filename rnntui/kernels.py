@@ -63,6 +63,24 @@ def tanh32(x):
     return -_ONE if y < -_ONE else y
 
 
+_HALF = np.float32(0.5)
+
+
+@jit
+def tanh_of(x, exact):
+    """tanh for the gated cells: exact np.tanh for float64 (the gradient check), tanh32 for float32."""
+    return np.tanh(x) if exact else tanh32(x)
+
+
+@jit
+def sigmoid_of(x, exact):
+    """The logistic sigmoid, written through tanh so float32 shares tanh32's SIMD code:
+    sigma(x) = (1 + tanh(x / 2)) / 2, exact for float64."""
+    if exact:
+        return 1.0 / (1.0 + np.exp(-x))
+    return _HALF + _HALF * tanh32(_HALF * x)
+
+
 @jit
 def exp_rows_inplace(row, shift, k):
     """row[v] = exp(row[v] - shift) for a finite float32 row, every row[v] - shift <= 0; returns the sum.

@@ -1,18 +1,22 @@
-"""The rnntui language model: a stack of vanilla tanh RNN layers over a learned embedding.
+"""The rnntui language model: a stack of recurrent layers over a learned embedding.
 
     x_t     = embed[token_t]                                  (B, E)   a lookup, not a matmul
-    h_t^l   = tanh(x_t^l Wxh^l + h_{t-1}^l Whh^l + bh^l)      (B, H)   x^0 = x_t, x^l = h^{l-1}
+    h_t^l   = cell(x_t^l, state_{t-1}^l)                      (B, H)   x^0 = x_t, x^l = h^{l-1}
     logits  = h_t^L Why + by                                  (B, V)   memory . each token's vector
     p       = softmax(logits)                                 (B, V)
 
+The cell is one of ``rnntui.cells`` (``ModelConfig.cell``): the vanilla tanh RNN, the default and
+the reference, h_t = tanh(x_t Wxh + h_{t-1} Whh + bh); or the gated GRU and LSTM, whose equations
+head their own modules. A cell's state is h, or for the LSTM (h, c); the model carries it as one
+array (L, B, S*H), S = the cell's ``STATE_SLOTS``, h first.
+
 All parameters live in one flat float32 vector (``RNN.flat``), and each named weight is a view into
 it, so the optimiser and gradient clipping are single loops and a checkpoint is a handful of arrays.
-The heavy lifting is in ``kernels.py``; this file wires the kernels together.
+The heavy lifting is in ``kernels.py`` and the cells; this file wires them together.
 
 Initialisation (chosen so a default run learns without tuning):
-  embed ~ N(0, 1); Wxh ~ N(0, 1/I) (unit-variance pre-activations); Whh orthogonal (keeps the
-  memory's norm through time at the start, delaying vanishing gradients); Why ~ N(0, 1/H) * 0.1
-  (the first predictions are near uniform, loss near ln V); biases 0.
+  embed ~ N(0, 1); each cell's own (Wxh ~ N(0, 1/I), Whh orthogonal per gate, see the cell);
+  Why ~ N(0, 1/H) * 0.1 (the first predictions are near uniform, loss near ln V); biases 0.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnntui import kernels
+from rnntui import cells, kernels
 
 
 @dataclass(frozen=True)
@@ -32,23 +36,35 @@ class ModelConfig:
     vocab_size: int  # V: tokens the softmax chooses between
     embed: int = 64  # E: size of each token's input vector
     hidden: int = 256  # H: units in each layer's memory
-    layers: int = 1  # L: stacked tanh layers
+    layers: int = 1  # L: stacked recurrent layers
+    cell: str = "rnn"  # rnn | gru | lstm (rnntui.cells)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def state_size(self) -> int:
+        """Width of one layer's state: H, or 2H for the LSTM's (h, c)."""
+        return cells.get(self.cell).STATE_SLOTS * self.hidden
 
 
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Name -> shape of every parameter, in the order they sit in the flat vector."""
     V, E, H = cfg.vocab_size, cfg.embed, cfg.hidden
+    cell = cells.get(cfg.cell)
     shapes: dict[str, tuple[int, ...]] = {"embed": (V, E)}
     for layer in range(cfg.layers):
-        shapes[f"Wxh{layer}"] = (E if layer == 0 else H, H)
-        shapes[f"Whh{layer}"] = (H, H)
-        shapes[f"bh{layer}"] = (H,)
+        for base, shape in cell.param_shapes(E if layer == 0 else H, H).items():
+            shapes[f"{base}{layer}"] = shape
     shapes["Why"] = (H, V)
     shapes["by"] = (V,)
     return shapes
+
+
+def layer_views(named: dict[str, np.ndarray], cfg: ModelConfig) -> list[dict[str, np.ndarray]]:
+    """Per layer, the cell's base names -> the arrays in ``named`` (parameters or gradients)."""
+    bases = cells.get(cfg.cell).param_shapes(1, 1)
+    return [{base: named[f"{base}{layer}"] for base in bases} for layer in range(cfg.layers)]
 
 
 def views(flat: np.ndarray, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
@@ -97,11 +113,12 @@ class _Workspace:
 
     def __init__(self, cfg: ModelConfig, T: int, B: int, dtype) -> None:
         E, H, V, L = cfg.embed, cfg.hidden, cfg.vocab_size, cfg.layers
+        cell = cells.get(cfg.cell)
         self.x = np.empty((T, B, E), dtype)  # embedded inputs
-        self.hs = [np.empty((T + 1, B, H), dtype) for _ in range(L)]  # hs[l][0] = h0
+        self.layers = [cell.Buffers(T, B, H, dtype) for _ in range(L)]  # each with hs (T+1, B, H)
         self.dhs = [np.empty((T, B, H), dtype) for _ in range(L)]
         self.dx = np.empty((T, B, E), dtype)
-        self.dh0 = np.empty((L, B, H), dtype)
+        self.dh0 = np.empty((L, B, cfg.state_size), dtype)
         self.logits = np.empty((T * B, V), dtype)
         self.losses = np.empty(T * B, dtype)
 
@@ -118,6 +135,8 @@ class RNN:
         self.grad = np.zeros(n, dtype)
         self.params = views(self.flat, self.shapes)
         self.grads = views(self.grad, self.shapes)
+        self.cell = cells.get(cfg.cell)
+        self.layer_params = layer_views(self.params, cfg)  # [layer] -> {"Wxh": ..., "Whh": ..., ...}
         self._buffers: dict[tuple[int, int, int], list[_Workspace]] = {}  # (T, B, parts) -> shares' buffers
         self._share_grads: list[np.ndarray] = []  # gradients of shares 1, 2, ... (share 0 uses grad)
         self._pool: ThreadPoolExecutor | None = None
@@ -146,24 +165,32 @@ class RNN:
     def initialised(cls, cfg: ModelConfig, rng: np.random.Generator, dtype=np.float32) -> RNN:
         """A fresh model with the initialisation described in the module docstring."""
         model = cls(cfg, dtype)
-        for name, shape in model.shapes.items():
-            if name == "embed":
-                w = rng.standard_normal(shape)
-            elif name.startswith("Wxh"):
-                w = rng.standard_normal(shape) / np.sqrt(shape[0])
-            elif name.startswith("Whh"):
-                q, r = np.linalg.qr(rng.standard_normal(shape))
-                w = q * np.sign(np.diag(r))  # sign fix: a uniformly random orthogonal matrix
-            elif name == "Why":
-                w = rng.standard_normal(shape) * (0.1 / np.sqrt(shape[0]))
-            else:
-                w = np.zeros(shape)
-            model.params[name][...] = w
+        p = model.params
+        p["embed"][...] = rng.standard_normal(p["embed"].shape)
+        for layer in model.layer_params:
+            f64 = {k: np.zeros(v.shape) for k, v in layer.items()}  # drawn in float64, as before
+            model.cell.init(f64, rng)
+            for k, v in f64.items():
+                layer[k][...] = v
+        p["Why"][...] = rng.standard_normal(p["Why"].shape) * (0.1 / np.sqrt(cfg.hidden))
+        p["by"][...] = 0.0
         return model
 
-    def zero_state(self, batch: int) -> np.ndarray:
-        """The initial memory: zeros of shape (L, B, H)."""
-        return np.zeros((self.cfg.layers, batch, self.cfg.hidden), self.dtype)
+    def zero_state(self, batch: int | None = None) -> np.ndarray:
+        """The initial memory: zeros of shape (L, B, S*H), or (L, S*H) for batch None (one stream).
+        S*H is H, or 2H for the LSTM: h then c."""
+        shape = (self.cfg.layers, self.cfg.state_size) if batch is None else (
+            self.cfg.layers, batch, self.cfg.state_size)  # fmt: skip
+        return np.zeros(shape, self.dtype)
+
+    def memory(self, state: np.ndarray) -> np.ndarray:
+        """The hidden vectors h (..., H) of a state (..., S*H): what the layer above and the softmax
+        read. A view."""
+        return state[..., : self.cfg.hidden]
+
+    def cell_state(self, state: np.ndarray) -> np.ndarray | None:
+        """The LSTM's cell state c (..., H) of a state, a view; None for cells without one."""
+        return state[..., self.cfg.hidden :] if self.cell.STATE_SLOTS == 2 else None
 
     # -- a chunk of B streams, split between threads ------------------------------------------------
     #
@@ -220,47 +247,47 @@ class RNN:
         return [self.grads] + [views(g, self.shapes) for g in self._share_grads[: n - 1]]
 
     def _forward(self, ws: _Workspace, inputs: np.ndarray, h0: np.ndarray) -> None:
-        """Every layer over inputs (T, b) from h0 (L, b, H); logits (T*b, V) left in ``ws``."""
+        """Every layer over inputs (T, b) from the state h0 (L, b, S*H); logits (T*b, V) left in ``ws``."""
         T, B = inputs.shape
         p = self.params
         kernels.embed_forward(inputs, p["embed"], ws.x)
         x = ws.x
-        for layer in range(self.cfg.layers):
-            hs = ws.hs[layer]
-            hs[0] = h0[layer]
-            kernels.rnn_forward(x, p[f"Wxh{layer}"], p[f"Whh{layer}"], p[f"bh{layer}"], hs)
-            x = hs[1:]
+        for layer, lp in enumerate(self.layer_params):
+            self.cell.layer_forward(x, lp, h0[layer], ws.layers[layer])
+            x = ws.layers[layer].hs[1:]
         kernels.matmul(x.reshape(T * B, -1), p["Why"], ws.logits)
         ws.logits += p["by"]
 
     def _share_loss_and_grads(
         self, ws: _Workspace, g: dict, tokens: np.ndarray, h0: np.ndarray, N: int
     ) -> float:
-        """Forward and backward of one share: tokens (T+1, b), h0 (L, b, H); the gradient of the
+        """Forward and backward of one share: tokens (T+1, b), h0 (L, b, S*H); the gradient of the
         mean loss over all N rows of the chunk goes into g. Returns the share's summed loss."""
         inputs = np.ascontiguousarray(tokens[:-1])
         T, B = inputs.shape
         L, H = self.cfg.layers, self.cfg.hidden
         self._forward(ws, inputs, h0)
-        p = self.params
         # 1) loss, and dLoss/dlogits in place of the logits
         loss = kernels.softmax_xent(ws.logits, np.ascontiguousarray(tokens[1:]).reshape(-1), N)
         # 2) output layer
-        top = ws.hs[L - 1][1:].reshape(T * B, H)
+        top = ws.layers[L - 1].hs[1:].reshape(T * B, H)
         kernels.matmul_tn(top, ws.logits, g["Why"])
         kernels.column_sums(ws.logits, g["by"])
         kernels.matmul(ws.logits, self._WhyT, ws.dhs[L - 1].reshape(T * B, H))
         # 3) down through the layers; a layer's dx is the dLoss/dh of the layer below
+        glayers = layer_views(g, self.cfg)
         for layer in range(L - 1, -1, -1):
-            x = ws.hs[layer - 1][1:] if layer > 0 else ws.x
+            x = ws.layers[layer - 1].hs[1:] if layer > 0 else ws.x
             dx = ws.dhs[layer - 1] if layer > 0 else ws.dx
-            kernels.rnn_backward(
-                x, p[f"Wxh{layer}"], p[f"Whh{layer}"], ws.hs[layer], ws.dhs[layer], dx,
-                g[f"Wxh{layer}"], g[f"Whh{layer}"], g[f"bh{layer}"], ws.dh0[layer],
-            )  # fmt: skip
+            self.cell.layer_backward(x, self.layer_params[layer], ws.layers[layer], ws.dhs[layer], dx,
+                                     glayers[layer], ws.dh0[layer])  # fmt: skip
         # 4) the embedding rows that were looked up
         kernels.embed_backward(inputs, ws.dx, g["embed"])
         return loss
+
+    def _final(self, ws: _Workspace) -> np.ndarray:
+        """The state after a share's chunk: (L, b, S*H)."""
+        return np.stack([self.cell.final_state(layer) for layer in ws.layers])
 
     def loss_and_grads(self, tokens: np.ndarray, h0: np.ndarray) -> tuple[float, np.ndarray]:
         """Mean next-token loss (nats) of a chunk, with gradients written into ``self.grad``.
@@ -282,12 +309,12 @@ class RNN:
         for extra in self._share_grads[: len(wss) - 1]:
             self.grad += extra
         self.dh0 = np.concatenate([ws.dh0 for ws in wss], axis=1)
-        final = np.concatenate([np.stack([hs[-1] for hs in ws.hs]) for ws in wss], axis=1)
+        final = np.concatenate([self._final(ws) for ws in wss], axis=1)
         return sum(losses) / N, final
 
     def token_losses(self, tokens: np.ndarray, h0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-token loss (nats) of a chunk without gradients: tokens (T+1, B) -> losses (T, B),
-        and the final memory (L, B, H)."""
+        and the final state (L, B, S*H)."""
         T, B = tokens.shape[0] - 1, tokens.shape[1]
         wss = self._workspaces(T, B)
 
@@ -295,7 +322,7 @@ class RNN:
             ws = wss[i]
             self._forward(ws, np.ascontiguousarray(tokens[:-1, b0:b1]), h0[:, b0:b1])
             kernels.xent(ws.logits, np.ascontiguousarray(tokens[1:, b0:b1]).reshape(-1), ws.losses)
-            return ws.losses.reshape(T, b1 - b0).copy(), np.stack([hs[-1] for hs in ws.hs])
+            return ws.losses.reshape(T, b1 - b0).copy(), self._final(ws)
 
         losses, finals = zip(*self._run_shares(share, B), strict=True)
         return np.concatenate(losses, axis=1), np.concatenate(finals, axis=1)
@@ -303,25 +330,31 @@ class RNN:
     # -- one token at a time ----------------------------------------------------------------------
 
     def step(self, token: int, h: np.ndarray, logits: np.ndarray | None = None) -> np.ndarray:
-        """Feed one token: h (L, H) is updated in place; returns next-token logits (V,)."""
+        """Feed one token: the state h (L, S*H) is updated in place; returns next-token logits (V,).
+        The vanilla cell has a kernel of its own for this (generation's hot loop); the gated cells
+        take the batched step with one stream."""
         if logits is None:
             logits = np.empty(self.cfg.vocab_size, self.dtype)
-        kernels.step_token(token, *self._step_weights(), h, logits)
+        if self.cfg.cell == "rnn":
+            kernels.step_token(token, *self._step_weights(), h, logits)
+        else:
+            self.step_batch(np.array([token]), h[:, None, :], logits[None, :])
         return logits
 
-    def step_batch(self, tokens: np.ndarray, h: np.ndarray, logits: np.ndarray | None = None) -> np.ndarray:
-        """Feed one token to each of B streams at once (a beam's hypotheses): tokens (B,), h (L, B, H)
-        updated in place; returns next-token logits (B, V). B is a handful, so each product is one
-        NumPy call (a kernel's set-up costs more here than the arithmetic); the activation is the
-        kernels' own tanh, as in the chunk forward."""
+    def step_batch(
+        self, tokens: np.ndarray, h: np.ndarray, logits: np.ndarray | None = None,
+        gates: np.ndarray | None = None,
+    ) -> np.ndarray:  # fmt: skip
+        """Feed one token to each of B streams at once (a beam's hypotheses): tokens (B,), the state
+        h (L, B, S*H) updated in place; returns next-token logits (B, V). B is a handful, so each
+        product is one NumPy call (a kernel's set-up costs more here than the arithmetic); the
+        activations are the kernels' own, as in the chunk forward.
+
+        ``gates`` (L, B, G*H), if given, receives each layer's gate activations (see the cell)."""
         p = self.params
-        exact = self.dtype == np.float64
         x = p["embed"][np.asarray(tokens)]  # (B, E)
-        for layer in range(self.cfg.layers):
-            a = x @ p[f"Wxh{layer}"]  # (B, H)
-            kernels.tanh_add(a, h[layer] @ p[f"Whh{layer}"], p[f"bh{layer}"], exact)  # a = tanh(a + hWhh + b)
-            h[layer] = a
-            x = a
+        for layer, lp in enumerate(self.layer_params):
+            x = self.cell.step(x, lp, h[layer], None if gates is None else gates[layer])  # (B, H)
         logits = np.matmul(x, p["Why"], out=logits)  # (B, V)
         logits += p["by"]
         return logits

@@ -61,18 +61,23 @@ def adagrad_step(p, g, cache, lr, eps, scale):
     return p - lr * g / (np.sqrt(cache) + eps), cache
 
 
-def model_loss(params: dict, layers: int, tokens, h0):
-    """Mean next-token loss of a whole model, by the definition.
+def model_loss(params: dict, layers: int, tokens, h0, cell: str = "rnn"):
+    """Mean next-token loss of a whole model, by the definition, through each cell's NumPy twin.
 
-    params: embed (V, E), Wxh{l}, Whh{l}, bh{l}, Why (H, V), by (V,); tokens (T+1, B); h0 (L, B, H).
-    Returns (loss, final hidden state (L, B, H)).
+    params: embed (V, E), each layer's cell parameters (Wxh{l}, Whh{l}, bh{l}, ...), Why (H, V),
+    by (V,); tokens (T+1, B); h0 (L, B, S*H). Returns (loss, final state (L, B, S*H)).
     """
+    from rnntui import cells
+
+    twin = cells.get(cell)
     x = params["embed"][tokens[:-1]]
     finals = []
     for layer in range(layers):
-        p = {k: params[f"{k}{layer}"] for k in ("Wxh", "Whh", "bh")}
-        x = rnn_forward(x, h0[layer], p["Wxh"], p["Whh"], p["bh"])
-        finals.append(x[-1])
+        p = {k: params[f"{k}{layer}"] for k in twin.param_shapes(1, 1)}
+        out = twin.reference_forward(x, p, h0[layer])
+        x = out[0]
+        # the final state: h, and for the LSTM c after it (its twin returns cs third)
+        finals.append(np.concatenate([x[-1], out[2][-1]], axis=-1) if twin.STATE_SLOTS == 2 else x[-1])
     T, B, H = x.shape
     logits = x.reshape(T * B, H) @ params["Why"] + params["by"]
     loss, _ = softmax_xent(logits, tokens[1:].reshape(-1))

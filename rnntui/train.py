@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnntui import checkpoint, kernels
+from rnntui import cells, checkpoint, kernels
 from rnntui.checkpoint import Checkpoint, CheckpointError
 from rnntui.corpus import CorpusError, Vocab, split_train_val
 from rnntui.inspect import recurrent_spectra
@@ -46,6 +46,7 @@ class TrainConfig:
     embed: int | None = None  # E; None: 64 at char level, 128 at word level
     hidden: int = 256  # H
     layers: int = 1  # L
+    cell: str = "rnn"  # rnn | gru | lstm (rnntui.cells)
     # optimisation
     seq: int = 64  # T: steps of backpropagation through time per chunk
     batch: int = 32  # B: parallel streams through the text
@@ -83,6 +84,8 @@ class TrainConfig:
             raise ValueError(f"--max-vocab must be at least 2 (got {self.max_vocab})")
         if not 0.0 < self.val_frac <= 0.5:
             raise ValueError(f"--val-frac must be in (0, 0.5] (got {self.val_frac})")
+        if self.cell not in cells.CELLS:
+            raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(cells.CELLS)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
@@ -213,7 +216,8 @@ class Trainer:
         self.train_ids, self.val_ids = split_train_val(ids, cfg.val_frac)  # views, not copies
         self.streams = Streams(self.train_ids, cfg.batch, cfg.seq)
         self.rng = np.random.default_rng(cfg.seed)
-        mcfg = ModelConfig(vocab_size=len(vocab), embed=cfg.embed_size, hidden=cfg.hidden, layers=cfg.layers)
+        mcfg = ModelConfig(vocab_size=len(vocab), embed=cfg.embed_size, hidden=cfg.hidden, layers=cfg.layers,
+                           cell=cfg.cell)  # fmt: skip
         self.model = RNN.initialised(mcfg, self.rng)
         n = self.model.flat.size
         slots = {"adam": ("m", "v"), "adagrad": ("cache",), "sgd": ()}[cfg.optimizer]

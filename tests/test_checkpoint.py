@@ -34,9 +34,62 @@ def test_round_trip_is_exact_and_readable_without_rnntui(saved):
     assert ckpt.meta["step"] == 3 and ckpt.meta["corpus"]["sha256"] == trainer.corpus_sha
     with np.load(path, allow_pickle=False) as z:  # any npz reader sees plain arrays and JSON
         meta = json.loads(z["meta"].tobytes())
-        assert meta["format"] == "rnntui-checkpoint" and meta["version"] == 1
+        assert meta["format"] == "rnntui-checkpoint" and meta["version"] == 2
+        assert meta["model"]["cell"] == "rnn"
         assert z["param/Whh0"].dtype == np.float32 and z["param/Whh0"].shape == (16, 16)
         assert z["opt/m"].shape == trainer.model.flat.shape
+
+
+@pytest.mark.parametrize("cell,gates", [("gru", 3), ("lstm", 4)])
+def test_gated_checkpoints_record_the_cell_and_its_state(tiny_text, tmp_path, cell, gates):
+    """Version 2: the cell in the metadata, each gate's block in the weights, and for the LSTM the
+    carried cell state c beside h; all of it back exactly on load."""
+    trainer = Trainer.start(
+        tiny_text, TrainConfig(hidden=6, embed=4, seq=8, batch=2, steps=3, cell=cell), tmp_path / "run"
+    )
+    trainer.run()
+    path = tmp_path / "run" / "latest.npz"
+    ckpt = checkpoint.load(path)
+    assert ckpt.model.cfg.cell == cell
+    assert np.array_equal(ckpt.model.flat, trainer.model.flat)
+    assert np.array_equal(ckpt.carry, trainer.carry)
+    with np.load(path, allow_pickle=False) as z:
+        assert json.loads(z["meta"].tobytes())["model"]["cell"] == cell
+        assert z["param/Whh0"].shape == (6, gates * 6) and z["param/Wxh0"].shape == (4, gates * 6)
+        assert z["state/h"].shape == (1, 2, 6)
+        assert ("state/c" in z.files) == (cell == "lstm")
+        if cell == "lstm":
+            np.testing.assert_array_equal(z["state/c"], trainer.carry[..., 6:])
+    if cell == "lstm":
+        assert np.abs(trainer.carry[..., 6:]).max() > 0  # the cell state is live, not zeros
+        broken = rewrite(path, tmp_path / "no-c.npz", drop=("state/c",))
+        with pytest.raises(CheckpointError, match="missing array 'state/c'"):
+            checkpoint.load(broken)
+
+
+def test_version_1_files_load_as_vanilla_and_resume(saved, tmp_path):
+    """A file written before cells existed (version 1, no cell in its metadata) loads as a vanilla
+    RNN and resumes exactly."""
+    trainer, path = saved
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(z["meta"].tobytes())
+    del meta["model"]["cell"]
+    old = rewrite(path, tmp_path / "run" / "v1.npz", meta_change={"version": 1, "model": meta["model"]})
+    ckpt = checkpoint.load(old)
+    assert ckpt.model.cfg.cell == "rnn" and np.array_equal(ckpt.model.flat, trainer.model.flat)
+    resumed = Trainer.resume(old, steps=5)
+    resumed.run()
+    assert resumed.step == 5
+
+
+def test_an_unknown_cell_is_refused(saved, tmp_path):
+    trainer, path = saved
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(z["meta"].tobytes())
+    meta["model"]["cell"] = "transformer"
+    bad = rewrite(path, tmp_path / "bad.npz", meta_change={"model": meta["model"]})
+    with pytest.raises(CheckpointError, match="unknown cell 'transformer'"):
+        checkpoint.load(bad)
 
 
 def rewrite(path, out, drop=(), change=None, meta_change=None):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from rnntui import cells
 from rnntui import inspect as ins
-from rnntui import reference
 from rnntui.checkpoint import Checkpoint, save
 from rnntui.cli import main
 from rnntui.corpus import build_vocab, read_text, sha256_text
@@ -28,9 +28,14 @@ SHAPES = [
 IDS = lambda s: "V{V}-E{E}-H{H}-L{L}".format(**s)  # noqa: E731
 
 
-def make_model(shape, seed=0, scale=0.5):
+CELLS = ["rnn", "gru", "lstm"]
+
+
+def make_model(shape, seed=0, scale=0.5, cell="rnn"):
     rng = np.random.default_rng(seed)
-    cfg = ModelConfig(vocab_size=shape["V"], embed=shape["E"], hidden=shape["H"], layers=shape["L"])
+    cfg = ModelConfig(
+        vocab_size=shape["V"], embed=shape["E"], hidden=shape["H"], layers=shape["L"], cell=cell
+    )
     model = RNN.initialised(cfg, rng, dtype=np.float64)
     model.flat += rng.standard_normal(model.flat.size) * scale  # away from the init's special structure
     return model
@@ -41,37 +46,63 @@ def rel_error(a, b):
 
 
 def step_states(model, ids):
-    """The memory (L, H) after each token, by the model's own step: -> (T, L, H)."""
-    h = np.zeros((model.cfg.layers, model.cfg.hidden))
+    """The memory h (L, H) after each token, by the model's own step: -> (T, L, H)."""
+    h = model.zero_state()
     out = []
     for i in ids:
         model.step(int(i), h)
-        out.append(h.copy())
+        out.append(model.memory(h).copy())
     return np.stack(out)
 
 
-def reference_top_state(params, L, x, h0=None):
-    """Last top-layer memory from embedded inputs x (T, E), by ``reference.rnn_forward``."""
+def reference_top_state(params, L, x, h0=None, cell="rnn"):
+    """Last top-layer memory from embedded inputs x (T, E), by the cell's NumPy twin (for the vanilla
+    cell ``reference.rnn_forward``)."""
+    twin = cells.get(cell)
     H = params["Whh0"].shape[0]
     xs = x[:, None, :]  # (T, 1, E)
     for layer in range(L):
-        start = np.zeros((1, H)) if h0 is None else h0[layer][None]
-        xs = reference.rnn_forward(
-            xs, start, params[f"Wxh{layer}"], params[f"Whh{layer}"], params[f"bh{layer}"]
-        )
+        start = np.zeros((1, twin.STATE_SLOTS * H)) if h0 is None else h0[layer][None]
+        lp = {k: params[f"{k}{layer}"] for k in twin.param_shapes(1, 1)}
+        xs = twin.reference_forward(xs, lp, start)[0]
     return xs[-1, 0]
 
 
 # -- running the model ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_gated_state_trace_matches_model_step(cell):
+    """The state trace (h, c, gates) of a gated cell against the model's own steps."""
+    shape = SHAPES[1]
+    model = make_model(shape, cell=cell)
+    ids = np.random.default_rng(1).integers(0, shape["V"], 9)
+    tr = ins.state_trace_from_inputs(model.params, model.params["embed"][ids])
+    h = model.zero_state()
+    G = len(model.cell.GATES)
+    gates = np.empty((shape["L"], 1, model.params["bh0"].size))
+    for t, i in enumerate(ids):
+        model.step_batch(np.array([i]), h[:, None, :], gates=gates)
+        np.testing.assert_allclose(tr.hs[t], model.memory(h), atol=1e-12)
+        if cell == "lstm":
+            np.testing.assert_allclose(tr.cs[t], model.cell_state(h), atol=1e-12)
+        assert tr.gates.shape[2] == G
+        if G:
+            np.testing.assert_allclose(tr.gates[t], model.cell.gate_values(gates[:, 0]), atol=1e-12)
+    np.testing.assert_allclose(tr.final, h, atol=1e-12)
+    assert (tr.cs is None) == (cell != "lstm")
+
+
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("shape", SHAPES, ids=IDS)
-def test_hidden_trace_matches_model_step(shape):
-    model = make_model(shape)
+def test_hidden_trace_matches_model_step(shape, cell):
+    model = make_model(shape, cell=cell)
     ids = np.random.default_rng(1).integers(0, shape["V"], 13)
     hs = ins.hidden_trace(model.params, ids)
     assert hs.shape == (13, shape["L"], shape["H"])
     np.testing.assert_allclose(hs, step_states(model, ids), rtol=1e-12, atol=1e-12)
+    if cell != "rnn":
+        return  # the rest is the vanilla cell's pre-activation, which gated cells do not have
     # from a given h0: continuing equals reading the whole text
     np.testing.assert_allclose(ins.hidden_trace(model.params, ids[5:], h0=hs[4]), hs[5:], atol=1e-12)
     pre = ins.preactivations(model.params, ids, hs)
@@ -198,19 +229,22 @@ def test_softmax_geometry_matches_slow_dot_products(shape, temperature):
 # -- 3) fading memory -----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("shape", SHAPES, ids=IDS)
-def test_input_jacobians_match_finite_differences(shape):
-    model = make_model(shape, seed=5)
+def test_input_jacobians_match_finite_differences(shape, cell):
+    model = make_model(shape, seed=5, cell=cell)
     p, L = model.params, shape["L"]
     rng = np.random.default_rng(6)
     T = 6
     x = p["embed"][rng.integers(0, shape["V"], T)].copy()  # (T, E)
-    h0 = rng.standard_normal((L, shape["H"])) * 0.5
+    h0 = rng.standard_normal((L, model.cfg.state_size)) * 0.5
     Js = list(ins.input_jacobians(p, x, K=T + 3, h0=h0))
     assert len(Js) == T  # K is capped at T - 1
     np.testing.assert_allclose(
-        ins.hidden_trace_from_inputs(p, x, h0)[-1, -1], reference_top_state(p, L, x, h0), atol=1e-12
+        ins.hidden_trace_from_inputs(p, x, h0)[-1, -1], reference_top_state(p, L, x, h0, cell), atol=1e-12
     )
+    # a window shorter than the text: the same J_k, run back from the state the text reached
+    np.testing.assert_allclose(list(ins.input_jacobians(p, x, K=2, h0=h0)), Js[:3], rtol=1e-10, atol=1e-12)
     eps = 1e-6
     for k, J in enumerate(Js):
         s = T - 1 - k
@@ -219,9 +253,9 @@ def test_input_jacobians_match_finite_differences(shape):
             up, down = x.copy(), x.copy()
             up[s, i] += eps
             down[s, i] -= eps
-            numeric[:, i] = (reference_top_state(p, L, up, h0) - reference_top_state(p, L, down, h0)) / (
-                2 * eps
-            )
+            numeric[:, i] = (
+                reference_top_state(p, L, up, h0, cell) - reference_top_state(p, L, down, h0, cell)
+            ) / (2 * eps)
         assert rel_error(J, numeric) < 1e-7, k
         # and the norms the fading-memory curve reports
         assert ins.matrix_norm(J, "fro") == pytest.approx(np.linalg.norm(numeric, "fro"), rel=1e-6)
@@ -230,10 +264,11 @@ def test_input_jacobians_match_finite_differences(shape):
         )
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("shape", SHAPES[:2], ids=IDS)
 @pytest.mark.parametrize("norm", ["fro", "spectral"])
-def test_fading_memory_curve(shape, norm):
-    model = make_model(shape, seed=7)
+def test_fading_memory_curve(shape, norm, cell):
+    model = make_model(shape, seed=7, cell=cell)
     ids = np.random.default_rng(8).integers(0, shape["V"], 20)
     fm = ins.fading_memory(model.params, ids, K=8, norm=norm)
     x = model.params["embed"][ids]

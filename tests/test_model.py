@@ -26,22 +26,24 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "V{V}-E{E}-H{H}-L{L}-T{T}-B{B}".format(**c))
-def test_gradients_match_finite_differences(case):
+def test_gradients_match_finite_differences(case, cell):
     rng = np.random.default_rng(7)
     V, E, H, L, T, B = (case[k] for k in "VEHLTB")
-    model = RNN.initialised(ModelConfig(vocab_size=V, embed=E, hidden=H, layers=L), rng, dtype=np.float64)
+    cfg = ModelConfig(vocab_size=V, embed=E, hidden=H, layers=L, cell=cell)
+    model = RNN.initialised(cfg, rng, dtype=np.float64)
     model.flat += rng.standard_normal(model.flat.size) * 0.3  # away from the init's special structure
     tokens = rng.integers(0, V, (T + 1, B))
-    h0 = rng.standard_normal((L, B, H)) * 0.5
+    h0 = rng.standard_normal((L, B, cfg.state_size)) * 0.5
 
     loss, final = model.loss_and_grads(tokens, h0)
-    want_loss, want_final = reference.model_loss(model.params, L, tokens, h0)
+    want_loss, want_final = reference.model_loss(model.params, L, tokens, h0, cell)
     assert loss == pytest.approx(want_loss, rel=1e-12)
     np.testing.assert_allclose(final, want_final, rtol=1e-12, atol=1e-12)
 
     def f():
-        return reference.model_loss(model.params, L, tokens, h0)[0]
+        return reference.model_loss(model.params, L, tokens, h0, cell)[0]
 
     eps = 1e-5
     numeric = np.empty_like(model.flat)
@@ -95,13 +97,15 @@ def test_recurrent_matrix_starts_orthogonal():
         np.testing.assert_allclose(W @ W.T, np.eye(32), atol=1e-5)
 
 
-def test_splitting_the_batch_between_threads_changes_nothing():
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_splitting_the_batch_between_threads_changes_nothing(cell):
     """parts = 1, 2, 3 (uneven shares of B = 5 streams, one more part than there are cores) give
     the same loss, gradient, final memory, dh0 and per-token losses, up to the order of one sum."""
     rng = np.random.default_rng(3)
-    model = RNN.initialised(ModelConfig(vocab_size=9, embed=4, hidden=7, layers=2), rng, dtype=np.float64)
+    cfg = ModelConfig(vocab_size=9, embed=4, hidden=7, layers=2, cell=cell)
+    model = RNN.initialised(cfg, rng, dtype=np.float64)
     tokens = rng.integers(0, 9, (6, 5))
-    h0 = rng.standard_normal((2, 5, 7)) * 0.5
+    h0 = rng.standard_normal((2, 5, cfg.state_size)) * 0.5
     results = []
     for parts in (1, 2, 3):
         model.parts = parts
@@ -114,25 +118,25 @@ def test_splitting_the_batch_between_threads_changes_nothing():
     assert results[0][4].mean() == pytest.approx(results[0][0], rel=1e-12)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("L", [1, 2])
-def test_step_batch_matches_the_reference_and_one_token_steps(L, dtype):
+def test_step_batch_matches_the_reference_and_one_token_steps(L, dtype, cell):
     """A beam's batched step: B streams, each fed its own token, give the textbook model's memory and
-    logits (reference.rnn_forward with T = 1) and what RNN.step computes for each stream alone."""
+    logits (the cell's NumPy twin with T = 1) and what RNN.step computes for each stream alone."""
     rng = np.random.default_rng(5)
     V, E, H, B = 11, 5, 16, 4
-    model = RNN.initialised(ModelConfig(vocab_size=V, embed=E, hidden=H, layers=L), rng, dtype)
+    cfg = ModelConfig(vocab_size=V, embed=E, hidden=H, layers=L, cell=cell)
+    model = RNN.initialised(cfg, rng, dtype)
     tokens = rng.integers(0, V, B)
-    h0 = (rng.standard_normal((L, B, H)) * 0.5).astype(dtype)  # (L, B, H)
+    h0 = (rng.standard_normal((L, B, cfg.state_size)) * 0.5).astype(dtype)  # (L, B, S*H)
     h = h0.copy()
     logits = model.step_batch(tokens, h)
     assert logits.shape == (B, V) and logits.dtype == dtype
     p = {k: v.astype(np.float64) for k, v in model.params.items()}
-    x = p["embed"][tokens][None]  # (1, B, E)
-    for layer in range(L):
-        x = reference.rnn_forward(x, h0[layer].astype(np.float64), p[f"Wxh{layer}"], p[f"Whh{layer}"],
-                                  p[f"bh{layer}"])  # fmt: skip
-        np.testing.assert_allclose(h[layer], x[0], rtol=1e-4, atol=1e-5)
+    _, want_final = reference.model_loss(p, L, np.stack([tokens, tokens]), h0.astype(np.float64), cell)
+    np.testing.assert_allclose(h, want_final, rtol=1e-4, atol=1e-5)
+    x = model.memory(want_final)[L - 1][None]
     np.testing.assert_allclose(logits, x[0] @ p["Why"] + p["by"], rtol=1e-4, atol=1e-5)
     for b in range(B):
         hb = np.ascontiguousarray(h0[:, b])

@@ -349,7 +349,7 @@ class SoftmaxView(ViewScreen):
         play = self.play
         trace, vocab, T = play.trace, play.ckpt.vocab, play.temperature
         trace.set_text(self.query_one(Prompt).text)
-        h = np.asarray(trace.gen.h[-1], np.float64)  # (H,) the top layer's memory now
+        h = np.asarray(trace.gen.model.memory(trace.gen.h)[-1], np.float64)  # (H,) the top layer's memory now
         g = inspect.softmax_geometry(self.output_layer, h, T if T > 0 else 1.0, self.ROWS)
         probs = g.probs if T > 0 else (np.arange(len(g.ids)) == 0).astype(float)  # T = 0: the argmax
         entropy = g.entropy if T > 0 else 0.0

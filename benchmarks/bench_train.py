@@ -2,22 +2,31 @@
 
     PYTHONPATH=. python benchmarks/bench_train.py            # the full grid, writes BENCHMARKS.md
     PYTHONPATH=. python benchmarks/bench_train.py --quick    # H=256,512 x B=32 char + word level
+    PYTHONPATH=. python benchmarks/bench_train.py --cells rnn,gru,lstm --quick   # every cell
+
+This machine's environment sets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (older OpenBLAS builds
+miscompute on its CPU); with today's wheels they make NumPy/SciPy's OpenBLAS pick an older core's
+kernels and halve its speed, and so rnntui's, but not PyTorch's (which does not use that BLAS). A
+user's machine sets neither. The published figures unset both in the benchmark's own command only:
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=. python benchmarks/bench_train.py ...
+The script prints the OpenBLAS core it runs on (threadpoolctl) and warns when either is set.
 
 Three implementations of the same model and update train on the same chunks of the same corpus:
 
   rnntui   the real code path: ``Trainer.train_step`` (forward, backward, clip, Adam)
-  torch    nn.Embedding -> nn.RNN(tanh) -> nn.Linear, cross-entropy, clip_grad_norm_, Adam
-           (torch.set_num_threads(2); PyTorch comes from the optional ``bench`` extra)
-  numpy    a plain batched NumPy version (Python loop over T, matrix products over B)
+  torch    nn.Embedding -> nn.RNN(tanh) / nn.GRU / nn.LSTM -> nn.Linear, cross-entropy,
+           clip_grad_norm_, Adam (torch.set_num_threads(2); PyTorch comes from the ``bench`` extra)
+  numpy    a plain batched NumPy version (Python loop over T, matrix products over B; vanilla only)
 
 Each configuration is measured in interleaved rounds (rnntui, torch, numpy, rnntui, ...) so a
 slow patch of a shared machine hurts all three alike; the figure is the median round. Only the
 ratios measured in one run mean much on a noisy machine.
 
-FLOPs per token (matrix products only; element-wise work and the softmax are not counted):
-    forward  2 (E H + H H + H V)     input, recurrent and output products
-    backward 4 (E H + H H + H V)     each product's weight gradient and input gradient
-    total    6 (E H + H H + H V)
+FLOPs per token (matrix products only; element-wise work and the softmax are not counted), with
+G the cell's stacked gates (rnn 1, gru 3, lstm 4):
+    forward  2 (E GH + H GH + H V)     input, recurrent and output products
+    backward 4 (E GH + H GH + H V)     each product's weight gradient and input gradient
+    total    6 (E GH + H GH + H V)
 The GEMM ceiling is a large float32 ``np.matmul`` (2048^3) timed in the same run.
 """
 
@@ -45,8 +54,12 @@ T = 64
 LR, CLIP = 2e-3, 5.0
 
 
-def flops_per_token(E: int, H: int, V: int) -> int:
-    return 6 * (E * H + H * H + H * V)
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def flops_per_token(E: int, H: int, V: int, cell: str = "rnn") -> int:
+    G = GATES[cell]
+    return 6 * (E * G * H + H * G * H + H * V)
 
 
 def gemm_ceiling(n: int = 2048, repeats: int = 5) -> float:
@@ -150,7 +163,8 @@ def make_torch(trainer: Trainer):
         def __init__(self):
             super().__init__()
             self.embed = torch.nn.Embedding(mcfg.vocab_size, mcfg.embed)
-            self.rnn = torch.nn.RNN(mcfg.embed, mcfg.hidden, nonlinearity="tanh")
+            kind = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[mcfg.cell]
+            self.rnn = kind(mcfg.embed, mcfg.hidden)
             self.out = torch.nn.Linear(mcfg.hidden, mcfg.vocab_size)
 
         def forward(self, x, h):
@@ -159,7 +173,8 @@ def make_torch(trainer: Trainer):
 
     model = LM()
     opt = torch.optim.Adam(model.parameters(), lr=LR)
-    state = {"pos": 0, "h": torch.zeros(1, cfg.batch, mcfg.hidden)}
+    h0 = torch.zeros(1, cfg.batch, mcfg.hidden)
+    state = {"pos": 0, "h": (h0, h0.clone()) if mcfg.cell == "lstm" else h0}
     streams = trainer.streams
 
     def step():
@@ -173,7 +188,7 @@ def make_torch(trainer: Trainer):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
         opt.step()
-        state["h"] = h.detach()
+        state["h"] = tuple(x.detach() for x in h) if isinstance(h, tuple) else h.detach()
         return loss.item()
 
     step.model = model  # for bench_quality's evaluation and learning-rate schedule
@@ -246,7 +261,12 @@ def main(argv=None) -> int:
     ap.add_argument("--one-thread", action="store_true", help="also time rnntui on a single thread")
     ap.add_argument("--no-write", action="store_true", help="do not write BENCHMARKS.md")
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    ap.add_argument("--cells", default="rnn", help="comma-separated cells to time: rnn,gru,lstm")
     args = ap.parse_args(argv)
+    cells = args.cells.split(",")
+    if set(cells) - set(GATES):
+        ap.error(f"--cells: choose from {', '.join(GATES)}")
+    warn_openblas_env()
 
     try:
         import torch  # noqa: F401
@@ -257,14 +277,16 @@ def main(argv=None) -> int:
         print("PyTorch is not installed: skipping it (pip install -e '.[bench]' installs torch==2.13.0, CPU)")
 
     if args.quick:
-        grid = [("char", 256, 32), ("char", 512, 32), ("word", 256, 32)]
+        sizes = [("char", 256, 32), ("char", 512, 32), ("word", 256, 32)]
     else:
-        grid = [("char", H, B) for H in CHAR_H for B in CHAR_B] + [("word", 256, 32)]
+        sizes = [("char", H, B) for H in CHAR_H for B in CHAR_B] + [("word", 256, 32)]
+    grid = [(cell, *size) for size in sizes for cell in cells]
 
     ceiling = gemm_ceiling()
     print(f"float32 GEMM ceiling (np.matmul 2048^3): {ceiling:.0f} GFLOP/s; rnntui threads: {_parts()}")
-    print("FLOPs/token = 6 (E H + H H + H V); T = 64, Adam, clip 5, 2 threads\n")
-    header = (f"{'level':5} {'V':>6} {'E':>4} {'H':>5} {'B':>4} | {'rnntui tok/s':>12} "
+    print(f"OpenBLAS: {openblas_cores()}")
+    print("FLOPs/token = 6 (E GH + H GH + H V); T = 64, Adam, clip 5, 2 threads\n")
+    header = (f"{'cell':4} {'level':5} {'V':>6} {'E':>4} {'H':>5} {'B':>4} | {'rnntui tok/s':>12} "
               f"{'torch tok/s':>11} {'numpy tok/s':>11} | {'vs torch':>8} {'vs numpy':>8} | "
               f"{'rnntui GF/s':>11} {'ceiling':>7} {'% ceil':>6}")  # fmt: skip
     print(header)
@@ -273,9 +295,9 @@ def main(argv=None) -> int:
     ceilings = [ceiling]
     with tempfile.TemporaryDirectory() as tmp:
         trainers: dict[tuple, Trainer] = {}
-        for level, H, B in grid:
-            cfg = TrainConfig(level=level, hidden=H, batch=B, seq=T, lr=LR, clip=CLIP, seed=0)
-            key = (level, H, B)
+        for cell, level, H, B in grid:
+            cfg = TrainConfig(level=level, hidden=H, batch=B, seq=T, lr=LR, clip=CLIP, seed=0, cell=cell)
+            key = (cell, level, H, B)
 
             def trainer_for(name, cfg=cfg, key=key):
                 # one Trainer per configuration: rnntui trains it; the peers read its chunks and copy
@@ -289,7 +311,7 @@ def main(argv=None) -> int:
                 makers["rnntui1"] = make_rnntui_1t
             if have_torch:
                 makers["torch"] = make_torch
-            if not args.no_numpy:
+            if not args.no_numpy and cell == "rnn":
                 makers["numpy"] = make_numpy
             times = measure(makers, trainer_for, args.rounds, args.round_seconds)
             # the ceiling again, right after this configuration: a shared machine's load drifts
@@ -297,8 +319,8 @@ def main(argv=None) -> int:
             ceilings.append(local_ceiling)
             mcfg = trainers[key].model.cfg
             tps = {name: B * T / statistics.median(ts) for name, ts in times.items()}
-            gf = tps["rnntui"] * flops_per_token(mcfg.embed, H, mcfg.vocab_size) / 1e9
-            row = dict(level=level, V=mcfg.vocab_size, E=mcfg.embed, H=H, B=B, gflops=gf,
+            gf = tps["rnntui"] * flops_per_token(mcfg.embed, H, mcfg.vocab_size, cell) / 1e9
+            row = dict(cell=cell, level=level, V=mcfg.vocab_size, E=mcfg.embed, H=H, B=B, gflops=gf,
                        ceiling=local_ceiling, share=gf / local_ceiling,
                        **{f"tps_{k}": v for k, v in tps.items()})  # fmt: skip
             rows.append(row)
@@ -310,6 +332,35 @@ def main(argv=None) -> int:
         write_markdown(args, rows, ceilings)
         print(f"\nwrote {args.out}")
     return 0
+
+
+def warn_openblas_env() -> None:
+    """Say loudly when the environment makes OpenBLAS pick another core's kernels."""
+    set_vars = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if v in os.environ]
+    if set_vars:
+        print("!" * 100)
+        print(
+            f"!! {' and '.join(f'{v}={os.environ[v]}' for v in set_vars)} set: NumPy/SciPy's OpenBLAS runs "
+            "another core's kernels,"
+        )
+        print(
+            "!! about half speed on this CPU, and rnntui with it (PyTorch is not affected). For the figures"
+        )
+        print("!! a user would see: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=. python ...")
+        print("!" * 100)
+
+
+def openblas_cores() -> str:
+    """Each OpenBLAS this process loaded, with the core type it runs (threadpoolctl)."""
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401  (loads SciPy's, the one the kernels call)
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl missing)"
+    found = [f"{Path(d['filepath']).parent.name}: core {d.get('architecture') or '?'}"
+             for d in threadpool_info() if d["internal_api"] == "openblas"]  # fmt: skip
+    env = {v: os.environ[v] for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if v in os.environ}
+    return "; ".join(found) + (f"  (environment: {env})" if env else "  (OPENBLAS_CORETYPE/L2_SIZE unset)")
 
 
 def _parts() -> int:
@@ -329,7 +380,8 @@ def _tps(row, name) -> str:
 
 
 def _format_row(r) -> str:
-    return (f"{r['level']:5} {r['V']:>6} {r['E']:>4} {r['H']:>5} {r['B']:>4} | {_tps(r, 'rnntui'):>12} "
+    return (f"{r['cell']:4} {r['level']:5} {r['V']:>6} {r['E']:>4} {r['H']:>5} {r['B']:>4} | "
+            f"{_tps(r, 'rnntui'):>12} "
             f"{_tps(r, 'torch'):>11} {_tps(r, 'numpy'):>11} | {_ratio(r, 'torch'):>8} "
             f"{_ratio(r, 'numpy'):>8} | {r['gflops']:>11.1f} {r['ceiling']:>7.0f} "
             f"{100 * r['share']:>5.0f}%")  # fmt: skip
@@ -337,9 +389,12 @@ def _format_row(r) -> str:
 
 def write_markdown(args, rows, ceilings) -> None:
     flags = [flag for flag, on in (("--quick", args.quick), ("--one-thread", args.one_thread)) if on]
+    if args.cells != "rnn":
+        flags.append(f"--cells {args.cells}")
     if args.rounds != 3:
         flags.append(f"--rounds {args.rounds}")
-    cmd = " ".join(["PYTHONPATH=. python benchmarks/bench_train.py", *flags])
+    unset = "" if "OPENBLAS_CORETYPE" in os.environ else "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "
+    cmd = unset + " ".join(["PYTHONPATH=. python benchmarks/bench_train.py", *flags])
     lines = [
         "# Benchmarks",
         "",
@@ -348,20 +403,23 @@ def write_markdown(args, rows, ceilings) -> None:
         f"Command: `{cmd}`  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
         f"Machine: {machine_description()}  ",
+        f"OpenBLAS: {openblas_cores()}  ",
         f"float32 GEMM ceiling (np.matmul 2048^3, timed after each configuration in the same run): "
         f"{min(ceilings):.0f} .. {max(ceilings):.0f} GFLOP/s",
         "",
         "Tokens per second of one training step (forward, backward, gradient clipping at 5, Adam),",
-        "T = 64, median of interleaved rounds. FLOPs/token = 6 (E H + H H + H V) (matrix products only).",
+        "T = 64, median of interleaved rounds. FLOPs/token = 6 (E GH + H GH + H V) (matrix products only;",
+        "G = the cell's gates: rnn 1, gru 3, lstm 4). PyTorch runs nn.RNN / nn.GRU / nn.LSTM, same sizes.",
         "The Republic (corpora/republic.txt); word level uses its full vocabulary.",
         "",
-        "| level | V | E | H | B | rnntui tok/s | PyTorch tok/s | NumPy tok/s | vs PyTorch | vs NumPy "
+        "| cell | level | V | E | H | B | rnntui tok/s | PyTorch tok/s | NumPy tok/s | vs PyTorch | vs NumPy "
         "| rnntui GFLOP/s | GEMM ceiling GFLOP/s | % of ceiling | rnntui on 1 thread tok/s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['level']} | {r['V']} | {r['E']} | {r['H']} | {r['B']} | {_tps(r, 'rnntui')} | "
+            f"| {r['cell']} | {r['level']} | {r['V']} | {r['E']} | {r['H']} | {r['B']} | "
+            f"{_tps(r, 'rnntui')} | "
             f"{_tps(r, 'torch')} | {_tps(r, 'numpy')} | {_ratio(r, 'torch')} | {_ratio(r, 'numpy')} | "
             f"{r['gflops']:.1f} | {r['ceiling']:.0f} | {100 * r['share']:.0f}% | {_tps(r, 'rnntui1')} |"
         )

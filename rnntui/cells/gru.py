@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnntui.kernels import column_sums, jit, recurrent_product, sigmoid_of, tanh_of
+from rnntui.kernels import column_sums, jit, recurrent_product, sigmoid_add, tanh32
 
 NAME = "gru"
 GATES = ("update z", "reset r")  # shown in the gates heatmap, in this order
@@ -55,22 +55,44 @@ def _orthogonal(rng: np.random.Generator, H: int) -> np.ndarray:
 
 
 @jit
+def _candidate(n, b_n, r, hn, exact):
+    """n = tanh(n + b_n + r * hn), all (H,)."""
+    if exact:
+        for j in range(n.shape[0]):
+            n[j] = np.tanh(n[j] + b_n[j] + r[j] * hn[j])
+    else:
+        for j in range(n.shape[0]):
+            n[j] = tanh32(n[j] + b_n[j] + r[j] * hn[j])
+
+
+@jit
+def _blend(h, z, n, hprev):
+    """h = (1 - z) * n + z * hprev, all (H,)."""
+    for j in range(h.shape[0]):
+        h[j] = (1.0 - z[j]) * n[j] + z[j] * hprev[j]
+
+
+@jit
+def _add_into(out, a, b):
+    for j in range(out.shape[0]):
+        out[j] = a[j] + b[j]
+
+
+@jit
 def gates_forward(g, rec, bh, bhn, hprev, hnew, hn, exact):
     """One step's elementwise part, for b rows.
 
     g (b, 3H): x Wxh on entry; r, z, n on exit. rec (b, 3H): h_{t-1} Whh. hprev, hnew (b, H).
     hn (b, H) gets h_{t-1} Whh_n + bhn (the backward pass needs it).
+    Built from vector pieces, one per quantity (kernels.py says why).
     """
     H = hprev.shape[1]
     for b in range(g.shape[0]):
-        gb, rb, hp, ho, hb = g[b], rec[b], hprev[b], hnew[b], hn[b]
-        for j in range(H):
-            r = sigmoid_of(gb[j] + rb[j] + bh[j], exact)
-            z = sigmoid_of(gb[H + j] + rb[H + j] + bh[H + j], exact)
-            hnj = rb[2 * H + j] + bhn[j]
-            n = tanh_of(gb[2 * H + j] + bh[2 * H + j] + r * hnj, exact)
-            gb[j], gb[H + j], gb[2 * H + j], hb[j] = r, z, n, hnj
-            ho[j] = (1.0 - z) * n + z * hp[j]
+        gb, rb = g[b], rec[b]
+        sigmoid_add(gb[: 2 * H], rb[: 2 * H], bh[: 2 * H], exact)  # r, z
+        _add_into(hn[b], rb[2 * H :], bhn)
+        _candidate(gb[2 * H :], bh[2 * H :], gb[:H], hn[b], exact)
+        _blend(hnew[b], gb[H : 2 * H], gb[2 * H :], hprev[b])
 
 
 @jit
@@ -93,20 +115,30 @@ def gates_backward(g, hn, hprev, dh_above, dh_rec, dgx, dgh, dprev):
     """One step back, for b rows. dh_above (b, H): dLoss/dh_t from the layer above; dh_rec (b, H):
     from step t+1 through Whh; dprev (b, H) in: from step t+1 through z (the copy path), out: this
     step's copy path into h_{t-1}. Writes dgx (b, 3H) (dLoss/d of x Wxh + bh: r, z, n blocks) and
-    dgh (b, 3H) (dLoss/d of h Whh: the same, but the n block is the one inside the reset gate)."""
+    dgh (b, 3H) (dLoss/d of h Whh: the same, but the n block is the one inside the reset gate).
+    One short loop per quantity, as in gates_forward."""
     H = hprev.shape[1]
     for b in range(g.shape[0]):
-        gb, hnb, hp = g[b], hn[b], hprev[b]
-        da, dr_, dp, gx, gh = dh_above[b], dh_rec[b], dprev[b], dgx[b], dgh[b]
+        gb, gx, gh = g[b], dgx[b], dgh[b]
+        r, z, n = gb[:H], gb[H : 2 * H], gb[2 * H :]
+        dh, da, dr_ = dprev[b], dh_above[b], dh_rec[b]
+        for j in range(H):  # dLoss/dh_t, from every path into it
+            dh[j] = da[j] + dr_[j] + dh[j]
+        dan = gx[2 * H :]
+        for j in range(H):  # at n's pre-activation
+            dan[j] = dh[j] * (1.0 - z[j]) * (1.0 - n[j] * n[j])
+        daz, hp = gx[H : 2 * H], hprev[b]
         for j in range(H):
-            r, z, n = gb[j], gb[H + j], gb[2 * H + j]
-            dh = da[j] + dr_[j] + dp[j]
-            dan = dh * (1.0 - z) * (1.0 - n * n)  # at n's pre-activation
-            daz = dh * (hp[j] - n) * z * (1.0 - z)
-            dar = dan * hnb[j] * r * (1.0 - r)
-            gx[j], gx[H + j], gx[2 * H + j] = dar, daz, dan
-            gh[j], gh[H + j], gh[2 * H + j] = dar, daz, dan * r
-            dp[j] = dh * z
+            daz[j] = dh[j] * (hp[j] - n[j]) * z[j] * (1.0 - z[j])
+        dar, hnb = gx[:H], hn[b]
+        for j in range(H):
+            dar[j] = dan[j] * hnb[j] * r[j] * (1.0 - r[j])
+        ghn = gh[2 * H :]
+        for j in range(H):
+            ghn[j] = dan[j] * r[j]
+        gh[: 2 * H] = gx[: 2 * H]
+        for j in range(H):  # the copy path: h_t = ... + z h_{t-1}
+            dh[j] = dh[j] * z[j]
 
 
 @jit

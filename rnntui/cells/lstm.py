@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnntui.kernels import column_sums, jit, recurrent_product, sigmoid_of, tanh_of
+from rnntui.kernels import column_sums, jit, recurrent_product, sigmoid_add, tanh_add_vec, tanh_into
 
 NAME = "lstm"
 GATES = ("input i", "forget f", "output o")  # shown in the gates heatmap, in this order
@@ -56,24 +56,35 @@ def init(p: dict[str, np.ndarray], rng: np.random.Generator) -> None:
 
 
 @jit
+def _cell_update(c, f, cprev, i, g):
+    """c = f * cprev + i * g, all (H,)."""
+    for j in range(c.shape[0]):
+        c[j] = f[j] * cprev[j] + i[j] * g[j]
+
+
+@jit
+def _mul_into(out, a, b):
+    for j in range(out.shape[0]):
+        out[j] = a[j] * b[j]
+
+
+@jit
 def gates_forward(g, rec, bh, cprev, cnew, hnew, tc, exact):
     """One step's elementwise part, for b rows.
 
     g (b, 4H): x Wxh on entry; i, f, g, o on exit. rec (b, 4H): h_{t-1} Whh. cprev, cnew, hnew (b, H).
     tc (b, H) gets tanh(c_t) (the backward pass needs it).
+    Built from the vector pieces in kernels.py, one per quantity (see there why).
     """
     H = cprev.shape[1]
     for b in range(g.shape[0]):
-        gb, rb, cp, co, ho, tb = g[b], rec[b], cprev[b], cnew[b], hnew[b], tc[b]
-        for j in range(H):
-            i = sigmoid_of(gb[j] + rb[j] + bh[j], exact)
-            f = sigmoid_of(gb[H + j] + rb[H + j] + bh[H + j], exact)
-            gg = tanh_of(gb[2 * H + j] + rb[2 * H + j] + bh[2 * H + j], exact)
-            o = sigmoid_of(gb[3 * H + j] + rb[3 * H + j] + bh[3 * H + j], exact)
-            c = f * cp[j] + i * gg
-            t = tanh_of(c, exact)
-            gb[j], gb[H + j], gb[2 * H + j], gb[3 * H + j] = i, f, gg, o
-            co[j], tb[j], ho[j] = c, t, o * t
+        gb, rb = g[b], rec[b]
+        sigmoid_add(gb[: 2 * H], rb[: 2 * H], bh[: 2 * H], exact)  # i, f
+        tanh_add_vec(gb[2 * H : 3 * H], rb[2 * H : 3 * H], bh[2 * H : 3 * H], exact)  # g
+        sigmoid_add(gb[3 * H :], rb[3 * H :], bh[3 * H :], exact)  # o
+        _cell_update(cnew[b], gb[H : 2 * H], cprev[b], gb[:H], gb[2 * H : 3 * H])
+        tanh_into(tc[b], cnew[b], exact)
+        _mul_into(hnew[b], gb[3 * H :], tc[b])
 
 
 @jit
@@ -95,20 +106,28 @@ def forward(x, Wxh, Whh, bh, hs, cs, gates, tcs):
 def gates_backward(g, cprev, tc, dh_above, dh_rec, dc, dg):
     """One step back, for b rows. dh_above (b, H): dLoss/dh_t from above; dh_rec (b, H): from step
     t+1 through Whh; dc (b, H) in: dLoss/dc_t from step t+1, out: dLoss/dc_{t-1}.
-    Writes dg (b, 4H): dLoss/d of each gate's pre-activation."""
+    Writes dg (b, 4H): dLoss/d of each gate's pre-activation. One short loop per quantity."""
     H = cprev.shape[1]
     for b in range(g.shape[0]):
-        gb, cp, tb, da, dr, dcb, dgb = g[b], cprev[b], tc[b], dh_above[b], dh_rec[b], dc[b], dg[b]
+        gb, dgb = g[b], dg[b]
+        i, f, gg, o = gb[:H], gb[H : 2 * H], gb[2 * H : 3 * H], gb[3 * H :]
+        dh, da, dr = dgb[3 * H :], dh_above[b], dh_rec[b]  # dh lives where do will go
         for j in range(H):
-            i, f, gg, o = gb[j], gb[H + j], gb[2 * H + j], gb[3 * H + j]
-            t = tb[j]
-            dh = da[j] + dr[j]
-            dcj = dcb[j] + dh * o * (1.0 - t * t)
-            dgb[j] = dcj * gg * i * (1.0 - i)
-            dgb[H + j] = dcj * cp[j] * f * (1.0 - f)
-            dgb[2 * H + j] = dcj * i * (1.0 - gg * gg)
-            dgb[3 * H + j] = dh * t * o * (1.0 - o)
-            dcb[j] = dcj * f
+            dh[j] = da[j] + dr[j]
+        dcb, tb = dc[b], tc[b]
+        for j in range(H):  # dLoss/dc_t: from step t+1, and through h_t = o tanh(c_t)
+            dcb[j] = dcb[j] + dh[j] * o[j] * (1.0 - tb[j] * tb[j])
+        for j in range(H):
+            dh[j] = dh[j] * tb[j] * o[j] * (1.0 - o[j])
+        di, df, dgg, cp = dgb[:H], dgb[H : 2 * H], dgb[2 * H : 3 * H], cprev[b]
+        for j in range(H):
+            di[j] = dcb[j] * gg[j] * i[j] * (1.0 - i[j])
+        for j in range(H):
+            df[j] = dcb[j] * cp[j] * f[j] * (1.0 - f[j])
+        for j in range(H):
+            dgg[j] = dcb[j] * i[j] * (1.0 - gg[j] * gg[j])
+        for j in range(H):
+            dcb[j] = dcb[j] * f[j]
 
 
 @jit

@@ -90,9 +90,9 @@ Examples:
   rnntui train corpora/republic.txt --no-tui --steps 3000
   rnntui train corpora/republic.txt --level word --lowercase --min-count 3 --minutes 10
   rnntui train --resume runs/republic/latest.npz --steps 6000
-  rnntui train symposium.txt --init-from republic --steps 1000   (fine-tune the shipped model)
-  rnntui train act1.txt act2.txt act3.txt                         (several files: one corpus)
-  rnntui train texts/                                             (every *.txt below texts/)"""
+  rnntui train corpora/shakespeare.txt --init-from republic --steps 1000   (fine-tune the shipped model)
+  rnntui train act1.txt act2.txt act3.txt     (several files: one corpus)
+  rnntui train texts/                         (every *.txt below texts/)"""
 )
 @click.argument("corpus", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
@@ -101,9 +101,10 @@ Examples:
 @click.option(
     "--init-from",
     metavar="CKPT",
-    help="Fine-tune: a new run starting from this checkpoint's weights (or a shipped model by name: "
-    "republic). Options not given are its own (model shape, vocabulary, training); the vocabulary "
-    "grows for tokens it lacks; a fresh optimiser state.",
+    help="Fine-tune: a new run starting from this checkpoint's weights (or a shipped model's, by name: "
+    "republic), with a fresh optimiser state. Options not given are the checkpoint's (its shape, which "
+    "cannot change, vocabulary and training options), except --steps/--minutes; the vocabulary grows "
+    "for tokens the text has and it lacks.",
 )
 @click.option(
     "--level", type=click.Choice(["char", "word"]), default="char", help="Tokens: characters or words."

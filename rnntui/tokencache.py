@@ -164,13 +164,13 @@ def _count(files: list[Path], options: dict, block_bytes: int) -> tuple[Vocab, i
     """Pass 1: the fresh vocabulary, the number of tokens, the sha256 of the joined text and of each
     file's own text."""
     digest = hashlib.sha256()
-    each = [hashlib.sha256() for _ in files]
+    each = [digest] if len(files) == 1 else [hashlib.sha256() for _ in files]  # one file: hashed once
 
     def hashed() -> Iterator[str]:
         for i, text in iter_corpus(files, options["encoding"], block_bytes):
             data = text.encode("utf-8")
             digest.update(data)
-            if i is not None:
+            if i is not None and each[i] is not digest:
                 each[i].update(data)
             yield text
 

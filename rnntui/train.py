@@ -30,7 +30,7 @@ from rnntui.model import RNN, ModelConfig
 from rnntui.tokencache import Tokenized, tokenize
 
 OPTIMIZERS = ("adam", "adagrad", "sgd")
-SHAPE_OPTIONS = ("level", "lowercase", "embed", "hidden", "layers")  # what a fine-tune keeps from its model
+SHAPE_OPTIONS = ("level", "lowercase", "cell", "embed", "hidden", "layers")  # a fine-tune keeps its model's
 DEFAULT_LR = {"adam": 2e-3, "adagrad": 0.1, "sgd": 1.0}
 ADAM_BETAS, EPS = (0.9, 0.999), 1e-8
 
@@ -270,8 +270,8 @@ class Trainer:
         names = {f.name for f in fields(TrainConfig)}
         inherited = {k: v for k, v in (base.meta.get("train") or {}).items() if k in names}
         mcfg = base.model.cfg
-        shape = {"level": base.vocab.level, "lowercase": base.vocab.lowercase, "embed": mcfg.embed,
-                 "hidden": mcfg.hidden, "layers": mcfg.layers}  # fmt: skip
+        shape = {"level": base.vocab.level, "lowercase": base.vocab.lowercase, "cell": mcfg.cell,
+                 "embed": mcfg.embed, "hidden": mcfg.hidden, "layers": mcfg.layers}  # fmt: skip
         for k in SHAPE_OPTIONS:
             if given.get(k) is not None and given[k] != shape[k]:
                 flag = k.replace("_", "-")

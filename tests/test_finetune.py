@@ -61,6 +61,25 @@ def test_old_rows_are_kept_and_new_rows_start_as_in_a_fresh_model(base, new_text
     assert saved.meta["init_from"] == trainer.init_from and saved.meta["step"] == 5
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_a_gated_cell_is_fine_tuned_the_same_way(tmp_path, new_text, cell):
+    text = tmp_path / "base.txt"
+    text.write_text("the cat sat on the mat. the dog sat on the log.\n" * 40)
+    Trainer.start(text, TrainConfig(**SMALL, cell=cell, steps=5), tmp_path / "base").run()
+    old = checkpoint.load(tmp_path / "base" / "latest.npz")
+    trainer = Trainer.fine_tune(new_text, tmp_path / "base" / "latest.npz", tmp_path / "ft", steps=4)
+    assert trainer.cfg.cell == cell and trainer.model.cfg.cell == cell
+    V0, p, q = len(old.vocab), trainer.model.params, old.model.params
+    assert len(trainer.vocab) > V0 and np.array_equal(p["Why"][:, :V0], q["Why"])
+    for name in p.keys() - finetune.TOKEN_ROWS.keys():  # the cell's own weights, whatever their names
+        assert np.array_equal(p[name], q[name]), name
+    trainer.run()
+    assert trainer.step == 4
+    other = "lstm" if cell == "gru" else "gru"
+    with pytest.raises(ValueError, match=f"--cell {other}: a fine-tuned model keeps the shape"):
+        Trainer.fine_tune(new_text, tmp_path / "base" / "latest.npz", tmp_path / "x", cell=other)
+
+
 def test_options_not_given_are_the_models_and_its_shape_cannot_change(base, new_text, tmp_path):
     trainer = Trainer.fine_tune(new_text, base, tmp_path / "a", seq=8, lr=1e-3)
     cfg = trainer.cfg

@@ -86,7 +86,7 @@ def make_rnntui(trainer: Trainer):
 
 def make_rnntui_1t(trainer: Trainer):
     """rnntui on one thread (its own Trainer and model): shows what the second core buys."""
-    tr = Trainer.start(trainer.corpus_path, trainer.cfg, trainer.run_dir.parent / "run-1t")
+    tr = Trainer.start(trainer.corpus_files, trainer.cfg, trainer.run_dir.parent / "run-1t")
     tr.model.parts = 1
     return tr.train_step
 

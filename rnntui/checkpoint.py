@@ -2,7 +2,8 @@
 
 Arrays (all little-endian, loadable with ``numpy.load(path, allow_pickle=False)`` or any npz reader):
     meta            uint8 (n,)      UTF-8 JSON: format, version, config (with the cell), vocabulary,
-                                    step, data position, RNG state, corpus sha256, best validation loss
+                                    step, data position, RNG state, corpus (every file and its
+                                    sha256), best validation loss, and for a fine-tuned run init_from
     param/<name>    float32         weights by name: embed (V, E); each layer l's cell weights (below);
                                     Why (H, V); by (V,)
     opt/<slot>      float32 (P,)    optimiser state over the flat parameter vector, in the order of
@@ -195,6 +196,15 @@ def load(path: str | Path) -> Checkpoint:
         val_history=arrays.get("history/val", np.zeros((0, 2))).astype(np.float64).reshape(-1, 2),
         spectra_history=_history(arrays, "history/spectra", 1 + 2 * cfg.layers, path),
     )
+
+
+def corpus_files(meta: dict) -> list[tuple[Path, str | None]]:
+    """(path, sha256 of its normalised text) of every file of the corpus a checkpoint was trained
+    on, in order. Checkpoints from before several files were possible record one ``path``."""
+    info = meta.get("corpus") or {}
+    if "files" in info:
+        return [(Path(f["path"]), f.get("sha256")) for f in info["files"]]
+    return [(Path(info["path"]), info.get("sha256"))] if info.get("path") else []
 
 
 def _history(arrays: dict, key: str, columns: int, path: Path) -> np.ndarray:

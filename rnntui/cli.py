@@ -89,11 +89,22 @@ main.add_command(inspect_group, name="inspect")
 Examples:
   rnntui train corpora/republic.txt --no-tui --steps 3000
   rnntui train corpora/republic.txt --level word --lowercase --min-count 3 --minutes 10
-  rnntui train --resume runs/republic/latest.npz --steps 6000"""
+  rnntui train --resume runs/republic/latest.npz --steps 6000
+  rnntui train corpora/shakespeare.txt --init-from republic --steps 1000   (fine-tune the shipped model)
+  rnntui train act1.txt act2.txt act3.txt     (several files: one corpus)
+  rnntui train texts/                         (every *.txt below texts/)"""
 )
-@click.argument("corpus", required=False, type=click.Path(path_type=Path))
+@click.argument("corpus", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--resume", "resume", type=click.Path(path_type=Path), help="Continue the run saved in this checkpoint."
+)
+@click.option(
+    "--init-from",
+    metavar="CKPT",
+    help="Fine-tune: a new run starting from this checkpoint's weights (or a shipped model's, by name: "
+    "republic), with a fresh optimiser state. Options not given are the checkpoint's (its shape, which "
+    "cannot change, vocabulary and training options), except --steps/--minutes; the vocabulary grows "
+    "for tokens the text has and it lacks.",
 )
 @click.option(
     "--level", type=click.Choice(["char", "word"]), default="char", help="Tokens: characters or words."
@@ -133,7 +144,7 @@ Examples:
 )
 @click.option("--save-every", type=POS_INT, default=500, help="Write latest.npz every N steps.")
 @click.option("--seed", type=NONNEG_INT, default=0, help="Same seed and config give bit-identical weights.")
-@click.option("--name", help="Run name: checkpoints go to OUT/NAME/  [default: the corpus file's stem]")
+@click.option("--name", help="Run name: checkpoints go to OUT/NAME/  [default: the first CORPUS's stem]")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), help="Folder of runs.")
 @click.option("--force", is_flag=True, help="Start afresh even if OUT/NAME already holds a run.")
 @click.option("--encoding", default="utf-8", help="Text encoding of CORPUS.")
@@ -142,17 +153,28 @@ Examples:
     default=None,
     help="Dashboard or plain progress bar  [default: dashboard when stdout is a terminal]",
 )
-def train(corpus: Path | None, resume: Path | None, name: str | None, out: Path, force: bool, encoding: str,
-          tui: bool | None, **options) -> None:  # fmt: skip
-    """Train a model on the text file CORPUS.
+@click.pass_context
+def train(ctx: click.Context, corpus: tuple[Path, ...], resume: Path | None, init_from: str | None,
+          name: str | None, out: Path, force: bool, encoding: str, tui: bool | None,
+          **options) -> None:  # fmt: skip
+    """Train a model on CORPUS: one or more text files, or folders (every *.txt below them, sorted),
+    read as one text with a blank line between files.
 
     Checkpoints go to OUT/NAME/latest.npz (every --save-every steps, at the end, and on Ctrl-C or
-    SIGTERM) and OUT/NAME/best.npz (lowest validation loss). --resume continues a run exactly.
+    SIGTERM) and OUT/NAME/best.npz (lowest validation loss). --resume continues a run exactly;
+    --init-from starts a new run from a trained model's weights (fine-tuning).
     """
+    import os
+
+    from click.core import ParameterSource
+
+    DEFAULT = ParameterSource.DEFAULT
     from rnntui.train import Trainer, config_from_options
 
-    if resume is None and corpus is None:
-        raise click.UsageError("give a CORPUS text file to train on, or --resume CHECKPOINT")
+    if resume is None and not corpus:
+        raise click.UsageError("give a CORPUS (text files or folders) to train on, or --resume CKPT")
+    if resume is not None and init_from is not None:
+        raise click.UsageError("--resume continues a run; --init-from starts a new one: give one of them")
     if options["steps"] is None and options["minutes"] is None and resume is None:
         options["steps"] = DEFAULT_STEPS
 
@@ -162,15 +184,23 @@ def train(corpus: Path | None, resume: Path | None, name: str | None, out: Path,
     try:
         if resume is not None:
             budget = {k: options[k] for k in ("steps", "minutes", "eval_every", "save_every")}
-            trainer = Trainer.resume(resume, corpus, encoding, on_note=note, **budget)
+            trainer = Trainer.resume(resume, corpus or None, encoding, on_note=note, **budget)
         else:
-            run_dir = out / (name or corpus.stem)
+            run_dir = out / (name or Path(os.path.abspath(corpus[0])).stem)
             if (run_dir / "latest.npz").exists() and not force:
                 raise click.ClickException(
                     f"{run_dir} already holds a run; continue it with --resume {run_dir / 'latest.npz'}, "
                     "or pass --name NEW or --force"
                 )
-            trainer = Trainer.start(corpus, config_from_options(**options), run_dir, encoding, on_note=note)
+            if init_from is not None:  # the options given on the command line; the rest are the model's
+                given = {k: v for k, v in options.items() if ctx.get_parameter_source(k) != DEFAULT}
+                given["steps"] = options["steps"]
+                trainer = Trainer.fine_tune(corpus, init_from, run_dir, encoding, on_note=note, **given)
+                for line in fine_tune_summary(trainer):
+                    click.echo(line, err=True)
+            else:
+                cfg = config_from_options(**options)
+                trainer = Trainer.start(corpus, cfg, run_dir, encoding, on_note=note)
         trainer.run_dir.mkdir(parents=True, exist_ok=True)  # fail before the banner if OUT is unusable
         if tui is None:
             tui = sys.stdout.isatty()
@@ -182,6 +212,27 @@ def train(corpus: Path | None, resume: Path | None, name: str | None, out: Path,
         sys.exit(130)
     if stopped is not None and stopped.reason == "diverged":
         raise click.ClickException(stopped.message)
+
+
+def fine_tune_summary(trainer) -> list[str]:
+    """What fine-tuning did, for the first lines of output: where the weights came from, what was
+    kept and reset, and how the vocabulary grew."""
+    from rnntui.inspect import display_token
+
+    init = trainer.init_from
+    added = trainer.vocab.tokens[init["base_vocab"] :]
+    shown = " ".join(display_token(t) for t in added[:20]) + (" …" if len(added) > 20 else "")
+    grown = (
+        f"{len(added)} new token(s) added after the model's {init['base_vocab']} (V = {len(trainer.vocab)}): "
+        f"{shown}; their rows start as in a fresh model, the old tokens keep their ids and rows"
+        if added
+        else f"no new tokens: the text uses only the model's {init['base_vocab']}"
+    )
+    return [
+        f"fine-tuning from {init['path']} (its step {init['step']}): all its weights, a fresh "
+        f"{trainer.cfg.optimizer} optimiser state, counting steps from 0",
+        f"vocabulary: {grown}",
+    ]
 
 
 def _train_with_dashboard(trainer):
@@ -236,7 +287,7 @@ def _train_with_progress(trainer):
     ]
     v = len(trainer.vocab)
     console.print(
-        f"[bold]rnntui[/] {trainer.corpus_path} · {cfg.level} level · V={v} · "
+        f"[bold]rnntui[/] {trainer.corpus_label} · {cfg.level} level · V={v} · "
         f"{trainer.model.flat.size:,} parameters · {len(trainer.train_ids):,} train / "
         f"{len(trainer.val_ids):,} val tokens · uniform guess {math.log(v):.2f} nats"
     )

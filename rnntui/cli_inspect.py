@@ -69,7 +69,10 @@ def _text_ids(ckpt, text_file: Path | None, max_tokens: int, command: str):
     else:
         corpus = _corpus_ids(ckpt)
         if corpus is None:
-            path = (ckpt.meta.get("corpus") or {}).get("path", "?")
+            from rnntui.checkpoint import corpus_files
+
+            files = corpus_files(ckpt.meta)
+            path = files[0][0] if len(files) == 1 else f"{len(files)} files" if files else "?"
             raise _fail(
                 f"the training corpus ({path}) is not available; pass --text FILE to run `{command}` on"
             )
@@ -394,6 +397,12 @@ def health(checkpoint: Path, text_file: Path | None, max_tokens: int, bins: int)
     from rnntui.inspect import SATURATED, activation_histogram, hidden_trace, recurrent_spectra
 
     ckpt = _load(checkpoint)
+    init = ckpt.meta.get("init_from")
+    if init:
+        click.echo(
+            f"fine-tuned from {init['path']} (its step {init['step']}, sha256 {init['sha256'][:16]}…); "
+            f"vocabulary {init['base_vocab']} + {init['added']} new token(s)"
+        )
     spectra = recurrent_spectra(ckpt.model.params)
     click.echo(f"step {ckpt.meta.get('step', '?')}; recurrent matrices Whh (H = {ckpt.model.cfg.hidden}):")
     for layer, (radius, sigma) in enumerate(spectra):

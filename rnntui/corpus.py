@@ -11,15 +11,20 @@ Tokens live in one contiguous integer array (uint16 when the vocabulary allows, 
 A corpus of any size is read as a stream of normalised text blocks (``iter_text``), so nothing here
 needs the whole text in memory at once; ``rnntui.tokencache`` builds on that to tokenise a large
 corpus once and memory-map the ids on later runs.
+
+A corpus may be several files (``corpus_files`` expands folders): their texts are joined with a
+blank line between one file and the next (``iter_corpus``), so a stream never runs one text into
+the next unmarked.
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
+import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +62,7 @@ def iter_text(path: str | Path, encoding: str = "utf-8", block_bytes: int = BLOC
     """
     path = Path(path)
     if not path.exists():
-        raise CorpusError(f"{path}: no such file")
+        raise CorpusError(f"{path}: {'a broken symbolic link' if path.is_symlink() else 'no such file'}")
     if path.is_dir():
         raise CorpusError(f"{path}: is a directory, not a text file")
     try:
@@ -66,9 +71,16 @@ def iter_text(path: str | Path, encoding: str = "utf-8", block_bytes: int = BLOC
         raise CorpusError(f"unknown encoding {encoding!r}") from None
     offset = 0  # bytes handed to the decoder so far
     at_start, held_cr, has_nul, has_text = True, False, False, False
-    with open(path, "rb") as f:
+    try:
+        f = open(path, "rb")
+    except OSError as err:
+        raise CorpusError(f"{path}: cannot be read ({err.strerror or err})") from None
+    with f:
         while True:
-            data = f.read(block_bytes)
+            try:
+                data = f.read(block_bytes)
+            except OSError as err:
+                raise CorpusError(f"{path}: cannot be read ({err.strerror or err})") from None
             final = not data
             pending = len(decoder.getstate()[0])  # bytes of a character split by the last read
             try:
@@ -96,6 +108,70 @@ def iter_text(path: str | Path, encoding: str = "utf-8", block_bytes: int = BLOC
         raise CorpusError(f"{path}: looks like binary data (contains NUL bytes), not text")
     if not has_text:
         raise CorpusError(f"{path}: is empty (no text to learn from)")
+
+
+def corpus_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The text files that make a corpus: each path that is a file, as given; for each folder, every
+    ``*.txt`` below it (hidden files and folders skipped), sorted by path, symbolic links followed
+    once (a folder or file reached twice, through a link or by being named again, is read once).
+
+    Raises CorpusError naming the path when one does not exist or a folder holds no ``*.txt``.
+    """
+    files: list[Path] = []
+    seen: set[str] = set()
+
+    def add(path: Path) -> None:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            files.append(path)
+
+    for arg in map(Path, paths):
+        if not arg.is_dir():
+            if not arg.exists() and not arg.is_symlink():
+                raise CorpusError(f"{arg}: no such file or folder")
+            add(arg)
+            continue
+        found: list[Path] = []
+        visited = {os.path.realpath(arg)}
+        for root, dirs, names in os.walk(arg, followlinks=True):
+            keep = []
+            for d in sorted(dirs):
+                real = os.path.realpath(os.path.join(root, d))
+                if not d.startswith(".") and real not in visited:  # a link back up is not walked again
+                    visited.add(real)
+                    keep.append(d)
+            dirs[:] = keep
+            found += [Path(root, n) for n in names if n.endswith(".txt") and not n.startswith(".")]
+        if not found:
+            raise CorpusError(f"{arg}: is a folder with no *.txt files below it")
+        for path in sorted(found, key=lambda p: p.relative_to(arg).parts):
+            add(path)
+    if not files:
+        raise CorpusError("no corpus given")
+    return files
+
+
+def iter_corpus(files: Sequence[str | Path], encoding: str = "utf-8",
+                block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int | None, str]]:  # fmt: skip
+    """The text of several files as one stream of ``(file index, block)``: each file's blocks as
+    ``iter_text`` gives them, and between two files a separator block (index None) of the newlines
+    that make the earlier one end in a blank line ("\n\n"). Joined, the blocks are ``read_corpus``.
+    """
+    for i, path in enumerate(files):
+        tail = ""
+        for text in iter_text(path, encoding, block_bytes):
+            tail = (tail + text)[-2:]
+            yield i, text
+        if i < len(files) - 1:
+            sep = "" if tail == "\n\n" else "\n" if tail.endswith("\n") else "\n\n"
+            if sep:
+                yield None, sep
+
+
+def read_corpus(files: Sequence[str | Path], encoding: str = "utf-8") -> str:
+    """The whole text of a corpus of one or more files, joined as ``iter_corpus`` joins them."""
+    return "".join(text for _, text in iter_corpus(files, encoding))
 
 
 def sha256_text(text: str) -> str:
@@ -283,6 +359,16 @@ def vocab_from_counts(
             "a language model needs at least two to choose between"
         )
     return Vocab(level=level, tokens=tokens, lowercase=lowercase)
+
+
+def grow_vocab(base: Vocab, fresh: Vocab) -> Vocab:
+    """``base`` with the tokens of ``fresh`` it lacks appended, in ``fresh``'s order: the old
+    tokens keep their ids. ``fresh`` is the vocabulary a fresh run on the new text would have, so
+    at word level ``--min-count``/``--max-vocab`` bound what is added exactly as they bound a fresh
+    run; at char level every new character is added. Both must share level and case folding."""
+    known = base._index  # type: ignore[attr-defined]
+    added = tuple(t for t in fresh.tokens if t not in known)
+    return Vocab(level=base.level, tokens=base.tokens + added, lowercase=base.lowercase)
 
 
 def code_points(text: str) -> np.ndarray:

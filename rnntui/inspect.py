@@ -111,32 +111,38 @@ def token_id(vocab, word: str) -> int | None:
 
 def training_corpus_ids(ckpt) -> tuple[np.ndarray, np.ndarray] | None:
     """(all token ids, validation ids) of the corpus a checkpoint was trained on, or None when it is
-    not on this machine (or has changed since). Looked for at its recorded path, then under the same
-    name in the project's ``corpora/`` folder (where the shipped model's text lives)."""
-    from rnntui.corpus import CorpusError, read_text, split_train_val
+    not on this machine (or has changed since). Its files are looked for at their recorded paths,
+    then under the same names in the project's ``corpora/`` folder (where the shipped model's text
+    lives)."""
+    from rnntui.checkpoint import corpus_files
+    from rnntui.corpus import CorpusError, Vocab, read_corpus, split_train_val
     from rnntui.tokencache import tokenize
 
-    info = ckpt.meta.get("corpus") or {}
-    if not info.get("path"):
+    recorded = [path for path, _ in corpus_files(ckpt.meta)]
+    if not recorded:
         return None
-    recorded = Path(info["path"])
+    info = ckpt.meta.get("corpus") or {}
     train = ckpt.meta.get("train") or {}
-    for path in (recorded, Path(__file__).resolve().parents[1] / "corpora" / recorded.name):
-        if not path.is_file():
+    vocab = ckpt.vocab
+    init = ckpt.meta.get("init_from")  # a fine-tuned model's vocabulary grew from its base's
+    base = Vocab(vocab.level, vocab.tokens[: int(init["base_vocab"])], vocab.lowercase) if init else None
+    corpora = Path(__file__).resolve().parents[1] / "corpora"
+    for files in (recorded, [corpora / path.name for path in recorded]):
+        if not all(path.is_file() for path in files):
             continue
         try:
             # the training run's token cache (memory-mapped) when it fits this checkpoint ...
-            tok = tokenize(path, ckpt.vocab.level, lowercase=ckpt.vocab.lowercase,
-                           min_count=train.get("min_count", 1), max_vocab=train.get("max_vocab"))  # fmt: skip
+            tok = tokenize(files, vocab.level, lowercase=vocab.lowercase, min_count=train.get("min_count", 1),
+                           max_vocab=train.get("max_vocab"), base=base)  # fmt: skip
             if info.get("sha256") and tok.sha256 != info["sha256"]:
                 continue
-            if tok.vocab.tokens == ckpt.vocab.tokens:
+            if tok.vocab.tokens == vocab.tokens:
                 ids = tok.ids
             else:  # ... else the text encoded with the checkpoint's own vocabulary
-                ids = ckpt.vocab.encode(read_text(path), what=str(path))
+                ids = vocab.encode(read_corpus(files), what=str(files[0]))
         except (CorpusError, OSError):
             continue
-        val_frac = float((ckpt.meta.get("train") or {}).get("val_frac", 0.05))
+        val_frac = float(train.get("val_frac", 0.05))
         return ids, split_train_val(ids, val_frac)[1]
     return None
 

@@ -1,10 +1,12 @@
 """Tokenise a corpus once; memory-map the token ids on every later run.
 
-``tokenize(path, level, ...)`` returns the corpus's vocabulary, its token ids and its sha256. The
-first time, it reads the file as a stream of blocks, twice: (1) count the tokens and hash the text,
-(2) encode each block and append its ids to a ``.npy`` file. It never holds the whole text, nor
-more than one block of it as ids. Later runs open that file with ``np.load(mmap_mode="r")``: no
-tokenising, and only the pages training touches are ever read into memory.
+``tokenize(files, level, ...)`` returns the corpus's vocabulary, its token ids and its sha256. A
+corpus is one text file or several, joined as ``corpus.iter_corpus`` joins them (a blank line
+between two files). The first time, it reads the text as a stream of blocks, twice: (1) count the
+tokens and hash the text, (2) encode each block and append its ids to a ``.npy`` file. It never
+holds the whole text, nor more than one block of it as ids. Later runs open that file with
+``np.load(mmap_mode="r")``: no tokenising, and only the pages training touches are ever read into
+memory.
 
 Where the cache lives (one pair of files per corpus and vocabulary options):
 
@@ -13,15 +15,19 @@ Where the cache lives (one pair of files per corpus and vocabulary options):
     <corpus folder>/.rnntui-cache/<corpus name>.<level>-<key>.json   what they were made from
 
 ``key`` is a hash of the options that shape the vocabulary (the encoding; at word level also
-lowercase, min_count and max_vocab), so each set of options has its own cache. If the corpus folder
-is not writable the pair goes to ``$XDG_CACHE_HOME/rnntui/tokens/`` (default ``~/.cache``), and if
-that fails too the ids are simply kept in memory. Deleting the files is always safe.
+lowercase, min_count and max_vocab; the base vocabulary of a fine-tuned model, which the text's new
+tokens are appended to), so each set of options has its own cache. For several files, the key also
+holds every file's path, the name is ``<first file's name>+<how many more>`` and the folder is the
+one that holds them all. If that folder is not writable the pair goes to
+``$XDG_CACHE_HOME/rnntui/tokens/`` (default ``~/.cache``), and if that fails too the ids are simply
+kept in memory. Deleting the files is always safe.
 
-The JSON records the corpus's size, mtime and sha256, the options, the vocabulary, and the size and
-mtime of the ``.npy``. A cache is used only if all of that still holds and every id is inside the
-vocabulary; when the corpus's size or mtime changed, its text is hashed again and the ids reused
-only if the sha256 is unchanged. Anything else (stale, truncated, corrupt, from another version) is
-rebuilt without a word. Both files are written atomically (temporary file, fsync, ``os.replace``).
+The JSON records every file's size, mtime, inode and sha256, the sha256 of the joined text, the
+options, the vocabulary, and the size and mtime of the ``.npy``. A cache is used only if all of that
+still holds and every id is inside the vocabulary; when a file's size or mtime changed, the text is
+hashed again and the ids reused only if the sha256 is unchanged. Anything else (stale, truncated,
+corrupt, from another version) is rebuilt without a word. Both files are written atomically
+(temporary file, fsync, ``os.replace``).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import json
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,13 +49,14 @@ from rnntui.corpus import (
     CorpusError,
     Vocab,
     code_points,
-    iter_text,
+    grow_vocab,
+    iter_corpus,
     iter_words,
     vocab_from_counts,
 )
 
 FORMAT = "rnntui-token-cache"
-VERSION = 1
+VERSION = 2  # 2: a corpus is a list of files
 CACHE_DIR = ".rnntui-cache"
 NOTE_BYTES = 1 << 24  # tokenising a corpus this big (16 MiB) or bigger is announced through on_note
 
@@ -60,103 +67,122 @@ class Tokenized:
 
     vocab: Vocab
     ids: np.ndarray  # (N,) uint16 | uint32; read-only and memory-mapped when it came from a cache
-    sha256: str  # of the normalised text, as UTF-8 (what checkpoints record)
+    sha256: str  # of the normalised text, as UTF-8, files joined (what checkpoints record)
     cache: Path | None  # the .npy the ids live in; None when no cache could be written
     reused: bool  # True: read from the cache, no tokenising
+    file_sha256: tuple[str, ...] = ()  # each file's own sha256 (of its normalised text), in order
 
 
 def tokenize(
-    path: str | Path,
+    paths: str | Path | Sequence[str | Path],
     level: str = "char",
     *,
     lowercase: bool = False,
     min_count: int = 1,
     max_vocab: int | None = None,
     encoding: str = "utf-8",
+    base: Vocab | None = None,
     cache: bool = True,
     block_bytes: int = BLOCK_BYTES,
     on_note: Callable[[str], None] | None = None,
 ) -> Tokenized:
-    """The vocabulary and token ids of the text file ``path``, from its cache when that is valid.
+    """The vocabulary and token ids of one text file or several (joined by ``iter_corpus``), from
+    their cache when that is valid.
 
-    Raises CorpusError (one line for a person) when the file is not usable text. ``on_note`` hears
-    one line when a large corpus (NOTE_BYTES or more) has to be tokenised: it takes a few seconds.
+    ``base``: a model's vocabulary to grow (fine-tuning): its tokens keep their ids and the tokens a
+    fresh vocabulary of this text has beyond it are appended (``corpus.grow_vocab``). Raises
+    CorpusError (one line for a person, naming the file) when a file is not usable text.
+    ``on_note`` hears one line when a large corpus (NOTE_BYTES or more) has to be tokenised.
     """
-    path = Path(path)
-    options = {"level": level, "encoding": encoding}
+    files = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+    options: dict = {"level": level, "encoding": encoding}
     if level == "word":
         options |= {"lowercase": lowercase, "min_count": min_count, "max_vocab": max_vocab}
-    try:
-        stat = path.stat() if path.is_file() else None
-    except OSError:
-        stat = None
-    places = _cache_places(path, options) if cache and stat is not None else []
+    if base is not None:
+        options["base"] = hashlib.sha256(json.dumps(list(base.tokens)).encode()).hexdigest()
+    if len(files) > 1:
+        options["files"] = [str(f.resolve()) for f in files]
+    stats = []
+    for f in files:
+        try:
+            stats.append(f.stat() if f.is_file() else None)
+        except OSError:
+            stats.append(None)
+    places = _cache_places(files, options) if cache and None not in stats else []
 
-    # 1) a cache whose corpus is unchanged (same size and mtime): no reading of the text at all
+    # 1) a cache whose files are unchanged (same sizes and mtimes): no reading of the text at all
     found = [(npy, meta) for npy in places if (meta := _read_meta(npy, options)) is not None]
     for npy, meta in found:
-        if _same_file(meta["corpus"], stat) and (hit := _open_ids(npy, meta)) is not None:
-            return Tokenized(hit[0], hit[1], meta["corpus"]["sha256"], npy, reused=True)
+        if _same_files(meta["corpus"]["files"], stats) and (hit := _open_ids(npy, meta)) is not None:
+            shas = tuple(f["sha256"] for f in meta["corpus"]["files"])
+            return Tokenized(hit[0], hit[1], meta["corpus"]["sha256"], npy, True, shas)
 
     # 2) count the tokens and hash the text, one block at a time
-    if on_note is not None and stat is not None and stat.st_size >= NOTE_BYTES:
-        on_note(f"tokenising {path} ({stat.st_size / 1e6:,.1f} MB) at {level} level…")
-    vocab, n_tokens, sha = _count(path, options, block_bytes)
+    size = sum(st.st_size for st in stats if st is not None)
+    if on_note is not None and size >= NOTE_BYTES:
+        what = str(files[0]) if len(files) == 1 else f"{len(files)} files"
+        on_note(f"tokenising {what} ({size / 1e6:,.1f} MB) at {level} level…")
+    vocab, n_tokens, sha, shas = _count(files, options, block_bytes)
+    if base is not None:
+        vocab = grow_vocab(base, vocab)
 
-    # 3) the corpus was touched but its text is the same: the cached ids still hold
+    # 3) a file was touched but the text is the same: the cached ids still hold
     for npy, meta in found:
         if meta["corpus"]["sha256"] == sha and (hit := _open_ids(npy, meta)) is not None:
             if hit[0] == vocab:
                 try:
-                    _write_meta(npy, _meta(stat, path, options, vocab, sha, hit[2]))
+                    _write_meta(npy, _meta(stats, files, options, vocab, sha, shas, hit[2]))
                 except OSError:
                     pass  # it will be hashed again next time
-                return Tokenized(vocab, hit[1], sha, npy, reused=True)
+                return Tokenized(vocab, hit[1], sha, npy, True, shas)
 
     # 4) encode into the first place that takes a file; else into memory
     for npy in places:
         try:
-            ids_stat = _write_ids(npy, stat, path, options, vocab, n_tokens, block_bytes)
-            _write_meta(npy, _meta(stat, path, options, vocab, sha, ids_stat))
+            ids_stat = _write_ids(npy, stats, files, options, vocab, n_tokens, block_bytes)
+            _write_meta(npy, _meta(stats, files, options, vocab, sha, shas, ids_stat))
             hit = _open_ids(npy, _read_meta(npy, options) or {})
         except OSError:
             continue  # read-only folder, disk full, ...: try the next place
         if hit is not None:
-            return Tokenized(vocab, hit[1], sha, npy, reused=False)
+            return Tokenized(vocab, hit[1], sha, npy, False, shas)
     ids = np.empty(n_tokens, vocab.dtype)
     filled = 0
-    for block in _encoded_blocks(path, options, vocab, block_bytes):
+    for block in _encoded_blocks(files, options, vocab, block_bytes):
         if filled + len(block) > n_tokens:
             break
         ids[filled : filled + len(block)] = block
         filled += len(block)
-    _check_unchanged(path, stat, filled == n_tokens)
-    return Tokenized(vocab, ids, sha, None, reused=False)
+    _check_unchanged(files, stats, filled == n_tokens)
+    return Tokenized(vocab, ids, sha, None, False, shas)
 
 
 # -- the two passes ---------------------------------------------------------------------------------
 
 
-def _count(path: Path, options: dict, block_bytes: int) -> tuple[Vocab, int, str]:
-    """Pass 1: the vocabulary, the number of tokens and the sha256 of the normalised text."""
+def _count(files: list[Path], options: dict, block_bytes: int) -> tuple[Vocab, int, str, tuple[str, ...]]:
+    """Pass 1: the fresh vocabulary, the number of tokens, the sha256 of the joined text and of each
+    file's own text."""
     digest = hashlib.sha256()
-    blocks = iter_text(path, options["encoding"], block_bytes)
+    each = [digest] if len(files) == 1 else [hashlib.sha256() for _ in files]  # one file: hashed once
+
+    def hashed() -> Iterator[str]:
+        for i, text in iter_corpus(files, options["encoding"], block_bytes):
+            data = text.encode("utf-8")
+            digest.update(data)
+            if i is not None and each[i] is not digest:
+                each[i].update(data)
+            yield text
+
     n_tokens = 0
     if options["level"] == "char":
         seen = np.zeros(0x110000, dtype=bool)  # every Unicode code point
-        for text in blocks:
-            digest.update(text.encode("utf-8"))
+        for text in hashed():
             codes = code_points(text)
             seen[np.flatnonzero(np.bincount(codes))] = True
             n_tokens += len(codes)
         counts = {chr(c): 1 for c in np.flatnonzero(seen)}
     else:
-
-        def hashed():
-            for text in blocks:
-                digest.update(text.encode("utf-8"))
-                yield text
-
         counts = Counter()
         for words in iter_words(hashed(), options["lowercase"]):
             counts.update(words)
@@ -164,34 +190,39 @@ def _count(path: Path, options: dict, block_bytes: int) -> tuple[Vocab, int, str
     vocab = vocab_from_counts(options["level"], counts, lowercase=options.get("lowercase", False),
                               min_count=options.get("min_count", 1),
                               max_vocab=options.get("max_vocab"))  # fmt: skip
-    return vocab, n_tokens, digest.hexdigest()
+    return vocab, n_tokens, digest.hexdigest(), tuple(h.hexdigest() for h in each)
 
 
-def _encoded_blocks(path: Path, options: dict, vocab: Vocab, block_bytes: int):
+def _encoded_blocks(files: list[Path], options: dict, vocab: Vocab, block_bytes: int) -> Iterator[np.ndarray]:
     """Pass 2: the token ids, one block of text at a time."""
-    blocks = iter_text(path, options["encoding"], block_bytes)
+    blocks = iter_corpus(files, options["encoding"], block_bytes)
     if options["level"] == "char":
-        for text in blocks:
-            yield vocab.encode(text, what=str(path))
+        for i, text in blocks:
+            yield vocab.encode(text, what=str(files[i if i is not None else 0]))
     else:
         index, unk = vocab._index, vocab.unk_id  # type: ignore[attr-defined]
-        for words in iter_words(blocks, options["lowercase"]):
+        for words in iter_words((text for _, text in blocks), options["lowercase"]):
             yield np.fromiter((index.get(w, unk) for w in words), dtype=vocab.dtype, count=len(words))
 
 
 # -- files ------------------------------------------------------------------------------------------
 
 
-def _cache_places(path: Path, options: dict) -> list[Path]:
-    """Where the ids of ``path`` may be cached, in order of preference."""
+def _cache_places(files: list[Path], options: dict) -> list[Path]:
+    """Where the ids of the corpus ``files`` may be cached, in order of preference."""
     key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
-    name = f"{path.name}.{options['level']}-{key}.npy"
-    places = [path.parent / CACHE_DIR / name]
+    first = files[0]
+    if len(files) == 1:
+        name, folder = f"{first.name}.{options['level']}-{key}.npy", first.parent
+    else:
+        name = f"{first.name}+{len(files) - 1}.{options['level']}-{key}.npy"
+        folder = Path(os.path.commonpath([f.resolve().parent for f in files]))
+    places = [folder / CACHE_DIR / name]
     try:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     except RuntimeError:  # no home directory to be found
         return places
-    where = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    where = hashlib.sha256("\n".join(str(f.resolve()) for f in files).encode()).hexdigest()[:16]
     return [*places, base / "rnntui" / "tokens" / f"{where}-{name}"]
 
 
@@ -204,25 +235,36 @@ def _same_file(recorded: dict, stat: os.stat_result) -> bool:
     return all(recorded.get(k) == v for k, v in _identity(stat).items())
 
 
-def _check_unchanged(path: Path, stat: os.stat_result | None, counts_agree: bool) -> None:
-    """The two passes must have read the same file as ``stat`` describes (taken before pass 1)."""
-    try:
-        same = stat is None or _same_file(_identity(stat), path.stat())
-    except OSError:
-        same = False
-    if not (same and counts_agree):
-        raise CorpusError(f"{path} changed while it was being read; run again")
+def _same_files(recorded: list[dict], stats: list[os.stat_result | None]) -> bool:
+    return len(recorded) == len(stats) and all(
+        st is not None and _same_file(r, st) for r, st in zip(recorded, stats, strict=True)
+    )
 
 
-def _meta(stat: os.stat_result, path: Path, options: dict, vocab: Vocab, sha: str,
-          ids_stat: os.stat_result) -> dict:  # fmt: skip
-    """The JSON of a cache; ``stat`` is the corpus's as it was before it was read, ``ids_stat`` that
-    of the very ids file this process wrote or checked (not whatever is at its path by now: another
-    process may have replaced it since)."""
+def _check_unchanged(files: list[Path], stats: list[os.stat_result | None], counts_agree: bool) -> None:
+    """The two passes must have read the same files as ``stats`` describe (taken before pass 1)."""
+    for path, stat in zip(files, stats, strict=True):
+        try:
+            same = stat is None or _same_file(_identity(stat), path.stat())
+        except OSError:
+            same = False
+        if not same:
+            raise CorpusError(f"{path} changed while it was being read; run again")
+    if not counts_agree:
+        what = files[0] if len(files) == 1 else "the corpus"
+        raise CorpusError(f"{what} changed while it was being read; run again")
+
+
+def _meta(stats: list[os.stat_result], files: list[Path], options: dict, vocab: Vocab, sha: str,
+          shas: tuple[str, ...], ids_stat: os.stat_result) -> dict:  # fmt: skip
+    """The JSON of a cache; ``stats`` are the files' as they were before they were read, ``ids_stat``
+    that of the very ids file this process wrote or checked (not whatever is at its path by now:
+    another process may have replaced it since)."""
     return {
         "format": FORMAT,
         "version": VERSION,
-        "corpus": {"path": str(path.resolve()), **_identity(stat), "sha256": sha},
+        "corpus": {"sha256": sha, "files": [{"path": str(f.resolve()), **_identity(st), "sha256": h}
+                                            for f, st, h in zip(files, stats, shas, strict=True)]},
         "options": options,
         "vocab": {"level": vocab.level, "lowercase": vocab.lowercase, "tokens": list(vocab.tokens)},
         "ids": {"dtype": np.dtype(vocab.dtype).name, **_identity(ids_stat)},
@@ -235,6 +277,7 @@ def _read_meta(npy: Path, options: dict) -> dict | None:
         meta = json.loads(npy.with_suffix(".json").read_text(encoding="utf-8"))
         ok = (meta["format"], meta["version"], meta["options"]) == (FORMAT, VERSION, options)
         ok = ok and isinstance(meta["corpus"]["sha256"], str) and isinstance(meta["ids"], dict)
+        ok = ok and all(isinstance(f["sha256"], str) for f in meta["corpus"]["files"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return meta if ok else None
@@ -274,8 +317,8 @@ def _max_id(npy: Path, ids: np.memmap, block: int = 1 << 20) -> int:
     return top
 
 
-def _write_ids(npy: Path, stat: os.stat_result, path: Path, options: dict, vocab: Vocab, n_tokens: int,
-               block_bytes: int) -> os.stat_result:  # fmt: skip
+def _write_ids(npy: Path, stats: list[os.stat_result], files: list[Path], options: dict, vocab: Vocab,
+               n_tokens: int, block_bytes: int) -> os.stat_result:  # fmt: skip
     """Pass 2 into ``npy``: a .npy header, then the ids block by block (atomically). Returns the
     written file's status (the rename keeps its inode, size and mtime)."""
     with _atomic(npy) as f:
@@ -283,10 +326,10 @@ def _write_ids(npy: Path, stat: os.stat_result, path: Path, options: dict, vocab
                   "shape": (n_tokens,)}  # fmt: skip
         np.lib.format.write_array_header_1_0(f, header)
         written = 0
-        for block in _encoded_blocks(path, options, vocab, block_bytes):
+        for block in _encoded_blocks(files, options, vocab, block_bytes):
             f.write(block.tobytes())
             written += len(block)
-        _check_unchanged(path, stat, written == n_tokens)
+        _check_unchanged(files, stats, written == n_tokens)
         f.flush()
         return os.fstat(f.fileno())
 

@@ -16,20 +16,21 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from rnntui import cells, checkpoint, kernels
+from rnntui import cells, checkpoint, finetune, kernels
 from rnntui.checkpoint import Checkpoint, CheckpointError
-from rnntui.corpus import CorpusError, Vocab, split_train_val
+from rnntui.corpus import CorpusError, Vocab, corpus_files, split_train_val
 from rnntui.inspect import recurrent_spectra
 from rnntui.model import RNN, ModelConfig
-from rnntui.tokencache import tokenize
+from rnntui.tokencache import Tokenized, tokenize
 
 OPTIMIZERS = ("adam", "adagrad", "sgd")
+SHAPE_OPTIONS = ("level", "lowercase", "cell", "embed", "hidden", "layers")  # a fine-tune keeps its model's
 DEFAULT_LR = {"adam": 2e-3, "adagrad": 0.1, "sgd": 1.0}
 ADAM_BETAS, EPS = (0.9, 0.999), 1e-8
 
@@ -202,22 +203,26 @@ def mean_loss(model: RNN, ids: np.ndarray, batch: int, seq: int) -> float:
 # -- the trainer ----------------------------------------------------------------------------------
 
 
+Corpus = str | Path | Sequence[str | Path]  # a text file, a folder of them, or several of either
+
+
 class Trainer:
     """One training run: its model, optimiser state, data position and run folder."""
 
-    def __init__(self, cfg: TrainConfig, corpus_path: Path, ids: np.ndarray, corpus_sha: str, vocab: Vocab,
-                 run_dir: Path) -> None:  # fmt: skip
-        """``ids`` (N,): the corpus's token ids, typically memory-mapped from the token cache."""
+    def __init__(self, cfg: TrainConfig, files: list[Path], tok: Tokenized, run_dir: Path) -> None:
+        """``files``: the corpus's text files, in order; ``tok``: their joined text tokenised, whose
+        ids (N,) are typically memory-mapped from the token cache."""
         self.cfg = cfg
-        self.corpus_path = corpus_path
-        self.corpus_sha = corpus_sha
-        self.vocab = vocab
+        self.corpus_files = files
+        self.corpus_sha = tok.sha256
+        self.file_sha256 = tok.file_sha256
+        self.vocab = tok.vocab
         self.run_dir = run_dir
-        self.train_ids, self.val_ids = split_train_val(ids, cfg.val_frac)  # views, not copies
+        self.train_ids, self.val_ids = split_train_val(tok.ids, cfg.val_frac)  # views, not copies
         self.streams = Streams(self.train_ids, cfg.batch, cfg.seq)
         self.rng = np.random.default_rng(cfg.seed)
-        mcfg = ModelConfig(vocab_size=len(vocab), embed=cfg.embed_size, hidden=cfg.hidden, layers=cfg.layers,
-                           cell=cfg.cell)  # fmt: skip
+        mcfg = ModelConfig(vocab_size=len(self.vocab), embed=cfg.embed_size, hidden=cfg.hidden,
+                           layers=cfg.layers, cell=cfg.cell)  # fmt: skip
         self.model = RNN.initialised(mcfg, self.rng)
         n = self.model.flat.size
         slots = {"adam": ("m", "v"), "adagrad": ("cache",), "sgd": ()}[cfg.optimizer]
@@ -231,11 +236,18 @@ class Trainer:
         self.spectra_history: list[list[float]] = []  # [step, radius_0, sigma_0, radius_1, ...]
         self.best_val = math.inf
         self.last_saved: Path | None = None
+        self.init_from: dict | None = None  # fine-tuned: path, sha256, step, base_vocab, added
+
+    @property
+    def corpus_label(self) -> str:
+        """The corpus as a person would name it: its file, or how many files and the first."""
+        files = self.corpus_files
+        return str(files[0]) if len(files) == 1 else f"{len(files)} files ({files[0]}, …)"
 
     # -- construction ---------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, corpus: str | Path, cfg: TrainConfig, run_dir: str | Path, encoding: str = "utf-8",
+    def start(cls, corpus: Corpus, cfg: TrainConfig, run_dir: str | Path, encoding: str = "utf-8",
               on_note: Callable[[str], None] | None = None) -> Trainer:  # fmt: skip
         """A fresh run on ``corpus`` (raises ValueError subclasses with a person-readable message).
 
@@ -243,14 +255,50 @@ class Trainer:
         ``on_note`` hears a line when that tokenising happens.
         """
         cfg.validate()
-        corpus = Path(corpus)
-        tok = _tokenize(corpus, cfg, encoding, on_note)
-        return cls(cfg, corpus, tok.ids, tok.sha256, tok.vocab, Path(run_dir))
+        files = _files(corpus)
+        return cls(cfg, files, _tokenize(files, cfg, encoding, on_note), Path(run_dir))
 
     @classmethod
-    def resume(cls, ckpt_path: str | Path, corpus: str | Path | None = None, encoding: str = "utf-8",
+    def fine_tune(cls, corpus: Corpus, init_from: str | Path, run_dir: str | Path, encoding: str = "utf-8",
+                  on_note: Callable[[str], None] | None = None, **given) -> Trainer:  # fmt: skip
+        """A new run on ``corpus`` whose weights start from the checkpoint ``init_from`` (a path, or
+        a shipped model's name): its model shape and training options, except those ``given``
+        (TrainConfig fields; the model's shape cannot change) and the budget; a fresh optimiser
+        state and step 0; the vocabulary grown for tokens the model lacks (``finetune``)."""
+        path = finetune.resolve(init_from)
+        base = checkpoint.load(path)
+        names = {f.name for f in fields(TrainConfig)}
+        inherited = {k: v for k, v in (base.meta.get("train") or {}).items() if k in names}
+        mcfg = base.model.cfg
+        shape = {"level": base.vocab.level, "lowercase": base.vocab.lowercase, "cell": mcfg.cell,
+                 "embed": mcfg.embed, "hidden": mcfg.hidden, "layers": mcfg.layers}  # fmt: skip
+        for k in SHAPE_OPTIONS:
+            if given.get(k) is not None and given[k] != shape[k]:
+                flag = k.replace("_", "-")
+                raise ValueError(
+                    f"--{flag} {given[k]}: a fine-tuned model keeps the shape of {path} ({flag} {shape[k]}); "
+                    "leave it out, or train a fresh model"
+                )
+        unknown = set(given) - names
+        if unknown:
+            raise ValueError(f"not training options: {', '.join(sorted(unknown))}")
+        cfg = TrainConfig(**(inherited | shape | {"steps": None, "minutes": None}
+                             | {k: v for k, v in given.items() if v is not None}))  # fmt: skip
+        cfg.validate()
+        files = _files(corpus)
+        tok = _tokenize(files, cfg, encoding, on_note, base=base.vocab)
+        self = cls(cfg, files, tok, Path(run_dir))
+        finetune.transplant(base.model, self.model)
+        self.init_from = {"path": str(path.resolve()), "sha256": finetune.file_sha256(path),
+                          "step": int(base.meta.get("step", 0)), "base_vocab": len(base.vocab),
+                          "added": len(self.vocab) - len(base.vocab)}  # fmt: skip
+        return self
+
+    @classmethod
+    def resume(cls, ckpt_path: str | Path, corpus: Corpus | None = None, encoding: str = "utf-8",
                on_note: Callable[[str], None] | None = None, **overrides) -> Trainer:  # fmt: skip
-        """Continue the run saved in ``ckpt_path`` exactly where it stopped.
+        """Continue the run saved in ``ckpt_path`` exactly where it stopped, on the files it
+        recorded (or ``corpus``, which must hold the same texts).
 
         ``overrides`` may change only the budget and bookkeeping (steps, minutes, eval/save cadence).
         """
@@ -266,17 +314,35 @@ class Trainer:
             raise ValueError(f"cannot change {', '.join(sorted(bad))} when resuming")
         cfg = replace(saved, **{k: v for k, v in overrides.items() if v is not None})
         cfg.validate()
-        corpus = Path(corpus if corpus is not None else meta["corpus"]["path"])
-        tok = _tokenize(corpus, cfg, encoding, on_note)  # the cache's sha256: no re-hash if unchanged
+        recorded = checkpoint.corpus_files(meta)
+        if not recorded:
+            raise CheckpointError(f"{ckpt_path}: records no corpus to resume on")
+        files = _files(corpus) if corpus else [p for p, _ in recorded]
+        if len(files) != len(recorded):
+            raise CheckpointError(
+                f"{ckpt_path} was trained on {len(recorded)} file(s), not {len(files)}; resume with the "
+                "original corpus, or start a new run"
+            )
+        init = meta.get("init_from")
+        base = None
+        if init is not None:  # the vocabulary grows from the base model's exactly as it did
+            base = Vocab(ckpt.vocab.level, ckpt.vocab.tokens[: int(init["base_vocab"])], ckpt.vocab.lowercase)
+        tok = _tokenize(files, cfg, encoding, on_note, base=base)  # the cache's sha256: no re-hash
+        for f, sha, (was, want) in zip(files, tok.file_sha256, recorded, strict=True):
+            if want is not None and sha != want:
+                raise CheckpointError(
+                    f"{f} is not the text this checkpoint was trained on ({was}: sha256 differs); "
+                    "resume with the original corpus, or start a new run"
+                )
         if tok.sha256 != meta["corpus"]["sha256"]:
             raise CheckpointError(
-                f"{corpus} is not the text this checkpoint was trained on (sha256 differs); "
-                "resume with the original corpus, or start a new run"
+                f"{files[0] if len(files) == 1 else 'the corpus'} is not the text this checkpoint was "
+                "trained on (sha256 differs); resume with the original corpus, or start a new run"
             )
         if tok.vocab.tokens != ckpt.vocab.tokens:
-            raise CheckpointError(f"{ckpt_path}: vocabulary does not match {corpus}; start a new run")
+            raise CheckpointError(f"{ckpt_path}: vocabulary does not match the corpus; start a new run")
         run_dir = Path(ckpt_path).resolve().parent
-        self = cls(cfg, corpus, tok.ids, tok.sha256, tok.vocab, run_dir)
+        self = cls(cfg, files, tok, run_dir)
         if self.model.shapes != ckpt.model.shapes or set(self.opt_state) != set(ckpt.opt_state):
             raise CheckpointError(f"{ckpt_path}: model or optimiser state does not match its config")
         if ckpt.carry is None or ckpt.carry.shape != self.carry.shape:
@@ -292,6 +358,7 @@ class Trainer:
         self.val_history = [(int(s), float(v)) for s, v in ckpt.val_history]
         self.spectra_history = ckpt.spectra_history.tolist()
         self.best_val = float(meta.get("best_val") or math.inf)
+        self.init_from = init
         return self
 
     # -- one step ---------------------------------------------------------------------------------
@@ -335,11 +402,15 @@ class Trainer:
             "train": asdict(self.cfg),
             "data": {"pos": self.pos, "epoch": self.epoch},
             "rng": self.rng.bit_generator.state,
-            "corpus": {"path": str(self.corpus_path.resolve()), "sha256": self.corpus_sha,
+            "corpus": {"files": [{"path": str(f.resolve()), "sha256": h}
+                                 for f, h in zip(self.corpus_files, self.file_sha256, strict=True)],
+                       "sha256": self.corpus_sha,
                        "train_tokens": len(self.train_ids), "val_tokens": len(self.val_ids)},
             "best_val": None if math.isinf(self.best_val) else self.best_val,
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }  # fmt: skip
+        if self.init_from is not None:
+            meta["init_from"] = self.init_from
         return Checkpoint(
             model=self.model, vocab=self.vocab, meta=meta, opt_state=self.opt_state, carry=self.carry,
             train_history=np.asarray(self.train_history, np.float32),
@@ -430,9 +501,14 @@ class Trainer:
                        rate, best))  # fmt: skip
 
 
-def _tokenize(corpus: Path, cfg: TrainConfig, encoding: str, on_note):
-    return tokenize(corpus, cfg.level, lowercase=cfg.lowercase, min_count=cfg.min_count,
-                    max_vocab=cfg.max_vocab, encoding=encoding, on_note=on_note)  # fmt: skip
+def _files(corpus: Corpus) -> list[Path]:
+    """The text files of a corpus argument (folders expanded, see ``corpus.corpus_files``)."""
+    return corpus_files([corpus] if isinstance(corpus, str | Path) else list(corpus))
+
+
+def _tokenize(files: list[Path], cfg: TrainConfig, encoding: str, on_note, base: Vocab | None = None):
+    return tokenize(files, cfg.level, lowercase=cfg.lowercase, min_count=cfg.min_count,
+                    max_vocab=cfg.max_vocab, encoding=encoding, base=base, on_note=on_note)  # fmt: skip
 
 
 # -- one run at a time per folder -------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The command line through click's CliRunner: happy paths, and bad input as one clear line."""
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -98,11 +99,37 @@ def test_resume_continues_and_refuses_to_clobber(runner, trained, tiny_text, tmp
     assert checkpoint.load(trained).meta["step"] == 6
 
 
+def test_several_files_and_a_folder(runner, tmp_path):
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    (folder / "a.txt").write_text("the cat sat on the mat.\n" * 30)
+    (folder / "b.txt").write_text("the dog sat on the log.\n" * 30)
+    common = ["--no-tui", "--steps", "3", "--out", str(tmp_path / "runs"), *TINY]
+    by_folder = runner.invoke(main, ["train", str(folder), *common])
+    assert by_folder.exit_code == 0, by_folder.output
+    assert (
+        "2 files" in by_folder.stderr and str(tmp_path / "runs" / "texts" / "latest.npz") in by_folder.stdout
+    )
+    by_files = runner.invoke(main, ["train", str(folder / "a.txt"), str(folder / "b.txt"), *common])
+    assert by_files.exit_code == 0, by_files.output
+    from rnntui import checkpoint
+
+    a, b = (checkpoint.load(tmp_path / "runs" / name / "latest.npz") for name in ("texts", "a"))
+    assert a.meta["corpus"] == b.meta["corpus"] and np.array_equal(a.model.flat, b.model.flat)
+    resumed = runner.invoke(main, ["train", "--resume", str(tmp_path / "runs" / "a" / "latest.npz"),
+                                   "--steps", "4", "--no-tui"])  # fmt: skip
+    assert resumed.exit_code == 0, resumed.output
+
+
 @pytest.mark.parametrize(
     "args,needle",
     [
         (["train", "missing.txt"], "no such file"),
-        (["train", "."], "is a directory"),
+        (["train", "{folder}"], "is a folder with no *.txt files below it"),
+        (["train", "{tiny}", "{binary}"], "bin.txt: not valid utf-8"),
+        (["train", "{tiny}", "--init-from", "nosuchmodel"], "nor the name of a shipped model (republic)"),
+        (["train", "{tiny}", "--init-from", "{ckpt}", "--hidden", "64"], "keeps the shape"),
+        (["train", "{tiny}", "--init-from", "{ckpt}", "--resume", "{ckpt}"], "give one of them"),
         (["train", "{tiny}", "--hidden", "0"], "not a positive integer"),
         (["train", "{tiny}", "--seq", "-3"], "not a positive integer"),
         (["train", "{tiny}", "--lr", "abc"], "not a positive number"),
@@ -136,8 +163,11 @@ def test_bad_input_gives_one_clear_line(runner, trained, tiny_text, tmp_path, ar
     blank.write_text("  \n\t\n")
     single = tmp_path / "single.txt"
     single.write_text("a" * 5000)
+    folder = tmp_path / "folder"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "notes.md").write_text("not a .txt")
     subs = {"{tiny}": str(tiny_text), "{ckpt}": str(trained), "{empty}": str(empty), "{binary}": str(binary),
-            "{blank}": str(blank), "{single}": str(single)}  # fmt: skip
+            "{blank}": str(blank), "{single}": str(single), "{folder}": str(folder)}  # fmt: skip
     result = runner.invoke(
         main, [subs.get(a, a) for a in args] + (["--out", str(tmp_path / "o")] if args[0] == "train" else [])
     )

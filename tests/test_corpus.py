@@ -1,7 +1,18 @@
 import numpy as np
 import pytest
 
-from rnntui.corpus import UNK, CorpusError, build_vocab, join_words, read_text, split_train_val, split_words
+from rnntui.corpus import (
+    UNK,
+    CorpusError,
+    build_vocab,
+    corpus_files,
+    iter_corpus,
+    join_words,
+    read_corpus,
+    read_text,
+    split_train_val,
+    split_words,
+)
 
 
 def test_char_vocab_is_sorted_and_roundtrips():
@@ -82,3 +93,65 @@ def test_read_text_missing_and_directory(tmp_path):
 def test_single_distinct_token_is_refused():
     with pytest.raises(CorpusError, match="only 1 distinct"):
         build_vocab("aaaa", "char")
+
+
+# -- several files, or a folder -----------------------------------------------------------------------
+
+
+def test_a_folder_is_every_txt_below_it_sorted_each_file_once(tmp_path):
+    top = tmp_path / "texts"
+    (top / "b" / "deep").mkdir(parents=True)
+    (top / ".hidden").mkdir()
+    for rel in ("z.txt", "a.txt", "b/m.txt", "b/deep/a.txt", ".hidden/x.txt", "b/notes.md", ".dot.txt"):
+        (top / rel).write_text(rel + "\n")
+    (top / "b" / "loop").symlink_to(top, target_is_directory=True)  # a link back up: walked once
+    (top / "b" / "same.txt").symlink_to(top / "a.txt")  # a second name for a file: read once
+    outside = tmp_path / "other"
+    outside.mkdir()
+    (outside / "o.txt").write_text("o\n")
+    (top / "link").symlink_to(outside, target_is_directory=True)  # a linked folder is followed
+    found = [p.relative_to(top).as_posix() for p in corpus_files([top])]
+    assert found == ["a.txt", "b/deep/a.txt", "b/m.txt", "link/o.txt", "z.txt"]
+    # files keep the order given; a file named again (here through the folder) is read once
+    again = corpus_files([top / "z.txt", top])
+    assert [p.relative_to(top).as_posix() for p in again][:2] == ["z.txt", "a.txt"] and len(again) == 5
+
+
+def test_files_are_joined_with_a_blank_line(tmp_path):
+    texts = {"1.txt": "no newline", "2.txt": "one newline\n", "3.txt": "blank line\n\n", "4.txt": "last"}
+    files = []
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+        files.append(tmp_path / name)
+    assert read_corpus(files) == "no newline\n\none newline\n\nblank line\n\nlast"
+    assert read_corpus(files[:1]) == read_text(files[0])  # one file: its text, nothing added
+    blocks = list(iter_corpus(files, block_bytes=3))
+    assert "".join(t for _, t in blocks) == read_corpus(files)
+    assert {i for i, _ in blocks} == {0, 1, 2, 3, None}  # the separators belong to no file
+
+
+@pytest.mark.parametrize(
+    "make,needle",
+    [
+        (lambda p: p.write_bytes(b"ok \xff\xfe"), "bad.txt: not valid utf-8 at byte 3"),
+        (lambda p: p.write_text(""), "bad.txt: is empty"),
+        (lambda p: p.symlink_to(p.parent / "gone"), "bad.txt: a broken symbolic link"),
+        (lambda p: p.symlink_to("/proc/self/mem"), "bad.txt: cannot be read"),  # EIO, even for root
+    ],
+)
+def test_a_bad_member_of_a_folder_is_named_with_its_path(tmp_path, make, needle):
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    (folder / "good.txt").write_text("fine text\n")
+    make(folder / "bad.txt")
+    with pytest.raises(CorpusError) as err:
+        read_corpus(corpus_files([folder]))
+    assert str(folder / needle.split(":")[0]) in str(err.value) and needle.split(": ")[1] in str(err.value)
+
+
+def test_a_folder_without_texts_and_a_missing_path_are_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError, match="no \\*.txt files below it"):
+        corpus_files([tmp_path / "empty"])
+    with pytest.raises(CorpusError, match="missing.txt: no such file"):
+        corpus_files([tmp_path / "missing.txt"])

@@ -100,7 +100,7 @@ def forbid_tokenising(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("the corpus was read again")
 
-    monkeypatch.setattr(tokencache, "iter_text", boom)
+    monkeypatch.setattr(tokencache, "iter_corpus", boom)
 
 
 def test_cache_is_written_beside_the_corpus_and_reused(tmp_path, xdg, monkeypatch):
@@ -218,7 +218,7 @@ def test_training_is_identical_from_cache_memory_and_first_run(tmp_path, xdg, mo
     cold = Trainer.start(corpus, cfg, tmp_path / "cold")
     warm = Trainer.start(corpus, cfg, tmp_path / "warm")
     assert isinstance(warm.train_ids, np.memmap)
-    monkeypatch.setattr(tokencache, "_cache_places", lambda path, options: [])
+    monkeypatch.setattr(tokencache, "_cache_places", lambda files, options: [])
     memory = Trainer.start(corpus, cfg, tmp_path / "memory")
     assert not isinstance(memory.train_ids, np.memmap)
     for t in (cold, warm, memory):
@@ -298,13 +298,48 @@ def test_ids_replaced_by_another_process_before_their_json_are_not_trusted(tmp_p
     mtime), so A's vocabulary is never paired with B's ids."""
     p = write(tmp_path / "c.txt", "abcabcabc abc\n" * 50)
     options = {"level": "char", "encoding": "utf-8"}
-    npy = tokencache._cache_places(p, options)[0]
+    npy = tokencache._cache_places([p], options)[0]
     stat_a = p.stat()
-    vocab_a, n_a, sha_a = tokencache._count(p, options, 1 << 22)
-    ids_a = tokencache._write_ids(npy, stat_a, p, options, vocab_a, n_a, 1 << 22)
+    vocab_a, n_a, sha_a, shas_a = tokencache._count([p], options, 1 << 22)
+    ids_a = tokencache._write_ids(npy, [stat_a], [p], options, vocab_a, n_a, 1 << 22)
     write(p, "xyzxyzxyz xyz\n" * 50)
     os.utime(p, ns=(stat_a.st_atime_ns + 10**9, stat_a.st_mtime_ns + 10**9))
     tokenize(p)  # process B
-    tokencache._write_meta(npy, tokencache._meta(stat_a, p, options, vocab_a, sha_a, ids_a))
+    tokencache._write_meta(npy, tokencache._meta([stat_a], [p], options, vocab_a, sha_a, shas_a, ids_a))
     assert tokencache._open_ids(npy, tokencache._read_meta(npy, options)) is None
     assert tokenize(p).vocab.decode(tokenize(p).ids[:3]) == "xyz"  # and the next run rebuilds
+
+
+# -- several files ----------------------------------------------------------------------------------
+
+
+def test_several_files_share_one_cache_keyed_on_the_set_of_files(tmp_path, xdg, monkeypatch):
+    from rnntui.corpus import read_corpus
+
+    (tmp_path / "sub").mkdir()
+    a = write(tmp_path / "a.txt", "the first text\n" * 30)
+    b = write(tmp_path / "sub" / "b.txt", "and the second one, without a final newline" * 20)
+    first = tokenize([a, b], "word")
+    joined = read_corpus([a, b])
+    assert not first.reused and first.cache.parent == tmp_path / CACHE_DIR  # the folder holding both
+    assert first.cache.name.startswith("a.txt+1.word-")
+    assert np.array_equal(first.ids, first.vocab.encode(joined))
+    assert first.sha256 == tokencache.hashlib.sha256(joined.encode()).hexdigest()
+    assert first.file_sha256 == tuple(
+        tokencache.hashlib.sha256(read_text(p).encode()).hexdigest() for p in (a, b)
+    )
+    assert tokenize(a, "word").cache != first.cache  # one file alone is another corpus
+    reordered = tokenize([b, a], "word")
+    assert reordered.cache != first.cache and not np.array_equal(reordered.ids, first.ids)
+    with monkeypatch.context() as m:
+        forbid_tokenising(m)
+        assert tokenize([a, b], "word").reused
+    os.utime(b, ns=(1, 1))  # touched, same text: hashed again, the ids kept
+    with monkeypatch.context() as m:
+        m.setattr(tokencache, "_encoded_blocks", None)
+        assert tokenize([a, b], "word").reused
+    write(b, "the second text is new now\n" * 20)
+    changed = tokenize([a, b], "word")
+    assert not changed.reused
+    assert changed.file_sha256[0] == first.file_sha256[0] and changed.file_sha256[1] != first.file_sha256[1]
+    assert np.array_equal(changed.ids, changed.vocab.encode(read_corpus([a, b])))

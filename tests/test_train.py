@@ -161,3 +161,51 @@ def test_recurrent_spectra_are_recorded_at_every_evaluation_and_survive_resume(t
     resumed = Trainer.resume(tmp_path / "run" / "latest.npz", steps=30)
     resumed.run()
     assert [row[0] for row in resumed.spectra_history] == [10, 20, 30]
+
+
+# -- several files ----------------------------------------------------------------------------------
+
+
+def _texts(tmp_path):
+    folder = tmp_path / "texts"
+    (folder / "more").mkdir(parents=True)
+    (folder / "one.txt").write_text("the cat sat on the mat.\n" * 30)
+    (folder / "more" / "two.txt").write_text("the dog sat on the log.\n" * 30)
+    return folder
+
+
+def test_a_folder_trains_as_one_corpus_and_resume_checks_every_file(tmp_path):
+    from rnntui.corpus import read_corpus, sha256_text
+
+    folder = _texts(tmp_path)
+    files = [folder / "more" / "two.txt", folder / "one.txt"]  # sorted by path: more/ before one.txt
+    trainer = Trainer.start(folder, TrainConfig(**SMALL, steps=6), tmp_path / "run")
+    assert trainer.corpus_files == files
+    assert trainer.corpus_sha == sha256_text(read_corpus(files))
+    trainer.run()
+    recorded = checkpoint.load(tmp_path / "run" / "latest.npz").meta["corpus"]["files"]
+    assert recorded == [{"path": str(f.resolve()), "sha256": sha256_text(f.read_text())} for f in files]
+    assert checkpoint.corpus_files({"corpus": {"files": recorded}}) == [
+        (f.resolve(), sha256_text(f.read_text())) for f in files
+    ]
+
+    resumed = Trainer.resume(tmp_path / "run" / "latest.npz", steps=9)  # from the recorded files
+    resumed.run()
+    assert resumed.step == 9
+    with pytest.raises(CheckpointError, match="trained on 2 file"):
+        Trainer.resume(tmp_path / "run" / "latest.npz", folder / "one.txt")
+    (folder / "one.txt").write_text("the cat sat on the hat.\n" * 30)  # one file edited
+    with pytest.raises(CheckpointError, match=f"{folder / 'one.txt'} is not the text"):
+        Trainer.resume(tmp_path / "run" / "latest.npz")
+
+
+def test_old_checkpoints_recording_one_path_still_resume(tiny_text, tmp_path):
+    """A checkpoint written before several files were possible records corpus.path, not files."""
+    Trainer.start(tiny_text, TrainConfig(**SMALL, steps=3), tmp_path / "run").run()
+    ckpt = checkpoint.load(tmp_path / "run" / "latest.npz")
+    files = ckpt.meta["corpus"].pop("files")
+    ckpt.meta["corpus"]["path"] = files[0]["path"]
+    checkpoint.save(ckpt, tmp_path / "run" / "latest.npz")
+    resumed = Trainer.resume(tmp_path / "run" / "latest.npz", steps=5)
+    resumed.run()
+    assert resumed.step == 5 and resumed.corpus_files == [tiny_text.resolve()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 from rich.table import Table
@@ -108,7 +109,11 @@ class TrainApp(RnnApp):
     def compose(self) -> ComposeResult:
         t = self.trainer
         cfg = t.cfg
-        about = (f"{t.corpus_path.name} · {cfg.level} level, V={len(t.vocab)} · H={cfg.hidden}"
+        files = t.corpus_files
+        corpus = files[0].name if len(files) == 1 else f"{len(files)} files"
+        init = t.init_from
+        tuned = f" ← {Path(init['path']).name}@{init['step']} +{init['added']} tokens" if init else ""
+        about = (f"{corpus}{tuned} · {cfg.level} level, V={len(t.vocab)} · H={cfg.hidden}"
                  f"{f'×{cfg.layers}' if cfg.layers > 1 else ''} · {t.model.flat.size:,} parameters · "
                  f"→ {t.run_dir}/ · F1 help")  # fmt: skip
         yield Static(about, id="title")

@@ -109,6 +109,20 @@ async def test_a_resumed_run_shows_its_past_on_the_chart(tiny_text, tmp_path):
         await pilot.press("q")
 
 
+async def test_the_title_shows_what_a_run_was_fine_tuned_from(tiny_text, tmp_path):
+    from textual.widgets import Static
+
+    tiny_trainer(tiny_text, tmp_path / "base", steps=5).run()
+    new = tmp_path / "new.txt"
+    new.write_text("The Cat & The Dog.\n" * 40)
+    trainer = Trainer.fine_tune(new, tmp_path / "base" / "latest.npz", tmp_path / "ft", steps=3)
+    app = TrainApp(trainer, sample_every=1000)
+    async with app.run_test(size=(160, 40)) as pilot:
+        title = str(app.query_one("#title", Static).render())
+        assert title.startswith(f"new.txt ← latest.npz@5 +{trainer.init_from['added']} tokens · char level")
+        await pilot.press("q")
+
+
 def test_core_modules_do_not_import_textual():
     import subprocess
     import sys

@@ -26,7 +26,8 @@ Examples:
   rnntui inspect unit runs/republic/latest.npz 17
   rnntui inspect memory runs/republic/latest.npz "The soul of the just man"
   rnntui inspect pca runs/republic/latest.npz -n 60
-  rnntui inspect health runs/republic/latest.npz""",
+  rnntui inspect health runs/republic/latest.npz
+  rnntui inspect gates runs/lstm/latest.npz""",
 )
 def inspect_group() -> None:
     """Look inside a trained model: embeddings, memory, units, health."""
@@ -404,7 +405,9 @@ def health(checkpoint: Path, text_file: Path | None, max_tokens: int, bins: int)
             f"vocabulary {init['base_vocab']} + {init['added']} new token(s)"
         )
     spectra = recurrent_spectra(ckpt.model.params)
-    click.echo(f"step {ckpt.meta.get('step', '?')}; recurrent matrices Whh (H = {ckpt.model.cfg.hidden}):")
+    click.echo(
+        f"step {ckpt.meta.get('step', '?')}; {ckpt.model.cell.RECURRENT} (H = {ckpt.model.cfg.hidden}):"
+    )
     for layer, (radius, sigma) in enumerate(spectra):
         click.echo(f"  layer {layer}: spectral radius {radius:.3f}, largest singular value {sigma:.3f}")
     history = ckpt.spectra_history  # (K, 1 + 2L), recorded at every evaluation
@@ -422,6 +425,17 @@ def health(checkpoint: Path, text_file: Path | None, max_tokens: int, bins: int)
         return
     hs = hidden_trace(ckpt.model.params, ids)
     counts, edges, saturated = activation_histogram(hs, bins)
+    if ckpt.model.cell.GATES:
+        from rnntui.inspect import GATE_HIGH, GATE_LOW, gate_saturation
+
+        sat = gate_saturation(ckpt.model.params, ids)
+        click.echo(f"\ngates on {source}: units mostly open (> {GATE_HIGH}) / mostly shut (< {GATE_LOW}) "
+                   "over half the text (per unit: `rnntui inspect gates`)")  # fmt: skip
+        for lay in range(ckpt.model.cfg.layers):
+            for g, name in enumerate(sat.names):
+                opened, shut = int((sat.right[lay, g] > 0.5).sum()), int((sat.left[lay, g] > 0.5).sum())
+                click.echo(f"  layer {lay} {name:<9} mean {sat.mean[lay, g].mean():.2f}   "
+                           f"open {opened:>4}   shut {shut:>4}   of {ckpt.model.cfg.hidden}")  # fmt: skip
     for layer in range(len(counts)):
         click.echo(f"\nlayer {layer} activations on {source}: {saturated[layer]:.1%} with |h| > {SATURATED}")
         top = counts[layer].max()
@@ -500,3 +514,61 @@ def sentences(checkpoint: Path, file: Path, layer: int | None) -> None:
     click.echo(f"\nPCA map (axes explain {explained[0]:.0%} and {explained[1]:.0%} of the variance):")
     for line in render_scatter(placed, labels, 60, 15):
         click.echo("  │" + line)
+
+
+@inspect_group.command(short_help="Gate saturation per unit: which units integrate (GRU, LSTM).")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("text_file", metavar="[TEXT]", required=False, type=click.Path(path_type=Path))
+@click.option("--layer", type=click.IntRange(min=0), help="Only this layer  [default: every layer]")
+@click.option(
+    "--max-tokens", type=click.IntRange(min=2), default=MAX_TOKENS, help="Read at most this many tokens."
+)
+def gates(checkpoint: Path, text_file: Path | None, layer: int | None, max_tokens: int) -> None:
+    """How often each unit's gates are shut (< 0.1) or wide open (> 0.9) on TEXT (a file; default: the
+    validation split), per gate: a map of the units, as in Karpathy, Johnson & Fei-Fei (2015). Units
+    in the top left of the forget gate's map (LSTM) or the update gate's (GRU) keep their memory for
+    most of the text: the integrators a vanilla RNN cannot have."""
+    from rnntui.inspect import GATE_HIGH, GATE_LOW, gate_saturation
+
+    ckpt = _load(checkpoint)
+    cfg = ckpt.model.cfg
+    if cfg.cell == "rnn":
+        raise _fail(f"{checkpoint}: a vanilla RNN has no gates; train one with --cell gru or --cell lstm")
+    if layer is not None and layer >= cfg.layers:
+        last = cfg.layers - 1
+        raise _fail(f"layer {layer} is out of range: the model has {cfg.layers} layer(s), 0..{last}")
+    ids, source = _text_ids(ckpt, text_file, max_tokens, "gates")
+    sat = gate_saturation(ckpt.model.params, ids)
+    click.echo(f"{cfg.cell.upper()} gates on {source}: the share of tokens where each unit's gate is "
+               f"< {GATE_LOW} (left) and > {GATE_HIGH} (right)")  # fmt: skip
+    for lay in range(cfg.layers) if layer is None else [layer]:
+        if cfg.layers > 1:
+            click.echo(f"\nlayer {lay}")
+        for g, name in enumerate(sat.names):
+            left, right, mean = sat.left[lay, g], sat.right[lay, g], sat.mean[lay, g]
+            click.echo(
+                f"\n{name}: mean {mean.mean():.2f}; units mostly open (> {GATE_HIGH} on over half the text): "
+                f"{int((right > 0.5).sum())}, mostly shut: {int((left > 0.5).sum())}, of {len(mean)}"
+            )
+            for line in _saturation_map(left, right):
+                click.echo("  " + line)
+
+
+def _saturation_map(left, right, width: int = 41, height: int = 11) -> list[str]:
+    """A text scatter of units: x = share of time left-saturated, y = share right-saturated (both 0..1,
+    so every unit lies on or below the diagonal x + y = 1); shade = how many units share a cell."""
+    import numpy as np
+
+    grid = np.zeros((height, width), np.int64)
+    cols = np.clip(np.round(np.asarray(left) * (width - 1)).astype(int), 0, width - 1)
+    rows = np.clip(np.round((1 - np.asarray(right)) * (height - 1)).astype(int), 0, height - 1)
+    np.add.at(grid, (rows, cols), 1)
+    top = max(1, int(grid.max()))
+    lines = []
+    for r in range(height):
+        label = "right 1 │" if r == 0 else "      0 │" if r == height - 1 else "        │"
+        cells = "".join(SHADES[int(np.ceil(n / top * (len(SHADES) - 1)))] for n in grid[r])
+        lines.append(label + cells)
+    lines.append("        └" + "─" * width)
+    lines.append("         0" + " " * (width - 9) + "left 1" + f"   (densest cell: {top} units)")
+    return lines

@@ -55,15 +55,18 @@ class Generator:
         self.vocab = vocab
         self.h = model.zero_state()  # (L, S*H): h, and for the LSTM c after it
         self.logits = np.zeros(model.cfg.vocab_size, model.dtype)  # (V,) before any input: uniform
+        # (L, G*H) the gates of the last token read (gated cells; kept only when asked for)
+        self.gates = np.zeros((model.cfg.layers, model.gate_width), model.dtype) if model.gate_width else None
 
     def reset(self) -> None:
         self.h[:] = 0.0
         self.logits[:] = 0.0
 
-    def feed(self, ids) -> None:
-        """Advance the memory through token ids; afterwards ``logits`` predict the next one."""
+    def feed(self, ids, gates: bool = False) -> None:
+        """Advance the memory through token ids; afterwards ``logits`` predict the next one.
+        ``gates``: also leave the last token's gate activations in ``self.gates``."""
         for i in ids:
-            self.model.step(int(i), self.h, self.logits)
+            self.model.step(int(i), self.h, self.logits, self.gates if gates else None)
 
     def prime(self, text: str) -> list[int]:
         """Feed ``text`` (refusing characters the model never saw). An empty prime starts from a
@@ -289,6 +292,7 @@ class Trace:
         self.spans: list[tuple[int, int]] = []
         self.bits: list[float] = []
         self._states: list[np.ndarray] = []  # (L, S*H) after each token
+        self._gates: list[np.ndarray] = []  # (L, G, H) the gates while reading each token (gated cells)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -324,10 +328,12 @@ class Trace:
         gen = self.gen
         for tid, span in zip(ids[keep:], spans[keep:], strict=True):
             self.bits.append(surprise_bits(gen.logits, tid))
-            gen.feed([tid])
+            gen.feed([tid], gates=gen.gates is not None)
             self.ids.append(tid)
             self.spans.append(span)
             self._states.append(gen.h.copy())
+            if gen.gates is not None:
+                self._gates.append(gen.model.cell.gate_values(gen.gates))
         self.text = text
         self.partial = ""
         if self.gen.vocab.level == "word":
@@ -352,7 +358,7 @@ class Trace:
         else:  # the memory after token n-1 is stored; its logits come from re-reading that token
             gen.h[:] = self._states[n - 2] if n >= 2 else self._h0
             gen.feed([self.ids[n - 1]])
-        del self.ids[n:], self.spans[n:], self.bits[n:], self._states[n:]
+        del self.ids[n:], self.spans[n:], self.bits[n:], self._states[n:], self._gates[n:]
 
     def activations(self, layer: int = 0, last: int | None = None, cell_state: bool = False) -> np.ndarray:
         """The memory h of ``layer`` after each of the ``last`` tokens (all by default): (N, H).
@@ -363,6 +369,16 @@ class Trace:
             return np.zeros((0, H), self.gen.h.dtype)
         part = slice(H, 2 * H) if cell_state else slice(0, H)
         return np.stack([s[layer, part] for s in states])
+
+    def gate_activations(self, layer: int = 0, last: int | None = None) -> np.ndarray:
+        """The gates of ``layer`` while reading each of the ``last`` tokens: (N, G, H), G = the
+        cell's GATES (none for the vanilla cell), each 0..1."""
+        gates = self._gates if last is None else self._gates[max(0, len(self._gates) - last) :]
+        model = self.gen.model
+        if not gates:
+            n = 0 if model.cell.GATES else min(len(self), len(self) if last is None else last)
+            return np.zeros((n, len(model.cell.GATES), model.cfg.hidden), self.gen.h.dtype)
+        return np.stack([g[layer] for g in gates])
 
     def continuation(self, n: int, rng: np.random.Generator, temperature: float = 1.0) -> str:
         """``n`` tokens sampled after the text at ``temperature``, decoded (the trace is unchanged)."""

@@ -747,6 +747,38 @@ def activation_histogram(hs: np.ndarray, bins: int = 20) -> tuple[np.ndarray, np
     return counts, edges, (np.abs(hs) > SATURATED).mean(axis=(0, 2))
 
 
+GATE_LOW, GATE_HIGH = 0.1, 0.9  # a gate below / above these is left / right saturated (Karpathy et al. 2015)
+
+
+@dataclass(frozen=True)
+class GateSaturation:
+    """How often each unit's gates are shut or wide open over a text: the plot Karpathy, Johnson &
+    Fei-Fei (2015) used to find integrators, units whose forget gate stays open (LSTM) or whose
+    update gate keeps the old memory (GRU z near 1) for most of the text."""
+
+    names: tuple[str, ...]  # the cell's gates, e.g. ("input i", "forget f", "output o")
+    left: np.ndarray  # (L, G, H) share of tokens where the gate is < GATE_LOW
+    right: np.ndarray  # (L, G, H) share of tokens where the gate is > GATE_HIGH
+    mean: np.ndarray  # (L, G, H) the gate's mean value
+
+
+def gate_saturation(params: Params, ids: np.ndarray) -> GateSaturation:
+    """Per layer, gate and unit: the fraction of the text's tokens where the gate is left-saturated
+    (< 0.1) and right-saturated (> 0.9), and its mean. ids (T,). A vanilla cell has no gates."""
+    cell = cell_of(params)
+    if not cell.GATES:
+        raise ValueError("a vanilla RNN has no gates: train with --cell gru or --cell lstm")
+    ids = np.asarray(ids, np.int64)
+    if len(ids) == 0:
+        raise ValueError("the text has no tokens")
+    return saturation_of(state_trace_from_inputs(params, params["embed"][ids]).gates, cell.GATES)
+
+
+def saturation_of(gates: np.ndarray, names: tuple[str, ...]) -> GateSaturation:
+    """GateSaturation of a gate trace (T, L, G, H) (``StateTrace.gates``)."""
+    return GateSaturation(names, (gates < GATE_LOW).mean(0), (gates > GATE_HIGH).mean(0), gates.mean(0))
+
+
 def recurrent_matrix(params: Params, layer: int) -> np.ndarray:
     """The square (H, H) recurrent matrix whose spectrum tells of the memory's gain: Whh for the
     vanilla cell; for the gated cells, the candidate's block (the GRU's Whh_n, the LSTM's Whh_g, both

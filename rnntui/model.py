@@ -329,17 +329,25 @@ class RNN:
 
     # -- one token at a time ----------------------------------------------------------------------
 
-    def step(self, token: int, h: np.ndarray, logits: np.ndarray | None = None) -> np.ndarray:
+    def step(self, token: int, h: np.ndarray, logits: np.ndarray | None = None,
+             gates: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
         """Feed one token: the state h (L, S*H) is updated in place; returns next-token logits (V,).
         The vanilla cell has a kernel of its own for this (generation's hot loop); the gated cells
-        take the batched step with one stream."""
+        take the batched step with one stream. ``gates`` (L, G*H), if given, receives each layer's
+        gate activations (gated cells only)."""
         if logits is None:
             logits = np.empty(self.cfg.vocab_size, self.dtype)
         if self.cfg.cell == "rnn":
             kernels.step_token(token, *self._step_weights(), h, logits)
         else:
-            self.step_batch(np.array([token]), h[:, None, :], logits[None, :])
+            g = None if gates is None else gates[:, None, :]
+            self.step_batch(np.array([token]), h[:, None, :], logits[None, :], g)
         return logits
+
+    @property
+    def gate_width(self) -> int:
+        """G*H: the width of one layer's stacked gate activations (0 for the vanilla cell)."""
+        return 0 if not self.cell.GATES else self.params["bh0"].shape[0]
 
     def step_batch(
         self, tokens: np.ndarray, h: np.ndarray, logits: np.ndarray | None = None,

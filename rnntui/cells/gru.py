@@ -28,6 +28,7 @@ from rnntui.kernels import column_sums, jit, recurrent_product, sigmoid_add, tan
 
 NAME = "gru"
 GATES = ("update z", "reset r")  # shown in the gates heatmap, in this order
+RECURRENT = "the candidate's recurrent blocks Whh_n"  # the spectrum health shows
 STATE_SLOTS = 1  # the state is h alone
 
 

@@ -34,6 +34,7 @@ from rnntui.kernels import column_sums, jit, recurrent_product, sigmoid_add, tan
 
 NAME = "lstm"
 GATES = ("input i", "forget f", "output o")  # shown in the gates heatmap, in this order
+RECURRENT = "the candidate's recurrent blocks Whh_g"  # the spectrum health shows
 STATE_SLOTS = 2  # the state is (h, c)
 
 

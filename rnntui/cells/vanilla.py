@@ -21,6 +21,7 @@ from rnntui import kernels, reference
 
 NAME = "rnn"
 GATES: tuple[str, ...] = ()  # no gates: the memory is overwritten through tanh at every step
+RECURRENT = "recurrent matrices Whh"  # the spectrum health shows
 STATE_SLOTS = 1
 
 

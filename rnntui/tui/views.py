@@ -105,15 +105,23 @@ class Sample:
     feature_names: tuple[str, ...]
     feats: np.ndarray  # (T, F)
     r: np.ndarray  # (F, L*H) correlation of each feature with each unit
+    gates: inspect.GateSaturation | None  # gated cells: how often each unit's gates saturate
 
 
 def run_sample(ckpt, ids: np.ndarray, source: str) -> Sample:
     params = ckpt.model.params
-    hs = inspect.hidden_trace(params, ids)  # (T, L, H)
+    saturation = None
+    if ckpt.model.cell.GATES:
+        trace = inspect.state_trace_from_inputs(params, params["embed"][np.asarray(ids, np.int64)])
+        hs = trace.hs  # (T, L, H)
+        saturation = inspect.saturation_of(trace.gates, ckpt.model.cell.GATES)
+    else:
+        hs = inspect.hidden_trace(params, ids)  # (T, L, H)
     tokens = [ckpt.vocab.tokens[int(i)] for i in ids]
     names, feats = inspect.features(tokens, ckpt.vocab.level)
     r = inspect.correlations(hs.reshape(len(ids), -1), feats)
-    return Sample(source, tokens, hs, inspect.preactivations(params, ids, hs), names, feats, r)
+    drive = inspect.preactivations(params, ids, hs)
+    return Sample(source, tokens, hs, drive, names, feats, r, saturation)
 
 
 class SampleCache:
@@ -653,7 +661,7 @@ class HealthView(ViewScreen):
         self.spectra = spectra
         step = self.play.ckpt.meta.get("step", "?")
         out = Text(no_wrap=True, overflow="ellipsis")
-        out.append(f"recurrent matrices Whh after {step} steps:\n", Style(bold=True))
+        out.append(f"{self.play.ckpt.model.cell.RECURRENT} after {step} steps:\n", Style(bold=True))
         for layer, (radius, sigma) in enumerate(spectra):
             out.append(f" layer {layer + 1}: spectral radius {radius:.3f} · ")
             out.append(f"largest singular value {sigma:.3f}\n")
@@ -688,8 +696,37 @@ class HealthView(ViewScreen):
                     colour = ORANGE if edge else "#60a5fa"  # orange: the saturated bins
                     out.append(bar(n / top if top else 0.0, width), Style(color=colour))
                 out.append("\n")
+        if sample is not None and sample.gates is not None:
+            out.append_text(gate_summary(sample.gates, sample.source))
         self.query_one("#health", Static).update(out)
         self.query_one("#health-scroll").border_title = "saturation and health"
+
+
+def gate_summary(sat: inspect.GateSaturation, source: str) -> Text:
+    """Per layer and gate: how many units are mostly open (> 0.9) or mostly shut (< 0.1), and the
+    share of units at each level of "time open" (Karpathy et al. 2015's right-saturation)."""
+    out = Text(no_wrap=True, overflow="ellipsis")
+    out.append(f"\ngates on {source}: units mostly open (> {inspect.GATE_HIGH}) / mostly shut "
+               f"(< {inspect.GATE_LOW}), over half the text\n", Style(bold=True))  # fmt: skip
+    L, G, H = sat.right.shape
+    for layer in range(L):
+        for g, name in enumerate(sat.names):
+            right, left = sat.right[layer, g], sat.left[layer, g]
+            where = f"layer {layer + 1} " if L > 1 else ""
+            out.append(f" {where}{name:<9} mean {sat.mean[layer, g].mean():.2f}  ")
+            out.append(f"open {int((right > 0.5).sum()):>4}", Style(color=ORANGE))
+            out.append(f"  shut {int((left > 0.5).sum()):>4}", Style(color="#60a5fa"))
+            out.append(f"  of {H}  time open ")
+            counts = np.histogram(right, bins=10, range=(0.0, 1.0))[0]
+            out.append(sparkline(counts / max(1, counts.max())), Style(color=ORANGE))
+            out.append(" 0→1\n")
+    return out
+
+
+def sparkline(values: np.ndarray) -> str:
+    """Values in 0..1 as a row of eighth blocks (nothing shows as a space)."""
+    blocks = " ▁▂▃▄▅▆▇█"
+    return "".join(blocks[int(round(float(v) * 8))] for v in values)
 
 
 SCREENS = {cls.NAME: cls for cls in (MapView, SoftmaxView, MemoryView, SentencesView, UnitView, HealthView)}

@@ -17,6 +17,7 @@ from rnntui.checkpoint import Checkpoint
 from rnntui.generate import BEAM_WIDTH, Trace, probabilities
 from rnntui.tui.help import HelpScreen
 from rnntui.tui.views import DEFAULT_SENTENCES, SCREENS, VIEWS, SampleCache, ViewScreen
+from rnntui.tui.widgets.gates import GatesMap
 from rnntui.tui.widgets.heatmap import Heatmap
 from rnntui.tui.widgets.lens import Lens
 from rnntui.tui.widgets.next_tokens import NextTokens
@@ -69,6 +70,7 @@ class PlaygroundApp(RnnApp):
         Binding("ctrl+n", "unit(1)", "Unit"),
         Binding("ctrl+p", "unit(-1)", "Unit−", show=False),
         Binding("ctrl+l", "layer", "Layer"),
+        Binding("ctrl+t", "cell_state", "h/c", show=False),
         Binding("ctrl+s", "lens", "Lens"),
         Binding("ctrl+r", "clear", "Clear", show=False),
         *[Binding(key, f"view('{name}')", title, show=False, priority=True) for key, name, title in VIEWS],
@@ -84,6 +86,7 @@ class PlaygroundApp(RnnApp):
         ("F2 / F3", "temperature down / up (watch the next-token bars)"),
         ("Ctrl+N / Ctrl+P", "pick the next / previous hidden unit (or click a heatmap row)"),
         ("Ctrl+L", "show the next layer's memory (2-layer models)"),
+        ("Ctrl+T", "LSTM: the memory heatmap shows the cell state c instead of h (and back)"),
         ("Ctrl+S", "colour the text by surprise or by the picked unit"),
         ("Ctrl+R", "clear the text"),
         ("F4 … F9", "inside the network: map, softmax, memory, sentences, unit, health (one view each)"),
@@ -105,6 +108,7 @@ class PlaygroundApp(RnnApp):
         self.unit = 0
         self.layer = 0
         self.lens_mode = "surprise"
+        self.show_c = False  # LSTM: the memory heatmap shows c
         self.initial_text = text
         self.samples = SampleCache(ckpt)  # validation text through the model, for the unit/health views
         self.sentences = DEFAULT_SENTENCES  # what the sentences view's text area holds
@@ -118,7 +122,8 @@ class PlaygroundApp(RnnApp):
     def compose(self) -> ComposeResult:
         cfg, vocab = self.ckpt.model.cfg, self.ckpt.vocab
         step = self.ckpt.meta.get("step")
-        about = (f"{self.source} · {vocab.level} level, V={len(vocab)} · H={cfg.hidden}"
+        cell = "" if cfg.cell == "rnn" else f"{cfg.cell.upper()} "
+        about = (f"{self.source} · {vocab.level} level, V={len(vocab)} · {cell}H={cfg.hidden}"
                  f"{f' × {cfg.layers} layers' if cfg.layers > 1 else ''}"
                  f"{f' · trained {step:,} steps' if isinstance(step, int) else ''}"
                  " · F1 help · F4–F9 views")  # fmt: skip
@@ -131,7 +136,10 @@ class PlaygroundApp(RnnApp):
                 yield prompt
                 yield Lens(id="lens", classes="panel")
             yield NextTokens(vocab.tokens, id="next", classes="panel")
-        yield Heatmap(cfg.hidden, cfg.layers, id="heatmap", classes="panel")
+        with Horizontal(id="memory-row"):
+            yield Heatmap(cfg.hidden, cfg.layers, id="heatmap", classes="panel")
+            if self.ckpt.model.cell.GATES:
+                yield GatesMap(self.ckpt.model.cell.GATES, id="gates", classes="panel")
         yield from self.compose_too_small()
         yield Footer()
 
@@ -171,8 +179,13 @@ class PlaygroundApp(RnnApp):
         tokens = self.ckpt.vocab.tokens
         self.query_one(NextTokens).show(probabilities(trace.gen.logits, self.temperature), self.temperature)
         heatmap = self.query_one(Heatmap)
-        heatmap.show(trace.activations(self.layer, last=1000), [tokens[i] for i in trace.ids[-1000:]],
-                     self.unit, self.layer)  # fmt: skip
+        labels = [tokens[i] for i in trace.ids[-1000:]]
+        what = "c" if self.show_c and self.ckpt.model.cell.STATE_SLOTS == 2 else "h"
+        heatmap.show(trace.activations(self.layer, last=1000, cell_state=what == "c"), labels, self.unit,
+                     self.layer, what)  # fmt: skip
+        for gates in self.query(GatesMap):
+            layer = f"layer {self.layer + 1} · " if self.ckpt.model.cfg.layers > 1 else ""
+            gates.show(trace.gate_activations(self.layer, last=1000), labels, heatmap.units, self.unit, layer)
         lens = self.query_one(Lens)
         if self.lens_mode == "surprise":
             total = sum(trace.bits)
@@ -217,6 +230,13 @@ class PlaygroundApp(RnnApp):
     def action_layer(self) -> None:
         self.layer = (self.layer + 1) % self.ckpt.model.cfg.layers
         self.refresh_panels()
+
+    def action_cell_state(self) -> None:
+        if self.ckpt.model.cell.STATE_SLOTS == 2:
+            self.show_c = not self.show_c
+            self.refresh_panels()
+        else:
+            self.notify("only an LSTM has a cell state c; this model's memory is h alone", timeout=3)
 
     def action_lens(self) -> None:
         self.lens_mode = "unit" if self.lens_mode == "surprise" else "surprise"

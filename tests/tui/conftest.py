@@ -16,9 +16,9 @@ from rnntui.model import RNN, ModelConfig
 TEXT = "The just man is happy, said Socrates; and the unjust man is miserable.\nWhat is justice?\n"
 
 
-def tiny_model(hidden: int = 24, layers: int = 1, seed: int = 7, level: str = "char"):
+def tiny_model(hidden: int = 24, layers: int = 1, seed: int = 7, level: str = "char", cell: str = "rnn"):
     vocab = build_vocab(TEXT * 3, level)
-    cfg = ModelConfig(vocab_size=len(vocab), embed=8, hidden=hidden, layers=layers)
+    cfg = ModelConfig(vocab_size=len(vocab), embed=8, hidden=hidden, layers=layers, cell=cell)
     model = RNN.initialised(cfg, np.random.default_rng(seed))
     model.params["Why"][...] *= 40  # sharper predictions than a fresh init, so the panels show contrast
     return model, vocab
@@ -28,6 +28,13 @@ def tiny_model(hidden: int = 24, layers: int = 1, seed: int = 7, level: str = "c
 def tiny_ckpt(tmp_path: Path) -> Path:
     model, vocab = tiny_model()
     return checkpoint.save(Checkpoint(model=model, vocab=vocab, meta={"step": 0}), tmp_path / "tiny.npz")
+
+
+@pytest.fixture(params=["gru", "lstm"])
+def tiny_gated_ckpt(request, tmp_path: Path) -> Path:
+    """A tiny GRU or LSTM, two layers."""
+    model, vocab = tiny_model(layers=2, cell=request.param)
+    return checkpoint.save(Checkpoint(model=model, vocab=vocab, meta={"step": 0}), tmp_path / "gated.npz")
 
 
 @pytest.fixture
@@ -96,7 +103,7 @@ def reference_suggestion(model, vocab, text: str, width: int = 4, max_chars: int
     """What the playground should propose after ``text`` (read after a newline, as the Trace does):
     the best end of the word, then the likeliest non-letter, then greedy characters up to the end of
     ``extra_words`` more words, a newline, or ``max_chars``."""
-    h = np.zeros((model.cfg.layers, model.cfg.hidden), model.dtype)
+    h = model.zero_state()
     logits = np.zeros(model.cfg.vocab_size, model.dtype)
     for tid in vocab.encode("\n" + text):
         logits = model.step(int(tid), h).copy()

@@ -217,3 +217,44 @@ async def test_growing_back_from_too_small_restores_the_editor(tiny_ckpt):
         assert isinstance(app.focused, Prompt) and app.focused.suggestion
         await pilot.press("j")
         assert app.query_one(Prompt).text == "Thej"
+
+
+async def test_gated_playground_shows_the_gates_and_the_lstm_cell_state(tiny_gated_ckpt):
+    """A GRU or LSTM: the ghost text is still the slow reference's, a gates panel beside the memory
+    heatmap shows each gate of the heatmap's units per token, and Ctrl+T switches an LSTM's heatmap
+    to the cell state c (a GRU has none: a notice, nothing changes)."""
+    from rnntui.tui.widgets.gates import GatesMap
+
+    app = app_for(tiny_gated_ckpt)
+    ckpt = checkpoint.load(tiny_gated_ckpt)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*"The just")
+        prompt = app.query_one(Prompt)
+        assert prompt.suggestion == reference_suggestion(ckpt.model, ckpt.vocab, "The just")
+        gates = app.query_one(GatesMap)
+        heatmap = app.query_one(Heatmap)
+        assert gates.names == ckpt.model.cell.GATES
+        assert gates.gates.shape == (len("The just"), len(gates.names), 24)
+        assert set(gates.units) <= set(heatmap.units) | {app.unit} and len(gates.units) > 0
+        np.testing.assert_allclose(gates.gates, app.trace.gate_activations(0))
+        lines = [gates.render_line(y).text for y in range(gates.size.height)]
+        for name in gates.names:
+            assert any(line.startswith(name) for line in lines)
+        assert heatmap.border_title.startswith("memory h")
+        await pilot.press("ctrl+t")
+        if ckpt.model.cfg.cell == "lstm":
+            assert heatmap.border_title.startswith("cell state c")
+            np.testing.assert_allclose(heatmap.acts, app.trace.activations(0, cell_state=True))
+            await pilot.press("ctrl+t")
+        assert heatmap.border_title.startswith("memory h")
+        await pilot.press("ctrl+l")  # the second layer's gates
+        np.testing.assert_allclose(app.query_one(GatesMap).gates, app.trace.gate_activations(1))
+
+
+async def test_a_vanilla_playground_has_no_gates_panel(tiny_ckpt):
+    from rnntui.tui.widgets.gates import GatesMap
+
+    app = app_for(tiny_ckpt)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*"The")
+        assert not app.query(GatesMap)

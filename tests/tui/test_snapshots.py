@@ -29,6 +29,20 @@ def test_playground_unit_lens_second_layer(snap_compare, tiny_ckpt_2layer):
     assert snap_compare(app, press=[*"What is justice?", "ctrl+l", "ctrl+n", "f3"], terminal_size=(120, 40))
 
 
+@pytest.mark.parametrize("cell,size", [("lstm", (120, 40)), ("gru", (80, 24))])
+def test_playground_gated(snap_compare, tmp_path, cell, size):
+    """The gates panel beside the memory heatmap; the LSTM's after Ctrl+T shows its cell state c."""
+    from rnntui.checkpoint import Checkpoint
+
+    from .conftest import tiny_model
+
+    model, vocab = tiny_model(cell=cell)
+    path = checkpoint.save(Checkpoint(model=model, vocab=vocab, meta={"step": 0}), tmp_path / f"{cell}.npz")
+    app = PlaygroundApp(checkpoint.load(path), f"{cell}.npz", cursor_blink=False)
+    keys = [*"The just man", *(["ctrl+t"] if cell == "lstm" else [])]
+    assert snap_compare(app, press=keys, terminal_size=size)
+
+
 def test_playground_help(snap_compare, tiny_ckpt):
     app = PlaygroundApp(checkpoint.load(tiny_ckpt), "tiny.npz", cursor_blink=False)
     assert snap_compare(app, press=["f1"], terminal_size=(80, 24))

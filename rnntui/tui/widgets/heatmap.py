@@ -1,5 +1,8 @@
 """The hidden-state heatmap: one column per token, two hidden units per text row (half blocks).
 
+It shows the memory h (tanh's -1..+1), or for an LSTM its cell state c, which has no bound: c is
+drawn on a scale of ±(the largest |c| in view, at least 1), given in the legend.
+
 Drawn with the Line API (``render_line``), since it redraws on every keystroke.
 """
 
@@ -38,6 +41,8 @@ class Heatmap(Widget, can_focus=True):
         self.layer_index = 0
         self.units = np.arange(0)  # the units shown, top to bottom
         self.columns = 0  # tokens shown
+        self.what = "h"  # "h", or "c": the LSTM's cell state
+        self.scale = 1.0  # values are drawn as value / scale on the -1..+1 colours
 
     @property
     def rows_available(self) -> int:
@@ -47,8 +52,9 @@ class Heatmap(Widget, can_focus=True):
     def columns_available(self) -> int:
         return max(0, self.size.width - GUTTER)
 
-    def show(self, acts: np.ndarray, labels: list[str], unit: int, layer: int) -> None:
-        self.acts, self.labels, self.unit, self.layer_index = acts, labels, unit, layer
+    def show(self, acts: np.ndarray, labels: list[str], unit: int, layer: int, what: str = "h") -> None:
+        """acts (N, H): h, or with ``what="c"`` the LSTM's cell state."""
+        self.acts, self.labels, self.unit, self.layer_index, self.what = acts, labels, unit, layer, what
         self._layout()
 
     def on_resize(self) -> None:
@@ -61,7 +67,11 @@ class Heatmap(Widget, can_focus=True):
         shown = "all units" if len(self.units) == self.hidden else (
             f"{len(self.units)} of {self.hidden} units, the most varying")  # fmt: skip
         layer = f"layer {self.layer_index + 1}/{self.n_layers} · " if self.n_layers > 1 else ""
-        self.border_title = f"memory h · {layer}{shown}"
+        self.scale = 1.0
+        if self.what == "c" and visible.size:
+            self.scale = max(1.0, float(np.abs(visible).max()))
+        name = "cell state c" if self.what == "c" else "memory h"
+        self.border_title = f"{name} · {layer}{shown}"
         self.border_subtitle = f"unit {self.unit}"
         self.refresh()
 
@@ -90,9 +100,10 @@ class Heatmap(Widget, can_focus=True):
         ]
         visible = self.acts[len(self.acts) - self.columns :]
         cells = []
+        inv = 1.0 / self.scale
         for x in range(self.columns):
-            up = activation_level(visible[x, upper])
-            lo = activation_level(visible[x, lower]) if lower >= 0 else -1
+            up = activation_level(visible[x, upper] * inv)
+            lo = activation_level(visible[x, lower] * inv) if lower >= 0 else -1
             cells.append(Segment("▄", cell_style(up, lo)))
         return Strip(label + cells)
 
@@ -102,11 +113,14 @@ class Heatmap(Widget, can_focus=True):
         return Strip([Segment("  tokens→ ", Style(dim=True)), Segment(text, Style(bold=True))])
 
     def _legend(self) -> Strip:
-        segments = [Segment("   tanh  ", Style(dim=True)), Segment("-1 ")]
+        if self.what == "c":
+            segments = [Segment("      c  ", Style(dim=True)), Segment(f"-{self.scale:.3g} ")]
+        else:
+            segments = [Segment("   tanh  ", Style(dim=True)), Segment("-1 ")]
         for i in range(17):
             value = -1 + i / 8
             segments.append(Segment(" ", Style(bgcolor=activation_color(value).rich_color)))
-        segments.append(Segment(" +1", Style()))
+        segments.append(Segment(f" +{self.scale:.3g}" if self.what == "c" else " +1", Style()))
         return Strip(segments)
 
     def on_click(self, event: Click) -> None:

@@ -62,3 +62,29 @@ def activation_style(value: float) -> Style:
 def show_token(token: str) -> str:
     """A token as one visible label: space as ·, newline as ⏎, tab as ⇥."""
     return token.replace(" ", "·").replace("\n", "⏎").replace("\t", "⇥")
+
+
+# gates in [0, 1]: shut (near black) to wide open (teal): a sequential scale, unlike tanh's two colours
+GATE = Gradient((0.0, "#1c1c1c"), (1.0, "#2dd4bf"), quality=STEPS + 1)
+
+
+@lru_cache(maxsize=64)
+def _gate_color(level: int) -> Color:
+    return GATE.get_color(level / STEPS)
+
+
+def gate_color(value: float) -> Color:
+    """Colour of a gate's value in [0, 1]."""
+    return _gate_color(gate_level(value))
+
+
+def gate_level(value: float) -> int:
+    return _level(float(value), STEPS)
+
+
+@lru_cache(maxsize=1200)
+def gate_cell_style(upper: int, lower: int) -> Style:
+    """A half-block ▄ cell of two gate values (levels, -1 = none): background upper, foreground lower."""
+    bg = _gate_color(upper).rich_color if upper >= 0 else None
+    fg = _gate_color(lower).rich_color if lower >= 0 else None
+    return Style(color=fg, bgcolor=bg)

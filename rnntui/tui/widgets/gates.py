@@ -1,0 +1,111 @@
+"""The gates heatmap (GRU, LSTM): beside the memory heatmap, each gate of the same units, per token.
+
+One block per gate (its name, then two units per text row in half blocks, like the memory heatmap),
+the tokens along the bottom, and the 0..1 scale. Shut gates are dark, open ones bright: an LSTM unit
+whose forget gate stays bright is keeping its memory; a GRU unit whose update gate z is bright is
+copying its old memory through. Drawn with the Line API, as it redraws on every keystroke.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+from textual.widget import Widget
+
+from rnntui.tui.widgets.heatmap import GUTTER
+from rnntui.tui.widgets.scales import gate_cell_style, gate_color, gate_level, show_token
+
+LEGEND_ROWS = 2  # token labels and the colour legend
+
+
+class GatesMap(Widget):
+    """Gates over time: ``gates`` (N, G, H) of one layer for the units the memory heatmap shows."""
+
+    def __init__(self, names: tuple[str, ...], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.names = names
+        self.gates = np.zeros((0, len(names), 0), np.float32)
+        self.labels: list[str] = []
+        self.units = np.arange(0)
+        self.unit = 0
+        self.columns = 0
+
+    @property
+    def pairs_per_gate(self) -> int:
+        """Rows of unit pairs each gate gets after its name row."""
+        rows = self.size.height - LEGEND_ROWS
+        return max(0, (rows - len(self.names)) // max(1, len(self.names)))
+
+    def show(
+        self, gates: np.ndarray, labels: list[str], units: np.ndarray, unit: int, layer: str = ""
+    ) -> None:
+        """gates (N, G, H); ``units`` in the memory heatmap's order: as many as fit are drawn, the
+        picked ``unit`` always among them."""
+        self.gates, self.labels, self.unit = gates, labels, unit
+        room = 2 * self.pairs_per_gate
+        chosen = [int(u) for u in units[:room]]
+        if room and unit not in chosen:
+            chosen[-1:] = [unit]
+        self.units = np.asarray(sorted(chosen), np.int64)
+        self.columns = min(len(gates), max(0, self.size.width - GUTTER))
+        self.border_title = f"gates · {layer}{len(self.units)} units" if len(self.units) else "gates"
+        self.border_subtitle = "0 shut · 1 open"
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        pairs = (len(self.units) + 1) // 2
+        block = 1 + pairs
+        if y < block * len(self.names):
+            g, row = divmod(y, block)
+            strip = self._name_row(g) if row == 0 else self._unit_row(g, row - 1)
+        elif y == block * len(self.names):
+            strip = self._token_row()
+        elif y == block * len(self.names) + 1:
+            strip = self._legend()
+        else:
+            strip = Strip.blank(width, self.rich_style)
+        return strip.apply_style(self.rich_style).crop_extend(0, width, self.rich_style)
+
+    def _visible(self) -> np.ndarray:
+        return self.gates[len(self.gates) - self.columns :]
+
+    def _name_row(self, g: int) -> Strip:
+        visible = self._visible()
+        mean = f" · mean {visible[:, g, self.units].mean():.2f}" if self.columns and len(self.units) else ""
+        return Strip([Segment(f"{self.names[g]}{mean}", Style(bold=True))])
+
+    def _unit_row(self, g: int, pair: int) -> Strip:
+        upper = int(self.units[2 * pair])
+        lower = int(self.units[2 * pair + 1]) if 2 * pair + 1 < len(self.units) else -1
+        mark = Style(bold=True, reverse=True)
+        label = [
+            Segment(f"{upper:>3}", mark if upper == self.unit else Style(dim=True)),
+            Segment("▀ ", Style(dim=True)),
+            Segment(f"{lower:>3}" if lower >= 0 else "   ", mark if lower == self.unit else Style(dim=True)),
+            Segment("▄ " if lower >= 0 else "  ", Style(dim=True)),
+        ]
+        visible = self._visible()
+        cells = []
+        for x in range(self.columns):
+            up = gate_level(visible[x, g, upper])
+            lo = gate_level(visible[x, g, lower]) if lower >= 0 else -1
+            cells.append(Segment("▄", gate_cell_style(up, lo)))
+        return Strip(label + cells)
+
+    def _token_row(self) -> Strip:
+        labels = self.labels[len(self.labels) - self.columns :]
+        text = "".join(show_token(t)[:1] for t in labels)
+        return Strip([Segment("  tokens→ ", Style(dim=True)), Segment(text, Style(bold=True))])
+
+    def _legend(self) -> Strip:
+        segments = [Segment("   gate   ", Style(dim=True)), Segment("0 ")]
+        for i in range(17):
+            segments.append(Segment(" ", Style(bgcolor=gate_color(i / 16).rich_color)))
+        segments.append(Segment(" 1", Style()))
+        return Strip(segments)

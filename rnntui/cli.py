@@ -386,22 +386,36 @@ Train your own with: rnntui train corpora/republic.txt"""
 @click.argument("checkpoint", required=False, type=click.Path(path_type=Path))
 @click.option("--text", default="", help="Start with this text in the editor.")
 @click.option("--seed", type=NONNEG_INT, default=0, help="Seed of the generate key's sampling.")
-def play(checkpoint: Path | None, text: str, seed: int) -> None:
+@click.option(
+    "--compare", "compare_path", type=click.Path(path_type=Path),
+    help="A second model (same vocabulary) that reads along: the lens shows who is less surprised.",
+)  # fmt: skip
+def play(checkpoint: Path | None, text: str, seed: int, compare_path: Path | None) -> None:
     """Type with the model in CHECKPOINT: its guesses, next-token odds and memory, live.
 
     Without CHECKPOINT, uses the small model trained on Plato's Republic that ships with rnntui.
+    With --compare B, model B reads the same text and the lens colours each token by the difference
+    in the two models' surprise.
     """
     from rnntui import checkpoint as ckpt_mod
 
     path = checkpoint if checkpoint is not None else SHIPPED_MODEL
     try:
         ckpt = ckpt_mod.load(path)
+        other = None if compare_path is None else ckpt_mod.load(compare_path)
     except _expected_errors() as err:
         raise _fail(err) from None
+    if other is not None and (
+        other.vocab.tokens != ckpt.vocab.tokens or other.vocab.level != ckpt.vocab.level
+    ):
+        raise click.ClickException(
+            f"{path} and {compare_path} have different vocabularies; compare models trained on the same "
+            "text and level"
+        )
     from rnntui.tui.app import PlaygroundApp  # Textual loads only here: --help stays fast
 
     source = str(path) if checkpoint is not None else "shipped model (Republic)"
-    PlaygroundApp(ckpt, source, text=text, seed=seed).run()
+    PlaygroundApp(ckpt, source, text=text, seed=seed, compare=other, compare_source=str(compare_path)).run()
     if checkpoint is None:
         click.echo("Train your own: rnntui train corpora/republic.txt; rnntui play runs/republic/latest.npz")
 
@@ -441,6 +455,118 @@ def eval_(checkpoint: Path, file: Path, encoding: str) -> None:
     if unit == "token":  # bits per character makes word and char models comparable
         line += f"  {nats_to_bits(nats) * (len(ids) - 1) / len(text):.4f} bits/char"
     click.echo(line)
+
+
+@main.command(short_help="The same text through two models: losses, who wins where, memory.")
+@click.argument("model_a", metavar="A", type=click.Path(path_type=Path))
+@click.argument("model_b", metavar="B", type=click.Path(path_type=Path))
+@click.option(
+    "--text", "text_file", type=click.Path(path_type=Path),
+    help="Compare on this text file  [default: A's validation split]",
+)  # fmt: skip
+@click.option(
+    "--max-tokens", type=click.IntRange(min=2), default=20_000, help="Read at most this many tokens."
+)
+@click.option("--show", type=click.IntRange(min=0), default=600, help="Tokens of the lens to print.")
+@click.option(
+    "-k", "max_k", type=click.IntRange(min=1, max=200), default=30, help="Fading memory: tokens back."
+)
+@click.option(
+    "--color/--no-color", default=None, help="Colour the lens  [default: when stdout is a terminal]"
+)
+def compare(model_a: Path, model_b: Path, text_file: Path | None, max_tokens: int, show: int, max_k: int,
+            color: bool | None) -> None:  # fmt: skip
+    """Read one text with two models A and B (any cells, the same vocabulary): each one's mean loss,
+    a lens colouring every token by the difference in surprise (orange where B is less surprised,
+    blue where A is), the places where one wins most clearly, and both fading-memory curves with
+    their half-lives.
+
+    \b
+    Example:
+      rnntui compare runs/rnn/best.npz runs/lstm/best.npz --text corpora/republic.txt
+    """
+    import math
+
+    import numpy as np
+
+    from rnntui.cli_inspect import _load, _text_ids
+    from rnntui.corpus import join_words
+    from rnntui.inspect import compare_models
+
+    a, b = _load(model_a), _load(model_b)
+    if a.vocab.tokens != b.vocab.tokens or a.vocab.level != b.vocab.level:
+        raise click.ClickException(
+            f"{model_a} and {model_b} have different vocabularies ({a.vocab.level}, V={len(a.vocab)} vs "
+            f"{b.vocab.level}, V={len(b.vocab)}); compare models trained on the same text and level"
+        )
+    ids, source = _text_ids(a, text_file, max_tokens, "compare")
+    cmp = compare_models(a.model.params, b.model.params, ids, K=max_k)
+    unit = "char" if a.vocab.level == "char" else "token"
+    click.echo(f"on {source}:")
+    for name, path, ckpt, bits in (("A", model_a, a, cmp.bits_a), ("B", model_b, b, cmp.bits_b)):
+        cfg = ckpt.model.cfg
+        layers = f"x{cfg.layers}" if cfg.layers > 1 else ""
+        about = f"{cfg.cell}, H={cfg.hidden}{layers}, {ckpt.model.flat.size:,} params"
+        click.echo(f"  {name}: {path} ({about}): {bits.mean() * math.log(2):.4f} nats/{unit} "
+                   f"= {bits.mean():.4f} bits/{unit}")  # fmt: skip
+    d = cmp.diff
+    click.echo(f"  B is less surprised on {(d > 0).mean():.0%} of tokens; on average by {d.mean():+.4f} "
+               f"bits/{unit}")  # fmt: skip
+    tokens = [a.vocab.tokens[int(i)] for i in ids]
+    glue = "".join if a.vocab.level == "char" else join_words
+    # the places where one model wins clearly: the best 12-token windows each way
+    width = 12 if unit == "char" else 5
+    if len(d) > width:
+        window = np.convolve(d, np.ones(width), "valid")
+        for who, pick in (("B", int(np.argmax(window))), ("A", int(np.argmin(window)))):
+            gain = abs(window[pick])
+            if (window[pick] > 0) != (who == "B"):
+                continue
+            before = glue(tokens[max(0, pick - 3 * width) : pick + 1]).replace("\n", "⏎")
+            inside = glue(tokens[pick + 1 : pick + 1 + width]).replace("\n", "⏎")
+            click.echo(f"  {who} wins most clearly, by {gain:.1f} bits over {width} tokens: "
+                       f"…{before}[{inside}]")  # fmt: skip
+    click.echo(
+        f"\nfading memory (||d h_last / d x_(last-k)||, relative to its peak, mean of {cmp.windows} windows):"
+    )
+    for name, curve, hl in (("A", cmp.memory_a, cmp.half_life_a), ("B", cmp.memory_b, cmp.half_life_b)):
+        half = f"{hl:.1f} tokens" if hl is not None else f"more than {len(curve) - 1} tokens"
+        click.echo(f"  {name}: half-life {half}")
+    click.echo("    k  A                      B")
+    for k in range(len(cmp.memory_a)):
+        if k > 10 and k % 5:
+            continue
+        ca, cb = cmp.memory_a[k], cmp.memory_b[k]
+        click.echo(f"  {k:3d}  {_bar(ca, 16)} {ca:5.3f}  {_bar(cb, 16)} {cb:5.3f}")
+    if show:
+        if color is None:
+            color = sys.stdout.isatty()
+        key = "orange: B less surprised, blue: A" if color else "[+n]: B less surprised by n bits, [-n]: A"
+        click.echo(f"\nlens (first {min(show, len(d))} tokens): bits(A) - bits(B) per token; {key}")
+        click.echo(_compare_lens(tokens[1 : show + 1], d[:show], color, a.vocab.level))
+
+
+def _bar(value: float, width: int) -> str:
+    full = max(0.0, min(1.0, float(value))) * width
+    return ("█" * int(full)).ljust(width)
+
+
+def _compare_lens(tokens: list[str], diff, color: bool, level: str) -> str:
+    """Tokens with their surprise difference: a background colour each (colour), or the tokens where
+    the models differ by a bit or more marked [±n] (plain)."""
+    out = []
+    for tok, v in zip(tokens, diff, strict=True):
+        text = tok if level == "char" else f"{tok} "
+        if color:
+            strength = min(1.0, abs(float(v)) / 4.0)  # 4 bits: full colour
+            base = (249, 115, 22) if v > 0 else (59, 130, 246)
+            rgb = tuple(int(28 + (c - 28) * strength) for c in base)
+            out.append(click.style(text, bg=rgb, fg="white"))
+        elif abs(v) >= 1.0:
+            out.append(f"{tok}[{v:+.0f}]" + (" " if level != "char" else ""))
+        else:
+            out.append(text)
+    return "".join(out)
 
 
 if __name__ == "__main__":  # pragma: no cover

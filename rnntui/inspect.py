@@ -586,6 +586,60 @@ def fading_memory(
     )
 
 
+def token_bits(params: Params, ids: np.ndarray) -> np.ndarray:
+    """Surprise -log2 p(ids[t+1] | ids[:t+1]) of each next token of a text read from a zero state:
+    ids (T,) -> (T-1,) bits."""
+    ids = np.asarray(ids, np.int64)
+    hs = hidden_trace(params, ids[:-1])  # (T-1, L, H)
+    z = logits_of(params, hs[:, -1]).astype(np.float64)  # (T-1, V)
+    m = z.max(1, keepdims=True)
+    log_z = (m + np.log(np.exp(z - m).sum(1, keepdims=True)))[:, 0]
+    return (log_z - z[np.arange(len(ids) - 1), ids[1:]]) / np.log(2)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The same text through two models: who is less surprised where, and how fast each forgets."""
+
+    bits_a: np.ndarray  # (T-1,) surprise of each next token, bits
+    bits_b: np.ndarray  # (T-1,)
+    memory_a: np.ndarray  # (K+1,) fading-memory curve, each window's normalised to its peak, averaged
+    memory_b: np.ndarray
+    half_life_a: float | None  # tokens back until the averaged curve halves (``half_life``)
+    half_life_b: float | None
+    windows: int  # text windows the curves average
+
+    @property
+    def diff(self) -> np.ndarray:
+        """(T-1,) bits_a - bits_b: positive where B is less surprised."""
+        return self.bits_a - self.bits_b
+
+
+def compare_models(
+    params_a: Params, params_b: Params, ids: np.ndarray, K: int = 30, windows: int = 8
+) -> Comparison:
+    """Run ids (T,) through two models with the same vocabulary (any cells). The fading-memory
+    curves are ||d h_last / d x_(last-k)|| at the ends of ``windows`` stretches of the text spread
+    evenly over it (each read from a zero state, K + 1 + 20 tokens long), normalised by their peak so
+    the shapes compare, then averaged: one text position alone is a noisy estimate."""
+    ids = np.asarray(ids, np.int64)
+    if len(ids) < 2:
+        raise ValueError("the text needs at least two tokens")
+    if params_a["embed"].shape[0] != params_b["embed"].shape[0]:
+        raise ValueError("the models have different vocabularies")
+    span = min(len(ids), K + 21)
+    ends = np.unique(np.linspace(span, len(ids), windows).astype(int))
+    curves = []
+    for params in (params_a, params_b):
+        acc = np.zeros(min(K, span - 1) + 1)
+        for end in ends:
+            norms = fading_memory(params, ids[end - span : end], K=K).norms
+            acc += norms / max(norms.max(), 1e-300)
+        curves.append(acc / len(ends))
+    return Comparison(token_bits(params_a, ids), token_bits(params_b, ids), curves[0], curves[1],
+                      half_life(curves[0]), half_life(curves[1]), len(ends))  # fmt: skip
+
+
 # -- 4) sentence vectors -----------------------------------------------------------------------------
 
 

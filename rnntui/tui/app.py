@@ -87,7 +87,11 @@ class PlaygroundApp(RnnApp):
         ("Ctrl+N / Ctrl+P", "pick the next / previous hidden unit (or click a heatmap row)"),
         ("Ctrl+L", "show the next layer's memory (2-layer models)"),
         ("Ctrl+T", "LSTM: the memory heatmap shows the cell state c instead of h (and back)"),
-        ("Ctrl+S", "colour the text by surprise or by the picked unit"),
+        (
+            "Ctrl+S",
+            "colour the text by surprise, by the picked unit, or (play A --compare B) by the "
+            "difference between the two models' surprise",
+        ),
         ("Ctrl+R", "clear the text"),
         ("F4 … F9", "inside the network: map, softmax, memory, sentences, unit, health (one view each)"),
         ("Esc", "back from a view to the playground (F2/F3, Ctrl+N/P/L work in the views too)"),
@@ -97,17 +101,22 @@ class PlaygroundApp(RnnApp):
     ]
 
     def __init__(self, ckpt: Checkpoint, source: str, *, text: str = "", seed: int = 0,
-                 cursor_blink: bool = True) -> None:  # fmt: skip
+                 cursor_blink: bool = True, compare: Checkpoint | None = None,
+                 compare_source: str = "") -> None:  # fmt: skip
+        """``compare``: a second model (same vocabulary) that reads the same text: the lens then
+        colours each token by the difference in the two models' surprise."""
         super().__init__()
         self.cursor_blink = cursor_blink
         self.ckpt = ckpt
         self.source = source
         self.trace = Trace(ckpt.model, ckpt.vocab)
+        self.other = None if compare is None else Trace(compare.model, compare.vocab)  # model B
+        self.other_ckpt, self.other_source = compare, compare_source
         self.rng = np.random.default_rng(seed)
         self.t_index = TEMPERATURES.index(0.7)
         self.unit = 0
         self.layer = 0
-        self.lens_mode = "surprise"
+        self.lens_mode = "compare" if compare is not None else "surprise"
         self.show_c = False  # LSTM: the memory heatmap shows c
         self.initial_text = text
         self.samples = SampleCache(ckpt)  # validation text through the model, for the unit/health views
@@ -127,6 +136,10 @@ class PlaygroundApp(RnnApp):
                  f"{f' × {cfg.layers} layers' if cfg.layers > 1 else ''}"
                  f"{f' · trained {step:,} steps' if isinstance(step, int) else ''}"
                  " · F1 help · F4–F9 views")  # fmt: skip
+        if self.other_ckpt is not None:
+            other = self.other_ckpt.model.cfg
+            about = (f"A: {self.source} ({cfg.cell}, H={cfg.hidden}) · B: {self.other_source} "
+                     f"({other.cell}, H={other.hidden}) · Ctrl+S lens · F1 help")  # fmt: skip
         yield Static(about, id="title")
         with Horizontal(id="top"):
             with Vertical(id="left"):
@@ -187,7 +200,15 @@ class PlaygroundApp(RnnApp):
             layer = f"layer {self.layer + 1} · " if self.ckpt.model.cfg.layers > 1 else ""
             gates.show(trace.gate_activations(self.layer, last=1000), labels, heatmap.units, self.unit, layer)
         lens = self.query_one(Lens)
-        if self.lens_mode == "surprise":
+        if self.lens_mode == "compare" and self.other is not None:
+            self.other.set_text(trace.text)
+            a, b = np.asarray(trace.bits), np.asarray(self.other.bits)
+            title = "A vs B: the difference in surprise"
+            if len(a):
+                wins = (a > b).mean()
+                title = f"A {a.mean():.2f} · B {b.mean():.2f} bits/token · B less surprised on {wins:.0%}"
+            lens.show(trace.text, trace.spans, a - b, "compare", title)
+        elif self.lens_mode == "surprise":
             total = sum(trace.bits)
             per = total / len(trace.bits) if trace.bits else 0.0
             lens.show(trace.text, trace.spans, trace.bits, "surprise",
@@ -239,7 +260,8 @@ class PlaygroundApp(RnnApp):
             self.notify("only an LSTM has a cell state c; this model's memory is h alone", timeout=3)
 
     def action_lens(self) -> None:
-        self.lens_mode = "unit" if self.lens_mode == "surprise" else "surprise"
+        modes = ["surprise", "unit"] + (["compare"] if self.other is not None else [])
+        self.lens_mode = modes[(modes.index(self.lens_mode) + 1) % len(modes)]
         self.refresh_panels()
 
     def action_clear(self) -> None:

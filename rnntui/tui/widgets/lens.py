@@ -1,5 +1,5 @@
 """The typed text again, each token coloured by what the model felt there: its surprise (bits),
-or the activation of one hidden unit."""
+the activation of one hidden unit, or (comparing two models) the difference in their surprise."""
 
 from __future__ import annotations
 
@@ -8,9 +8,23 @@ from textual.widget import Widget
 
 from rnntui.tui.widgets.scales import SURPRISE_MAX_BITS, activation_style, surprise_style
 
+COMPARE_MAX_BITS = 4.0  # a difference in surprise of this many bits gets the full colour
+
+
+def compare_style(bits: float):
+    """bits(A) - bits(B) on the diverging scale: orange where B is less surprised, blue where A is."""
+    return activation_style(max(-1.0, min(1.0, float(bits) / COMPARE_MAX_BITS)))
+
+
+SUBTITLES = {
+    "surprise": f"grey 0 → red ≥{SURPRISE_MAX_BITS:g} bits",
+    "unit": "blue −1 · orange +1",
+    "compare": f"blue: A less surprised · orange: B (±{COMPARE_MAX_BITS:g} bits)",
+}
+
 
 class Lens(Widget):
-    """``mode`` is "surprise" or "unit"; ``values[i]`` colours ``spans[i]`` of ``text``."""
+    """``mode`` is "surprise", "unit" or "compare"; ``values[i]`` colours ``spans[i]`` of ``text``."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -22,15 +36,13 @@ class Lens(Widget):
     def show(self, text: str, spans: list[tuple[int, int]], values, mode: str, title: str) -> None:
         self.text, self.spans, self.values, self.mode = text, spans, list(values), mode
         self.border_title = title
-        self.border_subtitle = (
-            f"grey 0 → red ≥{SURPRISE_MAX_BITS:g} bits" if mode == "surprise" else "blue −1 · orange +1"
-        )
+        self.border_subtitle = SUBTITLES[mode]
         self.refresh()
 
     def render(self) -> Text:
         width, height = self.content_size
         out = Text(self.text, no_wrap=False)
-        style = surprise_style if self.mode == "surprise" else activation_style
+        style = {"surprise": surprise_style, "unit": activation_style, "compare": compare_style}[self.mode]
         for (start, end), value in zip(self.spans, self.values, strict=True):
             out.stylize(style(value), start, end)
         # show the end of the text: the last lines that fit

@@ -113,7 +113,8 @@ class TrainApp(RnnApp):
         corpus = files[0].name if len(files) == 1 else f"{len(files)} files"
         init = t.init_from
         tuned = f" ← {Path(init['path']).name}@{init['step']} +{init['added']} tokens" if init else ""
-        about = (f"{corpus}{tuned} · {cfg.level} level, V={len(t.vocab)} · H={cfg.hidden}"
+        cell = "" if cfg.cell == "rnn" else f"{cfg.cell.upper()} "
+        about = (f"{corpus}{tuned} · {cfg.level} level, V={len(t.vocab)} · {cell}H={cfg.hidden}"
                  f"{f'×{cfg.layers}' if cfg.layers > 1 else ''} · {t.model.flat.size:,} parameters · "
                  f"→ {t.run_dir}/ · F1 help")  # fmt: skip
         yield Static(about, id="title")

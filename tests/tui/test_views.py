@@ -233,3 +233,30 @@ async def test_a_view_opened_in_a_small_terminal_says_so(tiny_ckpt):
         await settle(pilot)
         assert app.screen.NAME == "health" and app.screen.has_class("-too-small")
         assert "70×20" in str(app.screen.query_one("#too-small").render())
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+async def test_every_view_opens_on_a_gated_model_with_inspects_numbers(cell):
+    """Each view on a GRU/LSTM: the memory view's curve is inspect's (through the gates), the health
+    view lists the gates and names the candidate block, the others draw without error."""
+    model, vocab = tiny_model(cell=cell, layers=2)
+    ckpt = Checkpoint(model=model, vocab=vocab, meta={"step": 0})
+    app = app_for(ckpt)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*"The just man is happy")
+        for key, name, _ in VIEWS:
+            await pilot.press(key)
+            await settle(pilot)
+            assert app.screen.NAME == name
+            if name == "memory":
+                await pilot.pause(0.5)  # the view recomputes once typing pauses
+                await settle(pilot)
+                ids = np.asarray([vocab.id_of("\n"), *app.trace.ids])  # read from a newline, as the trace
+                got = app.screen.memory.norms
+                want = inspect.fading_memory(model.params, ids, K=len(got) - 1).norms
+                np.testing.assert_allclose(got, want, rtol=1e-6)
+            if name == "health":
+                text = rendered(app, "#health")
+                assert model.cell.RECURRENT in text
+                for gate in model.cell.GATES:
+                    assert gate in text

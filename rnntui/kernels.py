@@ -321,6 +321,101 @@ def recurrent_product(h, W, WT, out):
         np.dot(h, W, out)
 
 
+# The gated cells' stacked gates make the recurrent matrix H x GH: too big for OpenBLAS's small
+# path even 8 rows at a time from H = 256 on. Cut into column blocks (forward, h Whh) or row blocks
+# (backward, dg Whh^T) that each fit, the products run up to 1.5x faster than recurrent_product's
+# choice from H = 256 (LSTM) or 384 (GRU) on; below that, 4 rows of the whole matrix fit and win
+# (benchmarks/bench_recurrence.py --gated).
+
+
+@jit
+def stacked_blocks(H, GH):
+    """Into how many blocks to cut the GH side of an H x GH product so 8 rows x H x (GH / blocks) fit
+    the small-matrix limit: the fewest that divide GH evenly; 1 when it fits whole, 0 if nothing does."""
+    for n in range(1, GH + 1):
+        if GH % n == 0 and _SMALL_ROWS * H * (GH // n) <= _SMALL_MNK:
+            return n
+    return 0
+
+
+@jit
+def column_blocks(W, n):
+    """W (K, M) -> (n, K, M / n): its n column blocks, each contiguous (made once per chunk)."""
+    K, M = W.shape
+    m = M // n
+    out = np.empty((n, K, m), W.dtype)
+    for j in range(n):
+        out[j] = W[:, j * m : (j + 1) * m]
+    return out
+
+
+@jit
+def blocked_product(h, Wb, tmp, out):
+    """out (R, M) = h (R, K) @ W, W given as its column blocks Wb (n, K, M / n) (``column_blocks``).
+    Each block times 8 rows is a small product (OpenBLAS's small-matrix path, no packing); the blocks
+    are written to tmp (n, R, M / n) and copied into place."""
+    n, K, m = Wb.shape
+    R = h.shape[0]
+    for j in range(n):
+        for r in range(0, R, _SMALL_ROWS):
+            np.dot(h[r : r + _SMALL_ROWS], Wb[j], tmp[j, r : r + _SMALL_ROWS])
+    for b in range(R):
+        row = out[b]
+        for j in range(n):
+            row[j * m : (j + 1) * m] = tmp[j, b]
+
+
+@jit
+def blocked_product_t(g, WT, gtmp, part, out):
+    """out (R, M) = g (R, K) @ WT for K = n * k stacked gates: the sum over row blocks of WT (k, M),
+    contiguous as they are, times g's column blocks, copied into gtmp (n, R, k); part (R, M) scratch.
+    Each product is small enough for OpenBLAS's small-matrix path 8 rows at a time."""
+    n, R, k = gtmp.shape
+    for b in range(R):
+        for j in range(n):
+            gtmp[j, b] = g[b, j * k : (j + 1) * k]
+    for j in range(n):
+        dest = out if j == 0 else part
+        for r in range(0, R, _SMALL_ROWS):
+            np.dot(gtmp[j, r : r + _SMALL_ROWS], WT[j * k : (j + 1) * k], dest[r : r + _SMALL_ROWS])
+        if j > 0:
+            out += part
+
+
+@jit
+def stacked_workspace(W, R):
+    """For products with a stacked-gate matrix W (H, GH) and R rows: (W's column blocks (n, H, GH/n)
+    or W itself as one block, scratch (n, R, GH/n), scratch (R, H)), with n = stacked_blocks."""
+    H, GH = W.shape
+    n = max(1, stacked_blocks(H, GH))
+    return column_blocks(W, n), np.empty((n, R, GH // n), W.dtype), np.empty((R, H), W.dtype)
+
+
+@jit
+def stacked_product(h, W, WT, Wb, tmp, out):
+    """out (R, GH) = h (R, H) @ W for a stacked-gate W (H, GH) (WT its transpose), in the column
+    blocks Wb that ``stacked_workspace`` cut, each on the small path, unless 4 rows of the whole
+    already fit it (then recurrent_product)."""
+    H, GH = W.shape
+    if Wb.shape[0] > 1 and 4 * H * GH > _SMALL_MNK:
+        blocked_product(h, Wb, tmp, out)
+    else:
+        recurrent_product(h, W, WT, out)
+
+
+@jit
+def stacked_product_t(g, WT, W, Wb, gtmp, part, out):
+    """out (R, H) = g (R, GH) @ WT, WT (GH, H) the stacked matrix's transpose (W = WT's transpose):
+    in WT's row blocks (as many as Wb has), each on the small path, unless 4 rows of the whole
+    already fit it (then recurrent_product)."""
+    n = Wb.shape[0]
+    GH, H = WT.shape
+    if n > 1 and 4 * GH * H > _SMALL_MNK:
+        blocked_product_t(g, WT, gtmp, part, out)
+    else:
+        recurrent_product(g, WT, W, out)
+
+
 @sumjit
 def matmul_nt(a, bt, out):
     """out = a @ bt.T for a (R, K), bt (M, K), out (R, M), all C-contiguous.

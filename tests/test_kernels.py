@@ -206,3 +206,23 @@ def test_exp_shifted_sum_matches_numpy(rng, dtype):
     np.testing.assert_allclose(got, want, rtol=3e-7 if dtype == np.float32 else 1e-15, atol=tiny)
     assert s == pytest.approx(want.sum(), rel=1e-6)
     assert got.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "R,H,G", [(16, 24, 3), (16, 256, 3), (16, 256, 4), (13, 390, 3), (16, 512, 4), (3, 300, 4)]
+)
+def test_stacked_gate_products_match_numpy(rng, R, H, G, dtype):
+    """h Whh and dg Whh^T for a stacked-gate Whh (H, GH), cut into blocks for the small path or not,
+    against float64 NumPy, with a tolerance relative to the size of the values."""
+    W = rng.standard_normal((H, G * H)).astype(dtype)
+    WT = np.ascontiguousarray(W.T)
+    h, g = rng.standard_normal((R, H)).astype(dtype), rng.standard_normal((R, G * H)).astype(dtype)
+    Wb, tmp, part = kernels.stacked_workspace(W, R)
+    assert Wb.shape[0] == max(1, kernels.stacked_blocks(H, G * H))
+    out, outt = np.full((R, G * H), np.nan, dtype), np.full((R, H), np.nan, dtype)
+    kernels.stacked_product(h, W, WT, Wb, tmp, out)
+    kernels.stacked_product_t(g, WT, W, Wb, tmp, part, outt)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for got, want in ((out, h.astype(np.float64) @ W), (outt, g.astype(np.float64) @ WT)):
+        assert np.abs(got - want).max() <= tol * np.abs(want).max() * np.sqrt(G * H)

@@ -24,7 +24,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnntui.kernels import column_sums, jit, recurrent_product, sigmoid_add, tanh32
+from rnntui.kernels import (
+    column_sums,
+    jit,
+    sigmoid_add,
+    stacked_product,
+    stacked_product_t,
+    stacked_workspace,
+    tanh32,
+)
 
 NAME = "gru"
 GATES = ("update z", "reset r")  # shown in the gates heatmap, in this order
@@ -103,11 +111,12 @@ def forward(x, Wxh, Whh, bh, bhn, hs, gates, hn):
     T, B, I = x.shape
     H = hs.shape[2]
     np.dot(x.reshape(T * B, I), Wxh, gates.reshape(T * B, 3 * H))  # every step's input part at once
-    WhhT = np.ascontiguousarray(Whh.T)
     exact = hs.itemsize == 8
     rec = np.empty((B, 3 * H), hs.dtype)
+    WhhT = np.ascontiguousarray(Whh.T)
+    Wb, tmp, part = stacked_workspace(Whh, B)
     for t in range(T):
-        recurrent_product(hs[t], Whh, WhhT, rec)  # (B, 3H) = h_{t-1} Whh
+        stacked_product(hs[t], Whh, WhhT, Wb, tmp, rec)  # (B, 3H) = h_{t-1} Whh
         gates_forward(gates[t], rec, bh, bhn, hs[t], hs[t + 1], hn[t], exact)
 
 
@@ -154,9 +163,10 @@ def backward(x, Wxh, Whh, hs, gates, hn, dhs, dgx, dgh, dx, dWxh, dWhh, dbh, dbh
     WhhT = np.ascontiguousarray(Whh.T)  # (3H, H)
     dprev = np.zeros((B, H), hs.dtype)
     drec = np.zeros((B, H), hs.dtype)
+    Wb, gtmp, part = stacked_workspace(Whh, B)
     for t in range(T - 1, -1, -1):
         gates_backward(gates[t], hn[t], hs[t], dhs[t], drec, dgx[t], dgh[t], dprev)
-        recurrent_product(dgh[t], WhhT, Whh, drec)  # (B, H) = dgh_t Whh^T
+        stacked_product_t(dgh[t], WhhT, Whh, Wb, gtmp, part, drec)  # (B, H) = dgh_t Whh^T
     dh0[:] = dprev + drec
     N = T * B
     gx, gh = dgx.reshape(N, 3 * H), dgh.reshape(N, 3 * H)

@@ -30,7 +30,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnntui.kernels import column_sums, jit, recurrent_product, sigmoid_add, tanh_add_vec, tanh_into
+from rnntui.kernels import (
+    column_sums,
+    jit,
+    sigmoid_add,
+    stacked_product,
+    stacked_product_t,
+    stacked_workspace,
+    tanh_add_vec,
+    tanh_into,
+)
 
 NAME = "lstm"
 GATES = ("input i", "forget f", "output o")  # shown in the gates heatmap, in this order
@@ -95,11 +104,12 @@ def forward(x, Wxh, Whh, bh, hs, cs, gates, tcs):
     T, B, I = x.shape
     H = hs.shape[2]
     np.dot(x.reshape(T * B, I), Wxh, gates.reshape(T * B, 4 * H))  # every step's input part at once
-    WhhT = np.ascontiguousarray(Whh.T)
     exact = hs.itemsize == 8
     rec = np.empty((B, 4 * H), hs.dtype)
+    WhhT = np.ascontiguousarray(Whh.T)
+    Wb, tmp, part = stacked_workspace(Whh, B)
     for t in range(T):
-        recurrent_product(hs[t], Whh, WhhT, rec)  # (B, 4H) = h_{t-1} Whh
+        stacked_product(hs[t], Whh, WhhT, Wb, tmp, rec)  # (B, 4H) = h_{t-1} Whh
         gates_forward(gates[t], rec, bh, cs[t], cs[t + 1], hs[t + 1], tcs[t], exact)
 
 
@@ -143,9 +153,10 @@ def backward(x, Wxh, Whh, hs, cs, gates, tcs, dhs, dg, dx, dWxh, dWhh, dbh, dh0,
     WhhT = np.ascontiguousarray(Whh.T)  # (4H, H)
     drec = np.zeros((B, H), hs.dtype)
     dc0[:] = 0.0  # carries dLoss/dc_t backwards, ending as dLoss/dc_0
+    Wb, gtmp, part = stacked_workspace(Whh, B)
     for t in range(T - 1, -1, -1):
         gates_backward(gates[t], cs[t], tcs[t], dhs[t], drec, dc0, dg[t])
-        recurrent_product(dg[t], WhhT, Whh, drec)  # (B, H) = dg_t Whh^T
+        stacked_product_t(dg[t], WhhT, Whh, Wb, gtmp, part, drec)  # (B, H) = dg_t Whh^T
     dh0[:] = drec
     N = T * B
     G = dg.reshape(N, 4 * H)

@@ -33,25 +33,34 @@ def test_republic_loss_falls_far_below_uniform_guess(republic, tmp_path):
     assert evaluations(events)[-1].val_loss < 0.6 * uniform  # ln 80 = 4.38 nats; ~2.1 expected here
 
 
-def test_same_seed_gives_bit_identical_weights(tiny_text, tmp_path):
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_same_seed_gives_bit_identical_weights(tiny_text, tmp_path, cell):
     runs = []
     for i, seed in enumerate((3, 3, 4)):
-        trainer = Trainer.start(tiny_text, TrainConfig(**SMALL, steps=15, seed=seed), tmp_path / f"r{i}")
+        cfg = TrainConfig(**SMALL, steps=15, seed=seed, cell=cell)
+        trainer = Trainer.start(tiny_text, cfg, tmp_path / f"r{i}")
         trainer.run()
         runs.append(trainer.model.flat.copy())
     assert np.array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], runs[2])
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "adagrad", "sgd"])
-def test_interrupted_and_resumed_run_ends_with_the_same_weights(tiny_text, tmp_path, optimizer):
-    cfg = TrainConfig(**SMALL, steps=70, optimizer=optimizer, layers=2)  # 70 steps crosses an epoch
+@pytest.mark.parametrize(
+    "optimizer,cell",
+    [("adam", "rnn"), ("adagrad", "rnn"), ("sgd", "rnn"), ("adam", "gru"), ("sgd", "gru"), ("adam", "lstm"),
+     ("adagrad", "lstm")],
+)  # fmt: skip
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(tiny_text, tmp_path, optimizer, cell):
+    """Exact resume for every cell (the LSTM's carried cell state included) and every optimiser."""
+    cfg = TrainConfig(**SMALL, steps=70, optimizer=optimizer, layers=2, cell=cell)  # 70 steps: an epoch
     straight = Trainer.start(tiny_text, cfg, tmp_path / "straight")
     straight.run()
     assert straight.epoch >= 1
 
     first = Trainer.start(
-        tiny_text, TrainConfig(**SMALL, steps=33, optimizer=optimizer, layers=2), tmp_path / "split"
+        tiny_text,
+        TrainConfig(**SMALL, steps=33, optimizer=optimizer, layers=2, cell=cell),
+        tmp_path / "split",
     )
     first.run()
     resumed = Trainer.resume(tmp_path / "split" / "latest.npz", steps=70)
@@ -61,6 +70,7 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tiny_text, tmp_p
     for k in straight.opt_state:
         assert np.array_equal(resumed.opt_state[k], straight.opt_state[k])
     assert resumed.train_history == straight.train_history
+    assert np.array_equal(resumed.carry, straight.carry)
 
 
 def test_stop_event_saves_and_reports_interrupted(tiny_text, tmp_path):

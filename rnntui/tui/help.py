@@ -15,6 +15,15 @@ IDEAS = [
      "The network reads one token at a time and keeps everything it knows about the past in one "
      "vector h = tanh(x·Wxh + h·Whh + b); each column is that vector after a token, each half-cell "
      "one unit between −1 (blue) and +1 (orange)."),
+    ("Gates (GRU, LSTM)",
+     "A gated cell decides, per unit and per token, how much of its memory to keep and how much to "
+     "overwrite: each gate is a number between 0 (shut, dark) and 1 (open, bright). An LSTM unit "
+     "whose forget gate stays open carries its cell state c (Ctrl+T shows it) across many tokens, and "
+     "its gradient with it; a GRU unit whose update gate z is open copies its old memory through. A "
+     "vanilla RNN has no gates: every token rewrites its memory through tanh, so it forgets fast."),
+    ("Two models (--compare)",
+     "rnntui play A --compare B: model B reads the same text, and the lens colours each token by the "
+     "difference in surprise, orange where B was less surprised, blue where A was."),
     ("Embedding",
      "Each token enters as a learned vector (a row of the embedding matrix), so tokens used alike "
      "end up with similar vectors and push the memory the same way."),

@@ -10,8 +10,9 @@ from rnntui.tui.dashboard import TrainApp
 from rnntui.tui.widgets.loss_chart import LossChart
 
 
-def tiny_trainer(tiny_text, run_dir, steps=10**6):
-    cfg = TrainConfig(hidden=16, embed=8, seq=8, batch=4, steps=steps, eval_every=25, save_every=10**6)
+def tiny_trainer(tiny_text, run_dir, steps=10**6, cell="rnn"):
+    cfg = TrainConfig(hidden=16, embed=8, seq=8, batch=4, steps=steps, eval_every=25, save_every=10**6,
+                      cell=cell)  # fmt: skip
     return Trainer.start(tiny_text, cfg, run_dir)
 
 
@@ -36,6 +37,22 @@ async def test_training_advances_updates_the_chart_and_quit_saves(tiny_text, tmp
     saved = checkpoint.load(tmp_path / "run" / "latest.npz")
     assert saved.meta["step"] == trainer.step > 30
     assert app.stopped.reason == "interrupted"
+
+
+async def test_a_gated_run_trains_samples_and_saves_in_the_dashboard(tiny_text, tmp_path):
+    """The dashboard with an LSTM: the title names the cell, training advances, samples come from
+    the model's own weights, and quitting saves the cell's state (h and c)."""
+    from textual.widgets import Static
+
+    trainer = tiny_trainer(tiny_text, tmp_path / "run", cell="lstm")
+    app = TrainApp(trainer, sample_every=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert "LSTM H=16" in str(app.query_one("#title", Static).render())
+        await wait_for(pilot, lambda: app.progress and app.progress.step > 5 and app.last_sample is not None)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.done.is_set())
+    saved = checkpoint.load(tmp_path / "run" / "latest.npz")
+    assert saved.model.cfg.cell == "lstm" and saved.carry.shape == (1, 4, 32)
 
 
 async def test_pause_holds_the_step_and_save_now_writes_it(tiny_text, tmp_path):

@@ -221,8 +221,9 @@ def rnn_forward(x, Wxh, Whh, bh, hs):
     WhhT = np.ascontiguousarray(Whh.T)  # (H, H): rows of WhhT are the columns matmul_nt reads
     exact = hs.itemsize == 8  # float64: exact np.tanh; float32: the SIMD approximation
     rec = np.empty((B, H), dtype=hs.dtype)
+    Wb, tmp, _ = stacked_workspace(Whh, B)  # column blocks for H > 352 (see the recurrent product)
     for t in range(T):
-        recurrent_product(hs[t], Whh, WhhT, rec)  # (B, H) = h_{t-1} Whh
+        stacked_product(hs[t], Whh, WhhT, Wb, tmp, rec)  # (B, H) = h_{t-1} Whh
         tanh_add(hs[t + 1], rec, bh, exact)
 
 
@@ -253,9 +254,10 @@ def rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0):
     H = Whh.shape[0]
     WhhT = np.ascontiguousarray(Whh.T)  # one copy per call: cheaper than T products with a view
     dnext = np.zeros((B, H), dtype=hs.dtype)  # gradient into h_t from step t+1
+    WbT, tmp, _ = stacked_workspace(WhhT, B)  # WhhT's column blocks for H > 352
     for t in range(T - 1, -1, -1):
         tanh_backward(hs[t + 1], dhs[t], dnext)
-        recurrent_product(dhs[t], WhhT, Whh, dnext)  # da_t Whh^T
+        stacked_product(dhs[t], WhhT, Whh, WbT, tmp, dnext)  # da_t Whh^T
     dh0[:] = dnext
     # weight gradients: one large product over all N rows rather than T small ones
     N = T * B
@@ -298,14 +300,25 @@ _PACKING_PAYS = 32  # rows from which one BLAS call beats matmul_nt for H > _SMA
 
 
 @jit
+def small_rows(K, M):
+    """Rows at a time that keep h @ W (K, M) on OpenBLAS's small path as recurrent_product calls it:
+    8 or 4, or 0 when recurrent_product takes another way (matmul_nt or one BLAS call)."""
+    if K == M:
+        return _SMALL_ROWS if K <= _SMALL_H else 0
+    if 8 * K * M <= _SMALL_MNK:
+        return 8
+    return 4 if 4 * K * M <= _SMALL_MNK else 0
+
+
+@jit
 def recurrent_product(h, W, WT, out):
     """out = h @ W for h (R, K), W (K, M), out (R, M); WT is W's contiguous transpose.
     Square W (the vanilla cell, K = M = H) or a gated cell's stacked gates (M = GH or K = GH)."""
     R, H = h.shape
     M = W.shape[1]
     if M != H:
-        rows = 8 if 8 * H * M <= _SMALL_MNK else 4
-        if rows * H * M <= _SMALL_MNK:
+        rows = small_rows(H, M)
+        if rows:
             for r in range(0, R, rows):
                 np.dot(h[r : r + rows], W, out[r : r + rows])
         elif 4 <= R < _PACKING_PAYS:
@@ -393,11 +406,11 @@ def stacked_workspace(W, R):
 
 @jit
 def stacked_product(h, W, WT, Wb, tmp, out):
-    """out (R, GH) = h (R, H) @ W for a stacked-gate W (H, GH) (WT its transpose), in the column
-    blocks Wb that ``stacked_workspace`` cut, each on the small path, unless 4 rows of the whole
-    already fit it (then recurrent_product)."""
-    H, GH = W.shape
-    if Wb.shape[0] > 1 and 4 * H * GH > _SMALL_MNK:
+    """out (R, M) = h (R, K) @ W (WT its transpose), in the column blocks Wb that
+    ``stacked_workspace`` cut, each on the small path; by recurrent_product when the whole of W is
+    already on it, or for fewer than 4 rows (a matrix-vector product)."""
+    K, M = W.shape
+    if Wb.shape[0] > 1 and h.shape[0] >= 4 and small_rows(K, M) == 0:
         blocked_product(h, Wb, tmp, out)
     else:
         recurrent_product(h, W, WT, out)
@@ -408,9 +421,8 @@ def stacked_product_t(g, WT, W, Wb, gtmp, part, out):
     """out (R, H) = g (R, GH) @ WT, WT (GH, H) the stacked matrix's transpose (W = WT's transpose):
     in WT's row blocks (as many as Wb has), each on the small path, unless 4 rows of the whole
     already fit it (then recurrent_product)."""
-    n = Wb.shape[0]
     GH, H = WT.shape
-    if n > 1 and 4 * GH * H > _SMALL_MNK:
+    if Wb.shape[0] > 1 and g.shape[0] >= 4 and small_rows(GH, H) == 0:
         blocked_product_t(g, WT, gtmp, part, out)
     else:
         recurrent_product(g, WT, W, out)

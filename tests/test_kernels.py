@@ -210,11 +210,14 @@ def test_exp_shifted_sum_matches_numpy(rng, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
-    "R,H,G", [(16, 24, 3), (16, 256, 3), (16, 256, 4), (13, 390, 3), (16, 512, 4), (3, 300, 4)]
-)
+    "R,H,G",
+    [(16, 24, 3), (16, 256, 3), (16, 256, 4), (13, 390, 3), (16, 512, 4), (3, 300, 4), (16, 390, 1),
+     (11, 512, 1), (2, 512, 1)],
+)  # fmt: skip
 def test_stacked_gate_products_match_numpy(rng, R, H, G, dtype):
-    """h Whh and dg Whh^T for a stacked-gate Whh (H, GH), cut into blocks for the small path or not,
-    against float64 NumPy, with a tolerance relative to the size of the values."""
+    """h Whh and dg Whh^T for a stacked-gate Whh (H, GH) (G = 1: the vanilla cell's square one), cut
+    into blocks for the small path or not, against float64 NumPy, with a tolerance relative to the
+    size of the values."""
     W = rng.standard_normal((H, G * H)).astype(dtype)
     WT = np.ascontiguousarray(W.T)
     h, g = rng.standard_normal((R, H)).astype(dtype), rng.standard_normal((R, G * H)).astype(dtype)

@@ -286,12 +286,13 @@ def tanh_backward(h, da, dnext):
 # H its small-matrix path is slow, and for 4 to 31 rows the loops of matmul_nt, which read the
 # matrix as it is, beat one BLAS call by about 1.5x; from 32 rows on, packing pays for itself and one
 # BLAS call is best, as it is for 1 to 3 rows (a matrix-vector product). Measured per product by
-# benchmarks/bench_recurrence.py.
-
+# benchmarks/bench_recurrence.py. The training kernels go one better for H > 352 (stacked_product,
+# below): the matrix cut into column blocks that 8 rows at a time fit the small path again, 1.5x
+# faster than matmul_nt at H = 384 and 512.
 #
 # The gated cells multiply by H x GH (forward) and GH x H (backward) matrices, G = 3 or 4 gates. The
 # same small-matrix limit holds for them (rows x K x M up to about 10^6 multiply-adds: 4 rows at
-# H = 256 for the GRU's 256 x 768, 2.4x faster than one call); where no block of 4 fits, matmul_nt.
+# H = 256 for the GRU's 256 x 768, 2.4x faster than one call); where no block of 4 fits, blocks again.
 
 _SMALL_H = 352  # 8 rows x H x H within OpenBLAS's small-matrix limit (measured: fast at 320, slow at 384)
 _SMALL_ROWS = 8

@@ -106,3 +106,28 @@ def test_lstm_forget_bias_starts_at_one():
 def test_unknown_cell_names_the_choices():
     with pytest.raises(ValueError, match="rnn, gru, lstm"):
         cells.get("transformer")
+
+
+def test_a_gated_run_compiles_only_its_own_cell(tiny_text, tmp_path):
+    """Start-up pays only for the cell in use: after a GRU trains, samples and evaluates, no LSTM
+    kernel and no vanilla recurrence has been compiled (or loaded from the cache) in that process."""
+    import subprocess
+    import sys
+
+    code = f"""
+from rnntui.cells import gru, lstm
+from rnntui import kernels
+from rnntui.generate import sample_text
+from rnntui.train import TrainConfig, Trainer
+t = Trainer.start({str(tiny_text)!r}, TrainConfig(hidden=8, embed=4, seq=8, batch=2, steps=2, cell="gru"),
+                  {str(tmp_path / "run")!r})
+t.run()
+sample_text(t.model, t.vocab, length=5, seed=0)
+assert gru.forward.signatures and gru.backward.signatures
+used = [f.__name__ for f in (lstm.forward, lstm.backward, lstm.gates_forward, kernels.rnn_forward,
+                             kernels.rnn_backward, kernels.step_token) if f.signatures]
+print(used)
+assert not used, used
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -131,3 +131,11 @@ assert not used, used
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", list(cells.CELLS))
+def test_buffer_floats_counts_what_buffers_holds(name):
+    cell = cells.get(name)
+    ws = cell.Buffers(5, 3, 7, np.float32)
+    held = sum(a.size for a in vars(ws).values() if isinstance(a, np.ndarray))
+    assert cell.buffer_floats(5, 3, 7) == held

@@ -8,6 +8,7 @@ Every cell module has the same interface, which ``model.py`` composes into a lan
     param_shapes(I, H)               one layer's parameters (base names; the model appends the layer)
     init(p, rng)                     their initialisation, in place
     Buffers(T, B, H, dtype)          one layer's buffers for a (T, B) chunk; ``hs`` (T+1, B, H) always
+    buffer_floats(T, B, H)           how many numbers those buffers hold (the memory estimate)
     layer_forward(x, p, s0, ws)      x (T, B, I), state s0 (B, S*H) -> ws.hs[1:] (T, B, H)
     layer_backward(x, p, ws, dh, dx, g, ds0)   dLoss/dh (T, B, H) -> dx, gradients g, ds0
     final_state(ws)                  (B, S*H)

@@ -180,6 +180,11 @@ def backward(x, Wxh, Whh, hs, gates, hn, dhs, dgx, dgh, dx, dWxh, dWhh, dbh, dbh
 # -- the model's interface -----------------------------------------------------------------------------
 
 
+def buffer_floats(T: int, B: int, H: int) -> int:
+    """How many numbers ``Buffers(T, B, H)`` holds (for the memory estimate before allocating)."""
+    return (T + 1) * B * H + 3 * T * B * 3 * H + T * B * H
+
+
 class Buffers:
     """One layer's buffers for a (T, B) chunk."""
 

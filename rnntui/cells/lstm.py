@@ -169,6 +169,11 @@ def backward(x, Wxh, Whh, hs, cs, gates, tcs, dhs, dg, dx, dWxh, dWhh, dbh, dh0,
 # -- the model's interface -----------------------------------------------------------------------------
 
 
+def buffer_floats(T: int, B: int, H: int) -> int:
+    """How many numbers ``Buffers(T, B, H)`` holds (for the memory estimate before allocating)."""
+    return 2 * (T + 1) * B * H + 2 * T * B * 4 * H + T * B * H + B * H
+
+
 class Buffers:
     """One layer's buffers for a (T, B) chunk."""
 

@@ -39,6 +39,11 @@ def init(p: dict[str, np.ndarray], rng: np.random.Generator) -> None:
     p["bh"][...] = 0.0
 
 
+def buffer_floats(T: int, B: int, H: int) -> int:
+    """How many numbers ``Buffers(T, B, H)`` holds (for the memory estimate before allocating)."""
+    return (T + 1) * B * H
+
+
 class Buffers:
     """One layer's buffers for a (T, B) chunk."""
 

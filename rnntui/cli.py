@@ -529,9 +529,12 @@ def compare(model_a: Path, model_b: Path, text_file: Path | None, max_tokens: in
     click.echo(
         f"\nfading memory (||d h_last / d x_(last-k)||, relative to its peak, mean of {cmp.windows} windows):"
     )
-    for name, curve, hl in (("A", cmp.memory_a, cmp.half_life_a), ("B", cmp.memory_b, cmp.half_life_b)):
+    for name, curve, hl, fit in (("A", cmp.memory_a, cmp.half_life_a, cmp.fitted_a),
+                                 ("B", cmp.memory_b, cmp.half_life_b, cmp.fitted_b)):  # fmt: skip
         half = f"{hl:.1f} tokens" if hl is not None else f"more than {len(curve) - 1} tokens"
-        click.echo(f"  {name}: half-life {half}")
+        fitted = f"{fit:.1f} tokens" if fit is not None else "no decay"
+        click.echo(f"  {name}: half-life {half}; exponential fit over all k: {fitted}; "
+                   f"left at k = {len(curve) - 1}: {curve[-1]:.3f}")  # fmt: skip
     click.echo("    k  A                      B")
     for k in range(len(cmp.memory_a)):
         if k > 10 and k % 5:

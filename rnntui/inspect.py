@@ -607,6 +607,8 @@ class Comparison:
     memory_b: np.ndarray
     half_life_a: float | None  # tokens back until the averaged curve halves (``half_life``)
     half_life_b: float | None
+    fitted_a: float | None  # half-life of the best exponential fit (``fitted_half_life``): the tail's
+    fitted_b: float | None
     windows: int  # text windows the curves average
 
     @property
@@ -637,7 +639,8 @@ def compare_models(
             acc += norms / max(norms.max(), 1e-300)
         curves.append(acc / len(ends))
     return Comparison(token_bits(params_a, ids), token_bits(params_b, ids), curves[0], curves[1],
-                      half_life(curves[0]), half_life(curves[1]), len(ends))  # fmt: skip
+                      half_life(curves[0]), half_life(curves[1]), fitted_half_life(curves[0]),
+                      fitted_half_life(curves[1]), len(ends))  # fmt: skip
 
 
 # -- 4) sentence vectors -----------------------------------------------------------------------------

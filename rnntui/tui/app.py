@@ -70,7 +70,7 @@ class PlaygroundApp(RnnApp):
         Binding("ctrl+n", "unit(1)", "Unit"),
         Binding("ctrl+p", "unit(-1)", "Unit−", show=False),
         Binding("ctrl+l", "layer", "Layer"),
-        Binding("ctrl+t", "cell_state", "h/c", show=False),
+        Binding("ctrl+t,alt+c", "cell_state", "h/c", show=False),  # Alt+C: a browser keeps Ctrl+T
         Binding("ctrl+s", "lens", "Lens"),
         Binding("ctrl+r", "clear", "Clear", show=False),
         *[Binding(key, f"view('{name}')", title, show=False, priority=True) for key, name, title in VIEWS],
@@ -86,7 +86,7 @@ class PlaygroundApp(RnnApp):
         ("F2 / F3", "temperature down / up (watch the next-token bars)"),
         ("Ctrl+N / Ctrl+P", "pick the next / previous hidden unit (or click a heatmap row)"),
         ("Ctrl+L", "show the next layer's memory (2-layer models)"),
-        ("Ctrl+T", "LSTM: the memory heatmap shows the cell state c instead of h (and back)"),
+        ("Ctrl+T or Alt+C", "LSTM: the memory heatmap shows the cell state c instead of h (and back)"),
         (
             "Ctrl+S",
             "colour the text by surprise, by the picked unit, or (play A --compare B) by the "

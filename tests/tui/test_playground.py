@@ -245,7 +245,7 @@ async def test_gated_playground_shows_the_gates_and_the_lstm_cell_state(tiny_gat
         if ckpt.model.cfg.cell == "lstm":
             assert heatmap.border_title.startswith("cell state c")
             np.testing.assert_allclose(heatmap.acts, app.trace.activations(0, cell_state=True))
-            await pilot.press("ctrl+t")
+            await pilot.press("alt+c")  # the same key for a browser tab, where Ctrl+T is the browser's
         assert heatmap.border_title.startswith("memory h")
         await pilot.press("ctrl+l")  # the second layer's gates
         np.testing.assert_allclose(app.query_one(GatesMap).gates, app.trace.gate_activations(1))

@@ -130,33 +130,36 @@ def wait_until(condition, timeout: float, what: str) -> None:
 
 
 class Served:
-    """``rnntui serve CKPT`` running in a subprocess; its output lines are collected as they come."""
+    """``rnntui serve CKPT`` running in a subprocess. Its output goes to a file, not a pipe: an app's
+    traceback (textual-serve copies it to the server's stdout) can then never block the server."""
 
     def __init__(self, ckpt: Path, *args: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         command = [sys.executable, "-m", "rnntui.cli", "serve", str(ckpt), "--port", str(self.port), *args]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        errors="replace", env=env)  # fmt: skip
-        self.lines: list[str] = []
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-            if "Ctrl-C stops the server" in line:
-                break
-        else:
-            raise AssertionError("the server stopped before it was ready:\n" + "\n".join(self.lines))
+        self.log = ckpt.parent / f"serve-{self.port}.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not any("Ctrl-C stops the server" in line for line in self.lines):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("the server never became ready:\n" + "\n".join(self.lines))
+            time.sleep(0.1)
+
+    @property
+    def lines(self) -> list[str]:
+        """What the server has printed so far."""
+        return self.log.read_text(encoding="utf-8", errors="replace").splitlines()
 
     def stop(self, signum: int = signal.SIGINT, timeout: float = 30) -> int:
         self.process.send_signal(signum)
-        out, _ = self.process.communicate(timeout=timeout)
-        self.lines += out.splitlines()
-        return self.process.returncode
+        return self.process.wait(timeout)
 
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-            self.process.communicate()
+            self.process.wait()
 
 
 @pytest.fixture

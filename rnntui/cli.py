@@ -6,6 +6,7 @@ in a blink. Every expected failure becomes one ``Error: ...`` line and a non-zer
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -418,6 +419,58 @@ def play(checkpoint: Path | None, text: str, seed: int, compare_path: Path | Non
     PlaygroundApp(ckpt, source, text=text, seed=seed, compare=other, compare_source=str(compare_path)).run()
     if checkpoint is None:
         click.echo("Train your own: rnntui train corpora/republic.txt; rnntui play runs/republic/latest.npz")
+
+
+# -- serve ----------------------------------------------------------------------------------------
+
+SERVE_EXTRA_HINT = "rnntui serve needs the serve extra: pip install 'rnntui[serve]'"
+DEFAULT_MAX_SESSIONS = 6  # README "For teachers": a typing tab costs ~0.13 core; 6 keep 2 cores at ~40%
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  rnntui serve                             (the shipped model, at http://127.0.0.1:8000/)
+  rnntui serve runs/republic/best.npz --host 0.0.0.0 --max-sessions 4
+Needs the serve extra: pip install 'rnntui[serve]'"""
+)
+@click.argument("checkpoint", required=False, type=click.Path(path_type=Path))
+@click.option("--model", "model_name", metavar="NAME",
+              help="A shipped model, by name, instead of CHECKPOINT  [default: republic]")  # fmt: skip
+@click.option("--host", default="127.0.0.1", help="Address to listen on (0.0.0.0: all of this machine's).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, help="Port to listen on.")
+@click.option("--max-sessions", type=POS_INT, default=DEFAULT_MAX_SESSIONS,
+              help="Tabs at once; the next visitor gets a 'room is full' page that retries.")  # fmt: skip
+def serve(checkpoint: Path | None, model_name: str | None, host: str, port: int, max_sessions: int) -> None:
+    """Serve the playground on CHECKPOINT to browser tabs: each tab gets its own copy of the app.
+
+    Without CHECKPOINT (or --model), serves the small model trained on Plato's Republic that ships
+    with rnntui. Prints the address to open; Ctrl-C stops the server and every app it started.
+    """
+    if checkpoint is not None and model_name is not None:
+        raise click.UsageError("give CHECKPOINT or --model, not both")
+    try:
+        from rnntui import serve as serve_mod  # aiohttp and textual-serve load only here
+    except ModuleNotFoundError as err:
+        if err.name and err.name.split(".")[0] in ("textual_serve", "aiohttp", "aiohttp_jinja2", "jinja2"):
+            raise click.ClickException(SERVE_EXTRA_HINT) from None
+        raise
+    from rnntui import checkpoint as ckpt_mod
+    from rnntui.finetune import SHIPPED, shipped_models
+
+    if model_name is not None and model_name not in shipped_models():
+        raise click.UsageError(f"--model {model_name}: the shipped models are {', '.join(shipped_models())}")
+    path = checkpoint if checkpoint is not None else SHIPPED / f"{model_name or 'republic'}.npz"
+    try:
+        ckpt_mod.load(path)  # fail here, in one line, rather than in every tab
+    except _expected_errors() as err:
+        raise _fail(err) from None
+    label = str(path) if checkpoint is not None else f"shipped model: {model_name or 'republic'}"
+    try:
+        serve_mod.serve(path.resolve(), label, host=host, port=port, max_sessions=max_sessions)
+    except OSError as err:  # the port is taken, the address is not this machine's, ...
+        reason = os.strerror(err.errno) if err.errno else str(err)
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 # -- eval -----------------------------------------------------------------------------------------

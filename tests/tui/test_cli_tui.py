@@ -16,7 +16,8 @@ def test_help_imports_neither_textual_nor_numba():
     code = (
         "import sys; from click.testing import CliRunner; from rnntui.cli import main;"
         "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0, r.output;"
-        "print(sorted(m for m in ('textual', 'numba', 'rnntui.tui') if m in sys.modules))"
+        "heavy = ('textual', 'numba', 'rnntui.tui', 'aiohttp', 'rnntui.serve');"
+        "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -132,6 +132,19 @@ async def test_unit_keys_and_click_recolour_the_text_by_that_unit(tiny_ckpt):
         assert app.unit == int(heat.units[6]) and lens.mode == "unit"
 
 
+async def test_the_lens_draws_what_it_was_shown_while_the_trace_reads_on(tiny_ckpt):
+    """A key read by the Trace before the lens is shown the new numbers (fast typing in a browser
+    tab) must not leave the lens with more spans than values: it keeps its own copies."""
+    app = app_for(tiny_ckpt)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*"The man")
+        lens = app.query_one(Lens)
+        shown = (list(lens.spans), list(lens.values))
+        app.trace.set_text("The man is")  # the Trace's lists grow; the lens has not been told yet
+        assert (lens.spans, lens.values) == shown
+        lens.render()  # drawn in between: spans and values still pair up
+
+
 async def test_layer_key_switches_the_heatmap_to_the_second_layer(tiny_ckpt_2layer):
     app = app_for(tiny_ckpt_2layer)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -34,7 +34,8 @@ class Lens(Widget):
         self.mode = "surprise"
 
     def show(self, text: str, spans: list[tuple[int, int]], values, mode: str, title: str) -> None:
-        self.text, self.spans, self.values, self.mode = text, spans, list(values), mode
+        # copies: the caller's lists (the Trace's) grow with the next keystroke, maybe before a redraw
+        self.text, self.spans, self.values, self.mode = text, list(spans), list(values), mode
         self.border_title = title
         self.border_subtitle = SUBTITLES[mode]
         self.refresh()

@@ -14,8 +14,8 @@ from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
-from rnntui.tui.widgets.heatmap import GUTTER
-from rnntui.tui.widgets.scales import gate_cell_style, gate_color, gate_level, show_token
+from rnntui.tui.widgets.heatmap import GUTTER, pair_label, token_row
+from rnntui.tui.widgets.scales import gate_cell_style, gate_color, gate_level
 
 LEGEND_ROWS = 2  # token labels and the colour legend
 
@@ -83,13 +83,7 @@ class GatesMap(Widget):
     def _unit_row(self, g: int, pair: int) -> Strip:
         upper = int(self.units[2 * pair])
         lower = int(self.units[2 * pair + 1]) if 2 * pair + 1 < len(self.units) else -1
-        mark = Style(bold=True, reverse=True)
-        label = [
-            Segment(f"{upper:>3}", mark if upper == self.unit else Style(dim=True)),
-            Segment("▀ ", Style(dim=True)),
-            Segment(f"{lower:>3}" if lower >= 0 else "   ", mark if lower == self.unit else Style(dim=True)),
-            Segment("▄ " if lower >= 0 else "  ", Style(dim=True)),
-        ]
+        label = pair_label(upper, lower, self.unit)
         visible = self._visible()
         cells = []
         for x in range(self.columns):
@@ -99,9 +93,7 @@ class GatesMap(Widget):
         return Strip(label + cells)
 
     def _token_row(self) -> Strip:
-        labels = self.labels[len(self.labels) - self.columns :]
-        text = "".join(show_token(t)[:1] for t in labels)
-        return Strip([Segment("  tokens→ ", Style(dim=True)), Segment(text, Style(bold=True))])
+        return token_row(self.labels, self.columns)
 
     def _legend(self) -> Strip:
         segments = [Segment("   gate   ", Style(dim=True)), Segment("0 ")]

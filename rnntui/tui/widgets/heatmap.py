@@ -25,6 +25,23 @@ GUTTER = 10  # "uuu▀ vvv▄ ": the labels of the two units of a row
 LEGEND_ROWS = 2  # token labels and the colour legend
 
 
+def pair_label(upper: int, lower: int, picked: int) -> list[Segment]:
+    """The gutter of a row of two units (lower -1: none), the picked unit marked: "uuu▀ vvv▄ "."""
+    mark, dim = Style(bold=True, reverse=True), Style(dim=True)
+    return [
+        Segment(f"{upper:>3}", mark if upper == picked else dim),
+        Segment("▀ ", dim),
+        Segment(f"{lower:>3}" if lower >= 0 else "   ", mark if lower == picked else dim),
+        Segment("▄ " if lower >= 0 else "  ", dim),
+    ]
+
+
+def token_row(labels: list[str], columns: int) -> Strip:
+    """The last ``columns`` tokens under the heatmap's columns, one character each."""
+    text = "".join(show_token(t)[:1] for t in labels[len(labels) - columns :])
+    return Strip([Segment("  tokens→ ", Style(dim=True)), Segment(text, Style(bold=True))])
+
+
 class Heatmap(Widget, can_focus=True):
     """Memory over time: ``acts`` (N, H) of one layer, the last tokens that fit as columns."""
 
@@ -91,13 +108,7 @@ class Heatmap(Widget, can_focus=True):
     def _unit_row(self, y: int) -> Strip:
         upper = int(self.units[2 * y])
         lower = int(self.units[2 * y + 1]) if 2 * y + 1 < len(self.units) else -1
-        mark = Style(bold=True, reverse=True)
-        label = [
-            Segment(f"{upper:>3}", mark if upper == self.unit else Style(dim=True)),
-            Segment("▀ ", Style(dim=True)),
-            Segment(f"{lower:>3}" if lower >= 0 else "   ", mark if lower == self.unit else Style(dim=True)),
-            Segment("▄ " if lower >= 0 else "  ", Style(dim=True)),
-        ]
+        label = pair_label(upper, lower, self.unit)
         visible = self.acts[len(self.acts) - self.columns :]
         cells = []
         inv = 1.0 / self.scale
@@ -108,9 +119,7 @@ class Heatmap(Widget, can_focus=True):
         return Strip(label + cells)
 
     def _token_row(self) -> Strip:
-        labels = self.labels[len(self.labels) - self.columns :]
-        text = "".join(show_token(t)[:1] for t in labels)
-        return Strip([Segment("  tokens→ ", Style(dim=True)), Segment(text, Style(bold=True))])
+        return token_row(self.labels, self.columns)
 
     def _legend(self) -> Strip:
         if self.what == "c":

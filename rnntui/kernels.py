@@ -342,14 +342,18 @@ def recurrent_product(h, W, WT, out):
 # (benchmarks/bench_recurrence.py --gated).
 
 
+_MIN_BLOCK = 64  # narrower blocks cost more in calls than the small path saves (prime H: blocks of 1)
+
+
 @jit
 def stacked_blocks(H, GH):
     """Into how many blocks to cut the GH side of an H x GH product so 8 rows x H x (GH / blocks) fit
-    the small-matrix limit: the fewest that divide GH evenly; 1 when it fits whole, 0 if nothing does."""
-    for n in range(1, GH + 1):
+    the small-matrix limit: the fewest that divide GH evenly into blocks at least _MIN_BLOCK wide; 1
+    when it fits whole, 0 if no such cut exists (then the product is not cut)."""
+    for n in range(1, GH // _MIN_BLOCK + 1):
         if GH % n == 0 and _SMALL_ROWS * H * (GH // n) <= _SMALL_MNK:
             return n
-    return 0
+    return 0 if _SMALL_ROWS * H * GH > _SMALL_MNK else 1
 
 
 @jit
@@ -409,9 +413,10 @@ def stacked_workspace(W, R):
 def stacked_product(h, W, WT, Wb, tmp, out):
     """out (R, M) = h (R, K) @ W (WT its transpose), in the column blocks Wb that
     ``stacked_workspace`` cut, each on the small path; by recurrent_product when the whole of W is
-    already on it, or for fewer than 4 rows (a matrix-vector product)."""
+    already on it, for fewer than 4 rows (a matrix-vector product) or from 32 rows on (where one
+    BLAS call's packing pays for itself)."""
     K, M = W.shape
-    if Wb.shape[0] > 1 and h.shape[0] >= 4 and small_rows(K, M) == 0:
+    if Wb.shape[0] > 1 and 4 <= h.shape[0] < _PACKING_PAYS and small_rows(K, M) == 0:
         blocked_product(h, Wb, tmp, out)
     else:
         recurrent_product(h, W, WT, out)
@@ -421,9 +426,9 @@ def stacked_product(h, W, WT, Wb, tmp, out):
 def stacked_product_t(g, WT, W, Wb, gtmp, part, out):
     """out (R, H) = g (R, GH) @ WT, WT (GH, H) the stacked matrix's transpose (W = WT's transpose):
     in WT's row blocks (as many as Wb has), each on the small path, unless 4 rows of the whole
-    already fit it (then recurrent_product)."""
+    already fit it, or for fewer than 4 or 32 and more rows (then recurrent_product)."""
     GH, H = WT.shape
-    if Wb.shape[0] > 1 and g.shape[0] >= 4 and small_rows(GH, H) == 0:
+    if Wb.shape[0] > 1 and 4 <= g.shape[0] < _PACKING_PAYS and small_rows(GH, H) == 0:
         blocked_product_t(g, WT, gtmp, part, out)
     else:
         recurrent_product(g, WT, W, out)

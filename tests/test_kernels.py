@@ -212,7 +212,7 @@ def test_exp_shifted_sum_matches_numpy(rng, dtype):
 @pytest.mark.parametrize(
     "R,H,G",
     [(16, 24, 3), (16, 256, 3), (16, 256, 4), (13, 390, 3), (16, 512, 4), (3, 300, 4), (16, 390, 1),
-     (11, 512, 1), (2, 512, 1)],
+     (11, 512, 1), (2, 512, 1), (16, 359, 1), (16, 359, 4), (40, 512, 3)],
 )  # fmt: skip
 def test_stacked_gate_products_match_numpy(rng, R, H, G, dtype):
     """h Whh and dg Whh^T for a stacked-gate Whh (H, GH) (G = 1: the vanilla cell's square one), cut

@@ -234,13 +234,13 @@ def unit(
     # (gated cells: the LSTM's cell state c, h = o tanh c; the GRU's h itself, a blend that needs no a)
     drive = preactivations(ckpt.model.params, ids, hs)[:, layer, unit]
     top, bottom = top_contexts(drive, count, gap=30 if ckpt.vocab.level == "char" else 8)
-    a, what = {"rnn": ("a", "its pre-activation a"), "lstm": ("c", "its cell state c")}.get(
-        ckpt.model.cfg.cell, ("h", "ranked by h")
-    )
+    shown = ckpt.model.cell.DRIVE  # None: ranked by h itself
     for title, picks in (("most positive", top), ("most negative", bottom)):
-        click.echo(f"\n{title} (h after reading the «marked» token, and {what}):")
+        what = f", and {shown[1]} {shown[0]}" if shown else ""
+        click.echo(f"\n{title} (h after reading the «marked» token{what}):")
         for t in picks:
-            click.echo(f"  h {values[t]:+.3f}  {a} {drive[t]:+6.1f}  {_snippet(ckpt.vocab, tokens, int(t))}")
+            extra = f"  {shown[0]} {drive[t]:+6.1f}" if shown else ""
+            click.echo(f"  h {values[t]:+.3f}{extra}  {_snippet(ckpt.vocab, tokens, int(t))}")
     names, feats = features(tokens, ckpt.vocab.level)
     r = correlations(hs.reshape(len(ids), L * H), feats)  # (F, L*H)
     click.echo("\ncorrelation of this unit with each feature:")

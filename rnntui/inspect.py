@@ -41,12 +41,14 @@ def n_layers(params: Params) -> int:
 
 
 def cell_of(params: Params) -> ModuleType:
-    """The cell module (rnntui.cells) these parameters belong to, read off their shapes: Whh0 is
-    (H, H) for the vanilla cell, (H, 3H) with a bhn0 for the GRU, (H, 4H) for the LSTM."""
-    H, GH = params["Whh0"].shape
-    if "bhn0" in params:
-        return cells.gru
-    return cells.lstm if GH == 4 * H else cells.vanilla
+    """The cell module (rnntui.cells) these parameters belong to: the one whose ``param_shapes`` are
+    layer 0's names and shapes (vanilla Whh0 (H, H); GRU (H, 3H) and a bhn0; LSTM (H, 4H))."""
+    I, H = params["Wxh0"].shape[0], params["Whh0"].shape[0]
+    layer0 = {k[:-1]: v.shape for k, v in params.items() if k.endswith("0") and k[:-1] != "embed"}
+    for cell in cells.CELLS.values():
+        if layer0 == cell.param_shapes(I, H):
+            return cell
+    raise ValueError(f"these parameters are no known cell's: layer 0 has {layer0}")
 
 
 def _layer_params(params: Params, cell: ModuleType, layer: int) -> dict[str, np.ndarray]:
@@ -573,7 +575,7 @@ def fading_memory(
         raise ValueError("the text has no tokens")
     x = params["embed"][ids]
     hs = hidden_trace_from_inputs(params, x, h0)
-    norms = np.array([matrix_norm(J, norm) for J in input_jacobians(params, x, K, hs=hs)])
+    norms = np.array([matrix_norm(J, norm) for J in input_jacobians(params, x, K, h0=h0, hs=hs)])
     sat = np.abs(hs) > SATURATED  # (T, L, H)
     return FadingMemory(
         norms,

@@ -107,3 +107,12 @@ def test_inspect_gates_on_a_vanilla_model_is_one_clear_line(gated_runs):
     result = CliRunner().invoke(main, ["inspect", "gates", str(paths["rnn"]), str(text)])
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "vanilla RNN has no gates" in result.output
+
+
+def test_cell_of_reads_the_cell_off_the_shapes_and_refuses_strangers():
+    for cell in ("rnn", "gru", "lstm"):
+        assert ins.cell_of(gated_model(cell).params).NAME == cell
+    params = dict(gated_model("lstm").params)
+    params["extra0"] = np.zeros(3)
+    with pytest.raises(ValueError, match="no known cell"):
+        ins.cell_of(params)

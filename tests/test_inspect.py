@@ -280,6 +280,12 @@ def test_fading_memory_curve(shape, norm, cell):
     np.testing.assert_allclose(fm.saturated, (np.abs(hs[-1]) > ins.SATURATED).mean(-1))
     np.testing.assert_allclose(fm.saturated_text, (np.abs(hs) > ins.SATURATED).mean(axis=(0, 2)))
     assert len(ins.fading_memory(model.params, ids[:1], K=8).norms) == 1  # T = 1: only k = 0
+    # from a given state: the curve is the Jacobians' from that state, and differs from zero's
+    h0 = np.random.default_rng(9).standard_normal((shape["L"], model.cfg.state_size))
+    from_h0 = ins.fading_memory(model.params, ids[:6], K=4, norm=norm, h0=h0).norms
+    want = [ins.matrix_norm(J, norm) for J in ins.input_jacobians(model.params, x[:6], 4, h0=h0)]
+    np.testing.assert_allclose(from_h0, want, rtol=1e-12)
+    assert not np.allclose(from_h0, ins.fading_memory(model.params, ids[:6], K=4, norm=norm).norms)
     with pytest.raises(ValueError):
         ins.fading_memory(model.params, ids[:0])
 

@@ -5,6 +5,7 @@ Every cell module has the same interface, which ``model.py`` composes into a lan
     NAME, GATES, STATE_SLOTS         its name, the gates drawn in the gates heatmap, and how many
                                      H-sized vectors its state holds per layer (h: 1; h and c: 2)
     RECURRENT                        the name of its square recurrent matrix (health's spectra)
+    DRIVE                            (symbol, words) of what ranks a unit's contexts, or None (h)
     param_shapes(I, H)               one layer's parameters (base names; the model appends the layer)
     init(p, rng)                     their initialisation, in place
     Buffers(T, B, H, dtype)          one layer's buffers for a (T, B) chunk; ``hs`` (T+1, B, H) always

@@ -37,6 +37,7 @@ from rnntui.kernels import (
 NAME = "gru"
 GATES = ("update z", "reset r")  # shown in the gates heatmap, in this order
 RECURRENT = "the candidate's recurrent blocks Whh_n"  # the spectrum health shows
+DRIVE = None  # contexts are ranked by h itself (a blend, not a squash: nothing behind it saturates)
 STATE_SLOTS = 1  # the state is h alone
 
 

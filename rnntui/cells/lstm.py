@@ -44,6 +44,7 @@ from rnntui.kernels import (
 NAME = "lstm"
 GATES = ("input i", "forget f", "output o")  # shown in the gates heatmap, in this order
 RECURRENT = "the candidate's recurrent blocks Whh_g"  # the spectrum health shows
+DRIVE = ("c", "its cell state")  # what ranks a unit's contexts: h = o tanh(c) saturates, c does not
 STATE_SLOTS = 2  # the state is (h, c)
 
 

@@ -22,6 +22,7 @@ from rnntui import kernels, reference
 NAME = "rnn"
 GATES: tuple[str, ...] = ()  # no gates: the memory is overwritten through tanh at every step
 RECURRENT = "recurrent matrices Whh"  # the spectrum health shows
+DRIVE = ("a", "its pre-activation")  # what ranks a unit's contexts (inspect.preactivations)
 STATE_SLOTS = 1
 
 

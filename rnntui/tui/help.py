@@ -18,9 +18,10 @@ IDEAS = [
     ("Gates (GRU, LSTM)",
      "A gated cell decides, per unit and per token, how much of its memory to keep and how much to "
      "overwrite: each gate is a number between 0 (shut, dark) and 1 (open, bright). An LSTM unit "
-     "whose forget gate stays open carries its cell state c (Ctrl+T shows it) across many tokens, and "
-     "its gradient with it; a GRU unit whose update gate z is open copies its old memory through. A "
-     "vanilla RNN has no gates: every token rewrites its memory through tanh, so it forgets fast."),
+     "whose forget gate stays open carries its cell state c (Ctrl+T or Alt+C shows it) across many "
+     "tokens, and its gradient with it; a GRU unit whose update gate z is open copies its old "
+     "memory through. A vanilla RNN has no gates: every token rewrites its memory through tanh, so "
+     "it forgets fast."),
     ("Two models (--compare)",
      "rnntui play A --compare B: model B reads the same text, and the lens colours each token by the "
      "difference in surprise, orange where B was less surprised, blue where A was."),

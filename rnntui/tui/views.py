@@ -605,13 +605,16 @@ class UnitView(ViewScreen):
         out.append(f"on {sample.source}: ", Style(bold=True))
         saturated = np.mean(np.abs(values) > inspect.SATURATED)
         out.append(f"mean {values.mean():+.2f}, |h| > {inspect.SATURATED} at {saturated:.0%}\n")
+        shown = play.ckpt.model.cell.DRIVE  # (symbol, words) of what ranks the contexts; None: h
         for title, picks in (("most positive", top), ("most negative", bottom)):
             out.append(f"\n{title}", Style(bold=True))
-            out.append(" (h after the marked token; a its pre-activation)\n", Style(dim=True))
+            what = f"; {shown[0]} {shown[1]}" if shown else ""
+            out.append(f" (h after the marked token{what})\n", Style(dim=True))
             for t in picks:
                 left, mid, right = inspect.snippet_parts(sample.tokens, int(t), level)
                 gap = " " if level == "word" else ""
-                out.append(f" h {values[t]:+.2f} a {drive[t]:+6.1f}  ")
+                extra = f" {shown[0]} {drive[t]:+6.1f}" if shown else ""
+                out.append(f" h {values[t]:+.2f}{extra}  ")
                 out.append(left + gap, Style(dim=True))
                 out.append(mid, activation_style(float(values[t])) + Style(bold=True))
                 out.append(gap + right + "\n", Style(dim=True))

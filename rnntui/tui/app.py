@@ -161,6 +161,12 @@ class PlaygroundApp(RnnApp):
         prompt.move_cursor(prompt.document.end)
         prompt.focus()
         self.refresh_panels()
+        self.call_after_refresh(self.refresh_panels)  # again once the panels have their sizes
+
+    def on_resize(self, event: Resize) -> None:
+        super().on_resize(event)
+        if not isinstance(self.screen, ViewScreen):
+            self.call_after_refresh(self.refresh_panels)  # the gates panel follows the heatmap's units
 
     def restore_focus(self) -> None:
         if self.focused is None and not isinstance(self.screen, ViewScreen):

@@ -271,3 +271,25 @@ async def test_a_vanilla_playground_has_no_gates_panel(tiny_ckpt):
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press(*"The")
         assert not app.query(GatesMap)
+
+
+async def test_gates_panel_fills_on_start_and_follows_a_resize(tmp_path):
+    """With text given at start (play --text) the gates panel shows it before any key, and a resize
+    refits its units and columns."""
+    from rnntui.checkpoint import Checkpoint, save
+    from rnntui.tui.widgets.gates import GatesMap
+
+    from .conftest import tiny_model
+
+    model, vocab = tiny_model(cell="lstm")
+    path = save(Checkpoint(model=model, vocab=vocab, meta={"step": 0}), tmp_path / "lstm.npz")
+    app = app_for(path, text="The just man is happy")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        gates = app.query_one(GatesMap)
+        assert gates.columns == len("The just man is happy") and len(gates.units) > 0
+        big = len(gates.units)
+        await pilot.resize_terminal(100, 28)
+        await pilot.pause()
+        assert 0 < len(gates.units) < big
+        assert gates.columns == min(len(gates.gates), gates.size.width - GUTTER)

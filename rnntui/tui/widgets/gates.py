@@ -28,8 +28,10 @@ class GatesMap(Widget):
         self.names = names
         self.gates = np.zeros((0, len(names), 0), np.float32)
         self.labels: list[str] = []
-        self.units = np.arange(0)
+        self.units = np.arange(0)  # the units drawn
+        self.offered = np.arange(0)  # the memory heatmap's units, in its order
         self.unit = 0
+        self.layer_note = ""  # "layer 2 · " on a multi-layer model
         self.columns = 0
 
     @property
@@ -43,18 +45,25 @@ class GatesMap(Widget):
     ) -> None:
         """gates (N, G, H); ``units`` in the memory heatmap's order: as many as fit are drawn, the
         picked ``unit`` always among them."""
-        self.gates, self.labels, self.unit = gates, labels, unit
-        room = 2 * self.pairs_per_gate
-        chosen = [int(u) for u in units[:room]]
-        if room and unit not in chosen:
-            chosen[-1:] = [unit]
-        self.units = np.asarray(sorted(chosen), np.int64)
-        self.columns = min(len(gates), max(0, self.size.width - GUTTER))
-        self.border_title = f"gates · {layer}{len(self.units)} units" if len(self.units) else "gates"
-        self.border_subtitle = "0 shut · 1 open"
-        self.refresh()
+        self.gates, self.labels, self.unit, self.layer_note = gates, labels, unit, layer
+        self.offered = np.asarray(units, np.int64)
+        self._layout()
 
     def on_resize(self) -> None:
+        self._layout()
+
+    def _layout(self) -> None:
+        """Which units and tokens fit the panel's size now (also on a resize, when show is not called)."""
+        room = 2 * self.pairs_per_gate
+        chosen = [int(u) for u in self.offered[:room]]
+        if room and self.unit not in chosen:
+            chosen[-1:] = [self.unit]
+        self.units = np.asarray(sorted(chosen), np.int64)
+        self.columns = min(len(self.gates), max(0, self.size.width - GUTTER))
+        self.border_title = (
+            f"gates · {self.layer_note}{len(self.units)} units" if len(self.units) else "gates"
+        )
+        self.border_subtitle = "0 shut · 1 open"
         self.refresh()
 
     def render_line(self, y: int) -> Strip:

@@ -272,7 +272,7 @@ def _snippet(vocab, tokens: list[str], t: int) -> str:
 @_CKPT
 @click.argument("text")
 @click.option(
-    "-k", "max_k", type=click.IntRange(min=0), default=40, help="Look back at most this many tokens."
+    "-k", "max_k", type=click.IntRange(min=0, max=500), default=40, help="Look back at most this many tokens."
 )
 @click.option("--spectral", is_flag=True, help="Spectral norm (largest gain) instead of Frobenius.")
 def memory(checkpoint: Path, text: str, max_k: int, spectral: bool) -> None:

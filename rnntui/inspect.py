@@ -479,7 +479,8 @@ def _gated_input_jacobians(
     time with H seeds at once: stream j of a batch of H carries the gradient of unit j of the last
     memory, so the batch's dLoss/dx_t is the Jacobian's rows. Only the last K+1 steps are run back,
     from the state the whole text's forward pass reached before them (exact: the earlier text only
-    sets that state). The cell's own float64 kernels do the work."""
+    sets that state). The cell's own float64 kernels do the work: the forward pass once (every
+    stream reads the same text), the backward without weight gradients."""
     cell = cell_of(params)
     L, H = n_layers(params), params["Whh0"].shape[0]
     x = np.asarray(x, np.float64)
@@ -490,22 +491,27 @@ def _gated_input_jacobians(
     before = state_trace_from_inputs(p64, x[:start], h0).final if start else (
         np.zeros((L, cell.STATE_SLOTS * H)) if h0 is None else np.asarray(h0, np.float64))  # fmt: skip
     n = k_max + 1
+    # the forward pass once, as one stream; then copied to H streams, one per seed (the 3-D buffers
+    # have the batch on axis 1)
     xs = [np.ascontiguousarray(np.broadcast_to(x[start:, None, :], (n, H, x.shape[1])))]
+    x1 = np.ascontiguousarray(x[start:, None, :])  # (n, 1, I): the one stream's input to this layer
     wss = []
     for layer in range(L):
+        one = cell.Buffers(n, 1, H, np.float64)
+        cell.layer_forward(x1, _layer_params(p64, cell, layer), before[layer][None], one)
+        x1 = one.hs[1:]
         ws = cell.Buffers(n, H, H, np.float64)
-        cell.layer_forward(
-            xs[layer], _layer_params(p64, cell, layer), np.repeat(before[layer][None], H, 0), ws
-        )
+        for name, buf in vars(one).items():
+            if buf.ndim == 3:
+                getattr(ws, name)[...] = buf
         wss.append(ws)
         xs.append(ws.hs[1:])
     dh = np.zeros((n, H, H))
     dh[-1] = np.eye(H)  # stream j: the gradient of unit j of the last top-layer memory
     for layer in range(L - 1, -1, -1):
-        lp = _layer_params(p64, cell, layer)
         dx = np.empty_like(xs[layer])
-        g = {k: np.empty_like(v) for k, v in lp.items()}
-        cell.layer_backward(xs[layer], lp, wss[layer], dh, dx, g, np.empty((H, cell.STATE_SLOTS * H)))
+        cell.layer_backward(xs[layer], _layer_params(p64, cell, layer), wss[layer], dh, dx, None,
+                            np.empty((H, cell.STATE_SLOTS * H)))  # fmt: skip
         dh = dx
     for k in range(n):
         yield dh[n - 1 - k]  # (H, E): row j is d h_last[j] / d x_(T-1-k)

@@ -157,7 +157,8 @@ def backward(x, Wxh, Whh, hs, gates, hn, dhs, dgx, dgh, dx, dWxh, dWhh, dbh, dbh
     """Backpropagation through time for one layer, from forward's hs, gates and hn.
 
     dhs (T, B, H): dLoss/dh_t from above. dgx, dgh (T, B, 3H): scratch, the gates' gradients.
-    Writes dx (T, B, I), dWxh (I, 3H), dWhh (H, 3H), dbh (3H,), dbhn (H,), dh0 (B, H).
+    Writes dx (T, B, I), dWxh (I, 3H), dWhh (H, 3H), dbh (3H,), dbhn (H,), dh0 (B, H); with empty
+    dWxh (size 0) only dx and dh0 (a Jacobian needs no weight gradients).
     """
     T, B, I = x.shape
     H = hs.shape[2]
@@ -171,10 +172,11 @@ def backward(x, Wxh, Whh, hs, gates, hn, dhs, dgx, dgh, dx, dWxh, dWhh, dbh, dbh
     dh0[:] = dprev + drec
     N = T * B
     gx, gh = dgx.reshape(N, 3 * H), dgh.reshape(N, 3 * H)
-    np.dot(x.reshape(N, I).T, gx, dWxh)
-    np.dot(hs[:-1].reshape(N, H).T, gh, dWhh)
-    column_sums(gx, dbh)
-    column_sums(gh[:, 2 * H :], dbhn)
+    if dWxh.size:
+        np.dot(x.reshape(N, I).T, gx, dWxh)
+        np.dot(hs[:-1].reshape(N, H).T, gh, dWhh)
+        column_sums(gx, dbh)
+        column_sums(gh[:, 2 * H :], dbhn)
     np.dot(gx, np.ascontiguousarray(Wxh.T), dx.reshape(N, I))
 
 
@@ -204,7 +206,10 @@ def layer_forward(x, p, state0, ws: Buffers) -> None:
 
 
 def layer_backward(x, p, ws: Buffers, dhs, dx, g, dstate0) -> None:
-    """dhs (T, B, H) -> dx (T, B, I), the layer's gradients in g, dstate0 (B, H)."""
+    """dhs (T, B, H) -> dx (T, B, I), the layer's gradients in g (None: skip them), dstate0 (B, H)."""
+    if g is None:
+        none = np.empty((0, 0), dx.dtype)
+        g = {"Wxh": none, "Whh": none, "bh": none.ravel(), "bhn": none.ravel()}
     backward(x, p["Wxh"], p["Whh"], ws.hs, ws.gates, ws.hn, dhs, ws.dgx, ws.dgh,
              dx, g["Wxh"], g["Whh"], g["bh"], g["bhn"], dstate0)  # fmt: skip
 

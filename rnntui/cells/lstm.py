@@ -161,9 +161,10 @@ def backward(x, Wxh, Whh, hs, cs, gates, tcs, dhs, dg, dx, dWxh, dWhh, dbh, dh0,
     dh0[:] = drec
     N = T * B
     G = dg.reshape(N, 4 * H)
-    np.dot(x.reshape(N, I).T, G, dWxh)
-    np.dot(hs[:-1].reshape(N, H).T, G, dWhh)
-    column_sums(G, dbh)
+    if dWxh.size:  # empty: only dx, dh0 and dc0 (a Jacobian needs no weight gradients)
+        np.dot(x.reshape(N, I).T, G, dWxh)
+        np.dot(hs[:-1].reshape(N, H).T, G, dWhh)
+        column_sums(G, dbh)
     np.dot(G, np.ascontiguousarray(Wxh.T), dx.reshape(N, I))
 
 
@@ -195,8 +196,11 @@ def layer_forward(x, p, state0, ws: Buffers) -> None:
 
 
 def layer_backward(x, p, ws: Buffers, dhs, dx, g, dstate0) -> None:
-    """dhs (T, B, H) -> dx (T, B, I), the layer's gradients in g, dstate0 (B, 2H)."""
+    """dhs (T, B, H) -> dx (T, B, I), the layer's gradients in g (None: skip them), dstate0 (B, 2H)."""
     H = ws.hs.shape[2]
+    if g is None:
+        none = np.empty((0, 0), dx.dtype)
+        g = {"Wxh": none, "Whh": none, "bh": none.ravel()}
     dh0 = np.empty_like(ws.dc0)
     backward(x, p["Wxh"], p["Whh"], ws.hs, ws.cs, ws.gates, ws.tcs, dhs, ws.dg,
              dx, g["Wxh"], g["Whh"], g["bh"], dh0, ws.dc0)  # fmt: skip

@@ -55,9 +55,9 @@ def _stacked(h, W, WT, Wb, tmp, out, n):
 
 
 @njit(nogil=True)
-def _stacked_t(g, WT, W, Wb, tmp, part, out, n):
+def _stacked_t(g, WT, W, tmp, part, out, n):
     for _ in range(n):
-        kernels.stacked_product_t(g, WT, W, Wb, tmp, part, out)
+        kernels.stacked_product_t(g, WT, W, tmp, part, out)
 
 
 @njit(nogil=True)
@@ -79,7 +79,7 @@ def _gated_row(rng, H: int, G: int, R: int = 16) -> dict[str, float]:
         "fwd whole": lambda n: _plain(h, W, WT, out, n),
         "fwd chosen": lambda n: _stacked(h, W, WT, Wb, tmp, out, n),
         "bwd whole": lambda n: _plain(g, WT, W, outt, n),
-        "bwd chosen": lambda n: _stacked_t(g, WT, W, Wb, tmp, part, outt, n),
+        "bwd chosen": lambda n: _stacked_t(g, WT, W, tmp, part, outt, n),
     }
     best = dict.fromkeys(runs, np.inf)
     for fn in runs.values():

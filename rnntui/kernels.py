@@ -315,10 +315,10 @@ def small_rows(K, M):
 def recurrent_product(h, W, WT, out):
     """out = h @ W for h (R, K), W (K, M), out (R, M); WT is W's contiguous transpose.
     Square W (the vanilla cell, K = M = H) or a gated cell's stacked gates (M = GH or K = GH)."""
-    R, H = h.shape
+    R, K = h.shape
     M = W.shape[1]
-    if M != H:
-        rows = small_rows(H, M)
+    if M != K:
+        rows = small_rows(K, M)
         if rows:
             for r in range(0, R, rows):
                 np.dot(h[r : r + rows], W, out[r : r + rows])
@@ -326,7 +326,7 @@ def recurrent_product(h, W, WT, out):
             matmul_nt(h, WT, out)
         else:
             np.dot(h, W, out)
-    elif H <= _SMALL_H:
+    elif K <= _SMALL_H:
         for r in range(0, R, _SMALL_ROWS):
             np.dot(h[r : r + _SMALL_ROWS], W, out[r : r + _SMALL_ROWS])
     elif 4 <= R < _PACKING_PAYS:
@@ -401,12 +401,15 @@ def blocked_product_t(g, WT, gtmp, part, out):
 
 
 @jit
-def stacked_workspace(W, R):
-    """For products with a stacked-gate matrix W (H, GH) and R rows: (W's column blocks (n, H, GH/n)
-    or W itself as one block, scratch (n, R, GH/n), scratch (R, H)), with n = stacked_blocks."""
+def stacked_workspace(W, R, blocks=True):
+    """For products with a stacked-gate matrix W (H, GH) and R rows: (W's column blocks (n, H, GH/n),
+    scratch (n, R, GH/n), scratch (R, H)), n = stacked_blocks (at least 1). W is copied into blocks
+    only when n > 1 and ``blocks`` (the forward's h @ W needs them; the backward's dg @ W^T reads
+    W^T's rows as they are, and only the scratch); otherwise the first is W itself, (1, H, GH)."""
     H, GH = W.shape
     n = max(1, stacked_blocks(H, GH))
-    return column_blocks(W, n), np.empty((n, R, GH // n), W.dtype), np.empty((R, H), W.dtype)
+    Wb = column_blocks(W, n) if n > 1 and blocks else W.reshape((1, H, GH))
+    return Wb, np.empty((n, R, GH // n), W.dtype), np.empty((R, H), W.dtype)
 
 
 @jit
@@ -423,12 +426,12 @@ def stacked_product(h, W, WT, Wb, tmp, out):
 
 
 @jit
-def stacked_product_t(g, WT, W, Wb, gtmp, part, out):
+def stacked_product_t(g, WT, W, gtmp, part, out):
     """out (R, H) = g (R, GH) @ WT, WT (GH, H) the stacked matrix's transpose (W = WT's transpose):
-    in WT's row blocks (as many as Wb has), each on the small path, unless 4 rows of the whole
+    in WT's row blocks (as many as gtmp has), each on the small path, unless 4 rows of the whole
     already fit it, or for fewer than 4 or 32 and more rows (then recurrent_product)."""
     GH, H = WT.shape
-    if Wb.shape[0] > 1 and 4 <= g.shape[0] < _PACKING_PAYS and small_rows(GH, H) == 0:
+    if gtmp.shape[0] > 1 and 4 <= g.shape[0] < _PACKING_PAYS and small_rows(GH, H) == 0:
         blocked_product_t(g, WT, gtmp, part, out)
     else:
         recurrent_product(g, WT, W, out)

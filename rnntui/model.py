@@ -292,9 +292,9 @@ class RNN:
     def loss_and_grads(self, tokens: np.ndarray, h0: np.ndarray) -> tuple[float, np.ndarray]:
         """Mean next-token loss (nats) of a chunk, with gradients written into ``self.grad``.
 
-        tokens (T+1, B): inputs are tokens[:-1], targets tokens[1:]. h0 (L, B, H) is the memory
+        tokens (T+1, B): inputs are tokens[:-1], targets tokens[1:]. h0 (L, B, S*H) is the state
         carried in from the previous chunk (truncated BPTT: no gradient flows past it, but its
-        gradient is left in ``self.dh0`` (L, B, H) for tests). Returns (loss, final memory (L, B, H)).
+        gradient is left in ``self.dh0`` (L, B, S*H) for tests). Returns (loss, final state (L, B, S*H)).
         """
         T, B = tokens.shape[0] - 1, tokens.shape[1]
         N = T * B

@@ -212,7 +212,7 @@ def test_exp_shifted_sum_matches_numpy(rng, dtype):
 @pytest.mark.parametrize(
     "R,H,G",
     [(16, 24, 3), (16, 256, 3), (16, 256, 4), (13, 390, 3), (16, 512, 4), (3, 300, 4), (16, 390, 1),
-     (11, 512, 1), (2, 512, 1), (16, 359, 1), (16, 359, 4), (40, 512, 3)],
+     (11, 512, 1), (2, 512, 1), (16, 359, 1), (16, 359, 4), (40, 512, 3), (5, 390, 3)],
 )  # fmt: skip
 def test_stacked_gate_products_match_numpy(rng, R, H, G, dtype):
     """h Whh and dg Whh^T for a stacked-gate Whh (H, GH) (G = 1: the vanilla cell's square one), cut
@@ -225,7 +225,19 @@ def test_stacked_gate_products_match_numpy(rng, R, H, G, dtype):
     assert Wb.shape[0] == max(1, kernels.stacked_blocks(H, G * H))
     out, outt = np.full((R, G * H), np.nan, dtype), np.full((R, H), np.nan, dtype)
     kernels.stacked_product(h, W, WT, Wb, tmp, out)
-    kernels.stacked_product_t(g, WT, W, Wb, tmp, part, outt)
+    kernels.stacked_product_t(g, WT, W, tmp, part, outt)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for got, want in ((out, h.astype(np.float64) @ W), (outt, g.astype(np.float64) @ WT)):
         assert np.abs(got - want).max() <= tol * np.abs(want).max() * np.sqrt(G * H)
+
+
+def test_stacked_blocks_are_wide_and_fit_the_small_path():
+    """Every cut the blocked products use: blocks at least 64 wide that divide GH evenly and fit the
+    small-matrix limit 8 rows at a time; 1 when the whole fits; 0 (no cut) otherwise."""
+    for H in range(8, 1100, 7):
+        for G in (1, 3, 4):
+            n = kernels.stacked_blocks(H, G * H)
+            if n == 1:
+                assert 8 * H * G * H <= kernels._SMALL_MNK
+            elif n > 1:
+                assert G * H % n == 0 and G * H // n >= 64 and 8 * H * (G * H // n) <= kernels._SMALL_MNK

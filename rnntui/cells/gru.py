@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnntui.cells.common import orthogonal, sigmoid
 from rnntui.kernels import (
     column_sums,
     jit,
@@ -51,14 +52,9 @@ def init(p: dict[str, np.ndarray], rng: np.random.Generator) -> None:
     I, H = p["Wxh"].shape[0], p["bhn"].shape[0]
     p["Wxh"][...] = rng.standard_normal((I, 3 * H)) / np.sqrt(I)
     for g in range(3):
-        p["Whh"][:, g * H : (g + 1) * H] = _orthogonal(rng, H)
+        p["Whh"][:, g * H : (g + 1) * H] = orthogonal(rng, H)
     p["bh"][...] = 0.0
     p["bhn"][...] = 0.0
-
-
-def _orthogonal(rng: np.random.Generator, H: int) -> np.ndarray:
-    q, r = np.linalg.qr(rng.standard_normal((H, H)))
-    return q * np.sign(np.diag(r))
 
 
 # -- the jitted cell ---------------------------------------------------------------------------------
@@ -165,10 +161,10 @@ def backward(x, Wxh, Whh, hs, gates, hn, dhs, dgx, dgh, dx, dWxh, dWhh, dbh, dbh
     WhhT = np.ascontiguousarray(Whh.T)  # (3H, H)
     dprev = np.zeros((B, H), hs.dtype)
     drec = np.zeros((B, H), hs.dtype)
-    Wb, gtmp, part = stacked_workspace(Whh, B)
+    _, gtmp, part = stacked_workspace(Whh, B, False)
     for t in range(T - 1, -1, -1):
         gates_backward(gates[t], hn[t], hs[t], dhs[t], drec, dgx[t], dgh[t], dprev)
-        stacked_product_t(dgh[t], WhhT, Whh, Wb, gtmp, part, drec)  # (B, H) = dgh_t Whh^T
+        stacked_product_t(dgh[t], WhhT, Whh, gtmp, part, drec)  # (B, H) = dgh_t Whh^T
     dh0[:] = dprev + drec
     N = T * B
     gx, gh = dgx.reshape(N, 3 * H), dgh.reshape(N, 3 * H)
@@ -238,10 +234,6 @@ def gate_values(gates: np.ndarray) -> np.ndarray:
 # -- the plain NumPy twin -------------------------------------------------------------------------------
 
 
-def _sigmoid(a):
-    return 1.0 / (1.0 + np.exp(-a))
-
-
 def reference_forward(x, p, h0):
     """The equations above, one step at a time: x (T, B, I), h0 (B, H) -> (hs (T, B, H),
     gates (T, B, 3H) as r, z, n)."""
@@ -250,8 +242,8 @@ def reference_forward(x, p, h0):
     br, bz, bn = np.split(p["bh"], 3)
     h, hs, gates = h0, [], []
     for x_t in x:
-        r = _sigmoid(x_t @ Wr + h @ Ur + br)
-        z = _sigmoid(x_t @ Wz + h @ Uz + bz)
+        r = sigmoid(x_t @ Wr + h @ Ur + br)
+        z = sigmoid(x_t @ Wz + h @ Uz + bz)
         n = np.tanh(x_t @ Wn + bn + r * (h @ Un + p["bhn"]))
         h = (1 - z) * n + z * h
         hs.append(h)

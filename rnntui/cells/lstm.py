@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnntui.cells.common import orthogonal, sigmoid
 from rnntui.kernels import (
     column_sums,
     jit,
@@ -57,8 +58,7 @@ def init(p: dict[str, np.ndarray], rng: np.random.Generator) -> None:
     I, H = p["Wxh"].shape[0], p["Whh"].shape[0]
     p["Wxh"][...] = rng.standard_normal((I, 4 * H)) / np.sqrt(I)
     for g in range(4):
-        q, r = np.linalg.qr(rng.standard_normal((H, H)))
-        p["Whh"][:, g * H : (g + 1) * H] = q * np.sign(np.diag(r))
+        p["Whh"][:, g * H : (g + 1) * H] = orthogonal(rng, H)
     p["bh"][...] = 0.0
     p["bh"][H : 2 * H] = 1.0
 
@@ -154,10 +154,10 @@ def backward(x, Wxh, Whh, hs, cs, gates, tcs, dhs, dg, dx, dWxh, dWhh, dbh, dh0,
     WhhT = np.ascontiguousarray(Whh.T)  # (4H, H)
     drec = np.zeros((B, H), hs.dtype)
     dc0[:] = 0.0  # carries dLoss/dc_t backwards, ending as dLoss/dc_0
-    Wb, gtmp, part = stacked_workspace(Whh, B)
+    _, gtmp, part = stacked_workspace(Whh, B, False)
     for t in range(T - 1, -1, -1):
         gates_backward(gates[t], cs[t], tcs[t], dhs[t], drec, dc0, dg[t])
-        stacked_product_t(dg[t], WhhT, Whh, Wb, gtmp, part, drec)  # (B, H) = dg_t Whh^T
+        stacked_product_t(dg[t], WhhT, Whh, gtmp, part, drec)  # (B, H) = dg_t Whh^T
     dh0[:] = drec
     N = T * B
     G = dg.reshape(N, 4 * H)
@@ -233,10 +233,6 @@ def gate_values(gates: np.ndarray) -> np.ndarray:
 # -- the plain NumPy twin -------------------------------------------------------------------------------
 
 
-def _sigmoid(a):
-    return 1.0 / (1.0 + np.exp(-a))
-
-
 def reference_forward(x, p, state0):
     """The equations above, one step at a time: x (T, B, I), state0 (B, 2H) -> (hs (T, B, H),
     gates (T, B, 4H) as i, f, g, o, cs (T, B, H))."""
@@ -245,7 +241,7 @@ def reference_forward(x, p, state0):
     hs, cs, gates = [], [], []
     for x_t in x:
         a = x_t @ p["Wxh"] + h @ p["Whh"] + p["bh"]
-        i, f, o = _sigmoid(a[:, :H]), _sigmoid(a[:, H : 2 * H]), _sigmoid(a[:, 3 * H :])
+        i, f, o = sigmoid(a[:, :H]), sigmoid(a[:, H : 2 * H]), sigmoid(a[:, 3 * H :])
         g = np.tanh(a[:, 2 * H : 3 * H])
         c = f * c + i * g
         h = o * np.tanh(c)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnntui import kernels, reference
+from rnntui.cells.common import orthogonal
 
 NAME = "rnn"
 GATES: tuple[str, ...] = ()  # no gates: the memory is overwritten through tanh at every step
@@ -35,8 +36,7 @@ def init(p: dict[str, np.ndarray], rng: np.random.Generator) -> None:
     through time at the start, delaying vanishing gradients); bh 0."""
     I, H = p["Wxh"].shape
     p["Wxh"][...] = rng.standard_normal((I, H)) / np.sqrt(I)
-    q, r = np.linalg.qr(rng.standard_normal((H, H)))
-    p["Whh"][...] = q * np.sign(np.diag(r))  # sign fix: a uniformly random orthogonal matrix
+    p["Whh"][...] = orthogonal(rng, H)
     p["bh"][...] = 0.0
 
 

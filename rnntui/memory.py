@@ -9,9 +9,8 @@ carried memory); a test measures a real run against them, so keep them in step w
 Dimensions: V vocabulary, E embedding, H hidden, L layers, T time steps per chunk, B streams,
 P parameters (``param_count``), ``parts`` threads a chunk is split between.
 
-A cell's own buffers (``rnntui.cells.<cell>.Buffers``: a gated cell keeps its G gates per unit per
-step, GRU 3, LSTM 4, and the LSTM its cell state c) are counted from the class itself, so a new
-cell needs no change here as long as each buffer is (T or T+1) x B x a multiple of H.
+A cell's own buffers (a gated cell keeps its G gates per unit per step, GRU 3, LSTM 4, and the LSTM
+its cell state c) are what the cell's ``buffer_floats`` says, so a new cell needs no change here.
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ import math
 import os
 import resource
 from dataclasses import dataclass, replace
-
-import numpy as np
 
 from rnntui import cells
 from rnntui.model import ModelConfig, param_shapes
@@ -70,16 +67,10 @@ def param_count(cfg: ModelConfig) -> int:
 
 
 def _layer_floats(cfg: ModelConfig, T: int, B: int) -> int:
-    """Floats one layer keeps for a (T, B) chunk: its cell's ``Buffers``, the gradient into its
-    output dhs (T, B, H) and that of its initial state dh0 (B, S*H). The cell's buffers are counted
-    on a one-unit probe at T = 1 and 2: each is (T or T+1) x B x a multiple of H, so linear in all
-    three, and a new cell is counted without a line here."""
-    buffers = cells.get(cfg.cell).Buffers
-    one, two = (sum(a.size for a in vars(buffers(t, 1, 1, np.float32)).values() if isinstance(a, np.ndarray))
-                for t in (1, 2))  # fmt: skip
-    per_step, fixed = two - one, 2 * one - two
+    """Floats one layer keeps for a (T, B) chunk: its cell's buffers (``buffer_floats``), the
+    gradient into its output dhs (T, B, H) and that of its initial state dh0 (B, S*H)."""
     H = cfg.hidden
-    return B * H * (fixed + per_step * T) + T * B * H + B * cfg.state_size
+    return cells.get(cfg.cell).buffer_floats(T, B, H) + T * B * H + B * cfg.state_size
 
 
 def workspace_bytes(cfg: ModelConfig, T: int, B: int) -> int:

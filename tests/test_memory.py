@@ -142,3 +142,22 @@ def test_open_regular_names_what_a_path_is(tmp_path):
     assert safeio.read_bounded(good, 10) == b"x" * 10
     with pytest.raises(ValueError, match="larger than the 9 bytes allowed here"):
         safeio.read_bounded(good, 9)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_workspace_bytes_is_what_the_model_allocates(cell):
+    """Every buffer of a real workspace, counted, equals the estimate for that cell exactly."""
+    import numpy as np
+
+    from rnntui.model import RNN
+
+    cfg = ModelConfig(vocab_size=80, embed=16, hidden=32, layers=2, cell=cell)
+    model = RNN(cfg)
+    model.parts = 2
+    held = 0
+    for ws in model._workspaces(8, 5):
+        for value in vars(ws).values():
+            for part in value if isinstance(value, list) else [value]:
+                arrays = [part] if isinstance(part, np.ndarray) else list(vars(part).values())
+                held += sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+    assert held == memory.workspace_bytes(cfg, 8, 5)

@@ -362,6 +362,12 @@ def _check_meta_fields(meta: dict, path: Path) -> None:
     for key in ("path", "sha256"):
         if key in corpus and not isinstance(corpus[key], str):
             raise CheckpointError(f"{path}: metadata field corpus.{key} is not a string")
+    files = corpus.get("files", [])
+    if not isinstance(files, list) or not all(
+        isinstance(f, dict) and isinstance(f.get("path"), str) and isinstance(f.get("sha256"), str | None)
+        for f in files
+    ):
+        raise CheckpointError(f"{path}: metadata field corpus.files is not a list of files and their sha256")
     best = meta.get("best_val")
     if best is not None and not (isinstance(best, int | float) and not isinstance(best, bool)):
         raise CheckpointError(f"{path}: metadata field 'best_val' is not a number")

@@ -353,6 +353,8 @@ META_CASES = {
     "level-unknown": (edit("vocab", level="byte"), "wrong kind"),
     "step-string": (edit("", step="3"), "'step' is not a int"),
     "corpus-path-int": (edit("corpus", path=7), "corpus.path is not a string"),
+    "corpus-files-none": (edit("corpus", files=None), "corpus.files is not a list"),
+    "corpus-files-ints": (edit("corpus", files=[1, 2]), "corpus.files is not a list"),
     "best-val-string": (edit("", best_val="low"), "'best_val' is not a number"),
 }
 

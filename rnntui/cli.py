@@ -17,10 +17,14 @@ import click
 from rnntui.cli_inspect import inspect_group  # click only at import time: --help stays fast
 
 DEFAULT_STEPS = 5000
+EVAL_SEQ = 256  # eval: predictions per chunk of the one sequence it reads
+PRIME_LIMIT = 1 << 20  # sample --prime-file: at most 1 MiB (the prime is fed a token at a time)
 
 
 def _fail(err: BaseException) -> click.ClickException:
     """One line for a person: OS errors as 'path: reason', others as their first line."""
+    if isinstance(err, MemoryError):  # the estimates (rnntui.memory) said it fits, yet it did not
+        return click.ClickException("ran out of memory; lower --hidden, --layers, --batch or --seq")
     if isinstance(err, OSError) and err.strerror:
         where = err.filename if err.filename is not None else "error"
         return click.ClickException(f"{where}: {err.strerror}")
@@ -34,7 +38,15 @@ def _expected_errors():
     from rnntui.corpus import CorpusError
     from rnntui.train import RunLockedError
 
-    return (CorpusError, CheckpointError, RunLockedError, ValueError, OSError, FloatingPointError)
+    return (
+        CorpusError,
+        CheckpointError,
+        RunLockedError,
+        ValueError,
+        OSError,
+        FloatingPointError,
+        MemoryError,
+    )
 
 
 class _Positive(click.ParamType):
@@ -348,22 +360,26 @@ Examples:
     "--top-k", type=NONNEG_INT, default=0, help="Sample only among the k likeliest tokens (0: all)."
 )
 @click.option("--prime", default="", help="Text to start from (fed through the model first).")
-@click.option("--prime-file", type=click.Path(path_type=Path), help="Read the prime text from a file.")
+@click.option(
+    "--prime-file", type=click.Path(path_type=Path), help="Read the prime text from a file (up to 1 MiB)."
+)
 @click.option("--seed", type=NONNEG_INT, help="Make the sample reproducible.")
 @click.option("--stop", help="Stop after this string appears in the generated text.")
 def sample(checkpoint: Path, length: int, temperature: float, top_k: int, prime: str, prime_file: Path | None,
            seed: int | None, stop: str | None) -> None:  # fmt: skip
     """Generate text from the model in CHECKPOINT to standard output."""
     from rnntui import checkpoint as ckpt_mod
+    from rnntui import memory
     from rnntui.corpus import read_text
-    from rnntui.generate import sample_text
+    from rnntui.generate import sample_need, sample_text
 
     if prime and prime_file:
         raise click.UsageError("give --prime or --prime-file, not both")
     try:
         if prime_file is not None:
-            prime = read_text(prime_file)
+            prime = read_text(prime_file, limit=PRIME_LIMIT)  # fed a token at a time: a page, not a book
         ckpt = ckpt_mod.load(checkpoint)
+        memory.require(sample_need(ckpt.vocab, length), f"--length {length:,}", "lower --length")
         text = sample_text(ckpt.model, ckpt.vocab, length=length, prime=prime, temperature=temperature,
                            top_k=top_k, seed=seed, stop=stop)  # fmt: skip
     except _expected_errors() as err:
@@ -483,30 +499,42 @@ def serve(checkpoint: Path | None, model_name: str | None, host: str, port: int,
 def eval_(checkpoint: Path, file: Path, encoding: str) -> None:
     """Score the text in FILE with the model in CHECKPOINT: loss, bits and perplexity.
 
-    The text is read as one sequence from an empty memory, exactly as the model would see it.
+    The text is read as one sequence from an empty memory, exactly as the model would see it, a
+    block at a time: a FILE of any size is scored in bounded memory.
     """
     import math
 
     from rnntui import checkpoint as ckpt_mod
-    from rnntui.corpus import read_text
-    from rnntui.train import mean_loss, nats_to_bits
+    from rnntui import memory
+    from rnntui.corpus import BLOCK_BYTES, iter_text
+    from rnntui.train import nats_to_bits, sequence_loss
+
+    chars = 0
+
+    def counted(blocks):
+        nonlocal chars
+        for block in blocks:
+            chars += len(block)
+            yield block
 
     try:
         ckpt = ckpt_mod.load(checkpoint)
-        text = read_text(file, encoding)
-        ids = ckpt.vocab.encode(text, what=str(file))
+        cfg = ckpt.model.cfg
+        need = {"workspace": memory.workspace_bytes(cfg, EVAL_SEQ, 1), "a block of text": 8 * BLOCK_BYTES}
+        memory.require(memory.Need(need), f"scoring with {checkpoint}", "it needs a bigger machine")
+        ids = ckpt.vocab.encode_blocks(counted(iter_text(file, encoding)), what=str(file))
+        nats, predictions = sequence_loss(ckpt.model, ids, seq=EVAL_SEQ)  # the file, a block at a time
     except _expected_errors() as err:
         raise _fail(err) from None
-    if len(ids) < 2:
+    if predictions < 1:
         raise click.ClickException(f"{file}: needs at least two tokens to score")
-    nats = mean_loss(ckpt.model, ids, batch=1, seq=256)
     unit = "char" if ckpt.vocab.level == "char" else "token"
     line = (
-        f"{file}: {len(ids) - 1:,} predictions  loss {nats:.4f} nats/{unit}  "
+        f"{file}: {predictions:,} predictions  loss {nats:.4f} nats/{unit}  "
         f"{nats_to_bits(nats):.4f} bits/{unit}  perplexity {math.exp(nats):.2f}"
     )
     if unit == "token":  # bits per character makes word and char models comparable
-        line += f"  {nats_to_bits(nats) * (len(ids) - 1) / len(text):.4f} bits/char"
+        line += f"  {nats_to_bits(nats) * predictions / chars:.4f} bits/char"
     click.echo(line)
 
 

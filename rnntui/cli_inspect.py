@@ -14,6 +14,8 @@ import click
 
 MAX_TOKENS = 60_000  # default cap on the text run through the model: a char-level validation split
 SHADES = " ░▒▓█"
+SENTENCES_LIMIT = 1 << 20  # sentences FILE: at most 1 MiB ...
+MAX_SENTENCES = 500  # ... and 500 lines (their cosine matrix is printed, one column each)
 
 
 @click.group(
@@ -58,14 +60,27 @@ def _corpus_ids(ckpt):
 
 
 def _text_ids(ckpt, text_file: Path | None, max_tokens: int, command: str):
-    """Token ids to run the model over: --text FILE, else the checkpoint's validation split."""
-    from rnntui.corpus import CorpusError, read_text
+    """Token ids to run the model over: the first ``max_tokens`` of --text FILE (read no further),
+    else of the checkpoint's validation split; refused if their traces would not fit in memory."""
+    import numpy as np
+
+    from rnntui.corpus import CorpusError, iter_text
 
     if text_file is not None:
         try:
-            ids = ckpt.vocab.encode(read_text(text_file), what=str(text_file))
+            size = text_file.stat().st_size if text_file.is_file() else 0  # iter_text says what is wrong
+            _fits(ckpt, min(max_tokens, size))  # a token takes at least a byte
+            pieces, count = [], 0
+            for block in ckpt.vocab.encode_blocks(iter_text(text_file), what=str(text_file)):
+                pieces.append(block[: max_tokens - count])
+                count += len(pieces[-1])
+                if count >= max_tokens:
+                    break
+            ids = np.concatenate(pieces) if pieces else np.zeros(0, ckpt.vocab.dtype)
         except (CorpusError, OSError) as err:
-            raise _fail(str(err)) from None
+            raise _fail(
+                str(err) if not isinstance(err, FileNotFoundError) else f"{text_file}: no such file"
+            ) from None
         source = str(text_file)
     else:
         corpus = _corpus_ids(ckpt)
@@ -77,10 +92,24 @@ def _text_ids(ckpt, text_file: Path | None, max_tokens: int, command: str):
             raise _fail(
                 f"the training corpus ({path}) is not available; pass --text FILE to run `{command}` on"
             )
-        ids, source = corpus[1], "the validation split"
+        ids, source = corpus[1][:max_tokens], "the validation split"
+        _fits(ckpt, len(ids))
     if len(ids) < 2:
         raise _fail(f"{source}: needs at least two tokens")
-    return ids[:max_tokens], f"{source} ({min(len(ids), max_tokens):,} tokens)"
+    return ids, f"{source} ({len(ids):,} tokens)"
+
+
+def _fits(ckpt, tokens: int) -> None:
+    """Refuse running the model over ``tokens`` tokens when their traces would not fit in memory:
+    every layer's memory (T, L, H), its pre-activations and the float64 copy correlations centre."""
+    from rnntui.memory import FLOAT, MemoryLimitError, Need, require
+
+    cfg = ckpt.model.cfg
+    need = Need({"traces": tokens * (4 * FLOAT * cfg.layers * cfg.hidden + 64)})
+    try:
+        require(need, f"running the model over {tokens:,} tokens", "lower --max-tokens")
+    except MemoryLimitError as err:
+        raise _fail(str(err)) from None
 
 
 def _token_id(vocab, word: str, what: str = "token") -> int:
@@ -329,8 +358,8 @@ def memory(checkpoint: Path, text: str, max_k: int, spectral: bool) -> None:
 @inspect_group.command(short_help="2D PCA map of the most frequent tokens' vectors.")
 @_CKPT
 @click.option("-n", "count", type=click.IntRange(min=2), default=40, help="Plot the N most frequent tokens.")
-@click.option("--width", type=click.IntRange(min=20), default=100, help="Plot width in characters.")
-@click.option("--height", type=click.IntRange(min=5), default=30, help="Plot height in lines.")
+@click.option("--width", type=click.IntRange(min=20, max=1000), default=100, help="Plot width in characters.")
+@click.option("--height", type=click.IntRange(min=5, max=1000), default=30, help="Plot height in lines.")
 @_WHICH
 def pca(checkpoint: Path, count: int, width: int, height: int, which) -> None:
     """A 2D map (PCA) of the token vectors of the N most frequent tokens.
@@ -487,7 +516,7 @@ def softmax(checkpoint: Path, text: str, temperature: float, count: int) -> None
 @click.option("--layer", type=int, help="Use this layer's memory  [default: all layers, concatenated]")
 def sentences(checkpoint: Path, file: Path, layer: int | None) -> None:
     """Sentence vectors: the final memory after each line of FILE (from an empty memory), their
-    cosine-similarity matrix and a 2D PCA map."""
+    cosine-similarity matrix and a 2D PCA map. FILE: up to 500 lines, 1 MiB."""
     from rnntui.corpus import CorpusError, read_text
     from rnntui.inspect import place_labels, render_scatter, sentence_map, sentence_vectors
 
@@ -496,12 +525,14 @@ def sentences(checkpoint: Path, file: Path, layer: int | None) -> None:
     if layer is not None and not 0 <= layer < L:
         raise _fail(f"layer {layer} is out of range: the model has {L} layer(s), 0..{L - 1}")
     try:
-        lines = [s.strip() for s in read_text(file).splitlines() if s.strip()]
+        lines = [s.strip() for s in read_text(file, limit=SENTENCES_LIMIT).splitlines() if s.strip()]
         ids = [ckpt.vocab.encode(s, what=f"{file} line {i + 1}") for i, s in enumerate(lines)]
     except (CorpusError, OSError) as err:
         raise _fail(str(err)) from None
     if len(lines) < 2:
         raise _fail(f"{file}: needs at least two non-empty lines (one sentence each)")
+    if len(lines) > MAX_SENTENCES:
+        raise _fail(f"{file}: has {len(lines):,} sentences; compare at most {MAX_SENTENCES} at a time")
     vecs = sentence_vectors(ckpt.model.params, ids)  # (S, L, H)
     vecs = vecs[:, layer] if layer is not None else vecs.reshape(len(lines), -1)
     cos, coords, explained = sentence_map(vecs)

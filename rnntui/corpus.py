@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rnntui.safeio import NotRegularFileError, open_regular
+
 UNK = "<unk>"
 LEVELS = ("char", "word")
 
@@ -47,14 +49,22 @@ class CorpusError(ValueError):
 BLOCK_BYTES = 1 << 22  # how much of a file iter_text reads at a time (4 MiB)
 
 
-def read_text(path: str | Path, encoding: str = "utf-8") -> str:
-    """Read a text file, normalise CRLF/CR to LF and drop a UTF-8 BOM; refuse what is not text."""
-    return "".join(iter_text(path, encoding))
+def read_text(path: str | Path, encoding: str = "utf-8", limit: int | None = None) -> str:
+    """Read a text file, normalise CRLF/CR to LF and drop a UTF-8 BOM; refuse what is not text, and
+    (with ``limit``) a file of more than ``limit`` bytes."""
+    return "".join(iter_text(path, encoding, limit=limit))
 
 
-def iter_text(path: str | Path, encoding: str = "utf-8", block_bytes: int = BLOCK_BYTES) -> Iterator[str]:
+def iter_text(path: str | Path, encoding: str = "utf-8", block_bytes: int = BLOCK_BYTES,
+              limit: int | None = None) -> Iterator[str]:  # fmt: skip
     """The text of a file as a stream of blocks, normalised exactly like ``read_text``: CRLF and CR
     become LF, a leading BOM is dropped. Joined, the blocks are ``read_text(path)``.
+
+    ``limit``: refuse a file larger than this many bytes (before reading it, and again should it
+    grow past that while it is read).
+
+    Only a regular file is read (symlinks followed): a named pipe, a device such as ``/dev/zero`` or
+    a socket is refused at once, so no input can make this wait or grow without end.
 
     Refuses what is not text with the same one-line errors as ``read_text``, in the same order of
     precedence (undecodable bytes, then NUL bytes, then no text at all), so the binary and empty
@@ -72,15 +82,21 @@ def iter_text(path: str | Path, encoding: str = "utf-8", block_bytes: int = BLOC
     offset = 0  # bytes handed to the decoder so far
     at_start, held_cr, has_nul, has_text = True, False, False, False
     try:
-        f = open(path, "rb")
+        f = open_regular(path)  # a pipe or a device (/dev/zero) would never end: refused
+    except NotRegularFileError as err:
+        raise CorpusError(str(err)) from None
     except OSError as err:
         raise CorpusError(f"{path}: cannot be read ({err.strerror or err})") from None
     with f:
+        if limit is not None and os.fstat(f.fileno()).st_size > limit:
+            raise CorpusError(f"{path}: larger than the {limit / 2**20:g} MiB read here")
         while True:
             try:
                 data = f.read(block_bytes)
             except OSError as err:
                 raise CorpusError(f"{path}: cannot be read ({err.strerror or err})") from None
+            if limit is not None and offset + len(data) > limit:
+                raise CorpusError(f"{path}: larger than the {limit / 2**20:g} MiB read here")
             final = not data
             pending = len(decoder.getstate()[0])  # bytes of a character split by the last read
             try:
@@ -249,6 +265,17 @@ class Vocab:
         index = self._index  # type: ignore[attr-defined]
         return np.fromiter((index.get(w, unk) for w in self.pieces(text)), dtype=self.dtype)
 
+    def encode_blocks(self, blocks: Iterable[str], *, what: str = "text") -> Iterator[np.ndarray]:
+        """``encode`` over a stream of text blocks (``iter_text``): the arrays, concatenated, are
+        ``encode("".join(blocks))``, and no more than a block is held at a time."""
+        if self.level == "char":
+            for text in blocks:
+                yield self._encode_chars(text, what)
+            return
+        index, unk = self._index, self.unk_id  # type: ignore[attr-defined]
+        for words in iter_words(blocks, self.lowercase):
+            yield np.fromiter((index.get(w, unk) for w in words), dtype=self.dtype, count=len(words))
+
     def _encode_chars(self, text: str, what: str) -> np.ndarray:
         """Vectorised: code points mapped through a code point -> id table, a block of text at a
         time so a large corpus never needs a 4-bytes-per-character copy of itself."""
@@ -291,26 +318,35 @@ class Vocab:
 def join_words(words: list[str]) -> str:
     """Detokenise word-level tokens: no space before closing punctuation or after an opening one,
     straight double quotes alternate between opening and closing, newlines carry no spaces."""
-    out: list[str] = []
-    quote_open = False
-    prev = "\n"
-    for w in words:
+    joiner = WordJoiner()
+    return "".join(joiner.add(w) for w in words)
+
+
+class WordJoiner:
+    """``join_words`` a token at a time: ``add(word)`` is the text that word adds (with the space
+    before it, if any), so a generator can extend its text without joining it all again."""
+
+    def __init__(self) -> None:
+        self.quote_open = False
+        self.prev = "\n"
+        self.started = False
+
+    def add(self, w: str) -> str:
         space = True
+        prev = self.prev
         if prev == "\n" or w == "\n":
             space = False
         elif w in _NO_SPACE_BEFORE or prev in _NO_SPACE_AFTER:
             space = False
         elif w == '"':
-            space = not quote_open  # an opening quote has a space before it, a closing one not
-        elif prev == '"' and quote_open:
+            space = not self.quote_open  # an opening quote has a space before it, a closing one not
+        elif prev == '"' and self.quote_open:
             space = False  # right after an opening quote
         if w == '"':
-            quote_open = not quote_open
-        if space and out:
-            out.append(" ")
-        out.append(w)
-        prev = w
-    return "".join(out)
+            self.quote_open = not self.quote_open
+        piece = " " + w if space and self.started else w
+        self.prev, self.started = w, True
+        return piece
 
 
 def build_vocab(

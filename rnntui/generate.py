@@ -15,7 +15,8 @@ import numpy as np
 
 from rnntui.corpus import _NO_SPACE_BEFORE as NO_SPACE_BEFORE
 from rnntui.corpus import _WORD_RE as WORD_RE
-from rnntui.corpus import UNK, Vocab, join_words
+from rnntui.corpus import UNK, Vocab, WordJoiner, join_words
+from rnntui.memory import Need
 from rnntui.model import RNN
 
 
@@ -89,6 +90,14 @@ class Generator:
             yield tid
 
 
+def sample_need(vocab: Vocab, length: int) -> Need:
+    """The memory ``sample_text`` takes for ``length`` tokens: each id in a list (a pointer and an
+    int object), its string in the decoded pieces, and the text (up to 4 bytes a character, twice
+    while it is joined), at this vocabulary's mean token length plus a space."""
+    chars = sum(map(len, vocab.tokens)) / len(vocab) + (vocab.level == "word")
+    return Need({"sampled text": int(length * (48 + 8 * chars))})
+
+
 def sample_text(model: RNN, vocab: Vocab, *, length: int, prime: str = "", temperature: float = 1.0,
                 top_k: int = 0, seed: int | None = None, stop: str | None = None) -> str:  # fmt: skip
     """The prime followed by ``length`` sampled tokens, cut after ``stop`` if it appears."""
@@ -97,16 +106,25 @@ def sample_text(model: RNN, vocab: Vocab, *, length: int, prime: str = "", tempe
     gen = Generator(model, vocab)
     primed = gen.prime(prime)
     rng = np.random.default_rng(seed)
-    out = list(primed) if prime else []
-    prefix = len(vocab.decode(out))
+    joiner = WordJoiner() if vocab.level == "word" else None
+
+    def piece(tid: int) -> str:
+        return joiner.add(vocab.tokens[tid]) if joiner is not None else vocab.tokens[tid]
+
+    parts = [piece(t) for t in primed] if prime else []
+    total = sum(map(len, parts))
+    tail = ""  # the last len(stop) - 1 characters generated: where a stop string may begin
     for tid in gen.sample(length, rng, temperature, top_k):
-        out.append(tid)
-        if stop and (vocab.level == "char" and vocab.tokens[tid] == stop[-1] or vocab.level == "word"):
-            text = vocab.decode(out)
-            cut = text.find(stop, prefix)
-            if cut >= 0:
-                return text[: cut + len(stop)]
-    return vocab.decode(out)
+        new = piece(tid)
+        parts.append(new)
+        if stop:  # only the newest piece and the tail before it: time linear in the length
+            window = tail + new
+            at = window.find(stop)
+            if at >= 0:
+                return "".join(parts)[: total - len(tail) + at + len(stop)]
+            tail = window[-(len(stop) - 1) :] if len(stop) > 1 else ""
+        total += len(new)
+    return "".join(parts)
 
 
 # -- the playground's core: autocomplete and a traced text --------------------------------------

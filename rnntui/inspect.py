@@ -117,7 +117,7 @@ def training_corpus_ids(ckpt) -> tuple[np.ndarray, np.ndarray] | None:
     then under the same names in the project's ``corpora/`` folder (where the shipped model's text
     lives)."""
     from rnntui.checkpoint import corpus_files
-    from rnntui.corpus import CorpusError, Vocab, read_corpus, split_train_val
+    from rnntui.corpus import Vocab, read_corpus, split_train_val
     from rnntui.tokencache import tokenize
 
     recorded = [path for path, _ in corpus_files(ckpt.meta)]
@@ -142,9 +142,11 @@ def training_corpus_ids(ckpt) -> tuple[np.ndarray, np.ndarray] | None:
                 ids = tok.ids
             else:  # ... else the text encoded with the checkpoint's own vocabulary
                 ids = vocab.encode(read_corpus(files), what=str(files[0]))
-        except (CorpusError, OSError):
+            val_frac = float(train.get("val_frac", 0.05))
+            if not 0.0 < val_frac <= 0.5:
+                continue
+        except (OSError, TypeError, ValueError):  # CorpusError is a ValueError; so are garbled options
             continue
-        val_frac = float(train.get("val_frac", 0.05))
         return ids, split_train_val(ids, val_frac)[1]
     return None
 

@@ -26,7 +26,8 @@ The JSON records every file's size, mtime, inode and sha256, the sha256 of the j
 options, the vocabulary, and the size and mtime of the ``.npy``. A cache is used only if all of that
 still holds and every id is inside the vocabulary; when a file's size or mtime changed, the text is
 hashed again and the ids reused only if the sha256 is unchanged. Anything else (stale, truncated,
-corrupt, from another version) is rebuilt without a word. Both files are written atomically
+corrupt, from another version, a JSON over 64 MiB or nested deeper than rnntui writes, a pipe in
+place of a file) is rebuilt without a word. Both files are written atomically
 (temporary file, fsync, ``os.replace``).
 """
 
@@ -41,9 +42,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 import numpy as np
 
+from rnntui import memory
 from rnntui.corpus import (
     BLOCK_BYTES,
     CorpusError,
@@ -54,10 +57,12 @@ from rnntui.corpus import (
     iter_words,
     vocab_from_counts,
 )
+from rnntui.safeio import parse_json, read_bounded
 
 FORMAT = "rnntui-token-cache"
 VERSION = 2  # 2: a corpus is a list of files
 CACHE_DIR = ".rnntui-cache"
+MAX_JSON_BYTES = 1 << 26  # a cache's JSON is read only up to 64 MiB (millions of words); larger: rebuilt
 NOTE_BYTES = 1 << 24  # tokenising a corpus this big (16 MiB) or bigger is announced through on_note
 
 
@@ -146,6 +151,10 @@ def tokenize(
             continue  # read-only folder, disk full, ...: try the next place
         if hit is not None:
             return Tokenized(vocab, hit[1], sha, npy, False, shas)
+    need = memory.Need({"token ids": n_tokens * np.dtype(vocab.dtype).itemsize})
+    memory.require(
+        need, f"{files[0]} held in memory (no cache folder takes its ids)", "free some disk or memory"
+    )
     ids = np.empty(n_tokens, vocab.dtype)
     filled = 0
     for block in _encoded_blocks(files, options, vocab, block_bytes):
@@ -200,9 +209,7 @@ def _encoded_blocks(files: list[Path], options: dict, vocab: Vocab, block_bytes:
         for i, text in blocks:
             yield vocab.encode(text, what=str(files[i if i is not None else 0]))
     else:
-        index, unk = vocab._index, vocab.unk_id  # type: ignore[attr-defined]
-        for words in iter_words((text for _, text in blocks), options["lowercase"]):
-            yield np.fromiter((index.get(w, unk) for w in words), dtype=vocab.dtype, count=len(words))
+        yield from vocab.encode_blocks((text for _, text in blocks), what=str(files[0]))
 
 
 # -- files ------------------------------------------------------------------------------------------
@@ -274,7 +281,7 @@ def _meta(stats: list[os.stat_result], files: list[Path], options: dict, vocab: 
 def _read_meta(npy: Path, options: dict) -> dict | None:
     """The JSON beside ``npy`` if it is a cache of this version made with these options."""
     try:
-        meta = json.loads(npy.with_suffix(".json").read_text(encoding="utf-8"))
+        meta = parse_json(read_bounded(npy.with_suffix(".json"), MAX_JSON_BYTES))
         ok = (meta["format"], meta["version"], meta["options"]) == (FORMAT, VERSION, options)
         ok = ok and isinstance(meta["corpus"]["sha256"], str) and isinstance(meta["ids"], dict)
         ok = ok and all(isinstance(f["sha256"], str) for f in meta["corpus"]["files"])
@@ -289,7 +296,7 @@ def _open_ids(npy: Path, meta: dict) -> tuple[Vocab, np.ndarray, os.stat_result]
     try:
         recorded = meta["ids"]
         stat = npy.stat()
-        if not _same_file(recorded, stat):
+        if not S_ISREG(stat.st_mode) or not _same_file(recorded, stat):
             return None  # rewritten, truncated or touched since its JSON was written
         v = meta["vocab"]
         vocab = Vocab(level=v["level"], tokens=tuple(v["tokens"]), lowercase=bool(v["lowercase"]))

@@ -16,23 +16,31 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from rnntui import cells, checkpoint, finetune, kernels
+from rnntui import cells, checkpoint, finetune, kernels, memory
 from rnntui.checkpoint import Checkpoint, CheckpointError
-from rnntui.corpus import CorpusError, Vocab, corpus_files, split_train_val
+from rnntui.corpus import LEVELS, CorpusError, Vocab, corpus_files, split_train_val
 from rnntui.inspect import recurrent_spectra
-from rnntui.model import RNN, ModelConfig
+from rnntui.model import RNN, ModelConfig, default_parts
+from rnntui.safeio import read_bounded
 from rnntui.tokencache import Tokenized, tokenize
 
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 SHAPE_OPTIONS = ("level", "lowercase", "cell", "embed", "hidden", "layers")  # a fine-tune keeps its model's
 DEFAULT_LR = {"adam": 2e-3, "adagrad": 0.1, "sgd": 1.0}
 ADAM_BETAS, EPS = (0.9, 0.999), 1e-8
+
+
+_KINDS = {  # TrainConfig's field types: the values each may hold, and how to name them
+    "int": ((int,), "an integer"), "int | None": ((int, type(None)), "an integer"),
+    "float": ((int, float), "a number"), "float | None": ((int, float, type(None)), "a number"),
+    "str": ((str,), "a string"), "bool": ((bool,), "true or false"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,13 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Refuse settings that cannot work, with a message naming the option."""
+        for f in fields(self):  # a checkpoint's options are JSON: any kind of value may come back
+            value = getattr(self, f.name)
+            kinds, kind = _KINDS[f.type]
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                raise ValueError(f"--{f.name.replace('_', '-')} must be {kind} (got {value!r})")
+        if self.level not in LEVELS:
+            raise ValueError(f"--level must be one of {', '.join(LEVELS)} (got {self.level!r})")
         positive = {"hidden": self.hidden, "layers": self.layers, "seq": self.seq, "batch": self.batch,
                     "eval-every": self.eval_every, "save-every": self.save_every,
                     "decay-every": self.decay_every, "min-count": self.min_count}  # fmt: skip
@@ -200,6 +215,33 @@ def mean_loss(model: RNN, ids: np.ndarray, batch: int, seq: int) -> float:
     return total / (n * b)
 
 
+def sequence_loss(model: RNN, id_blocks: Iterable[np.ndarray], seq: int = 256) -> tuple[float, int]:
+    """Mean next-token loss (nats) of the ids of ``id_blocks`` read as one sequence from a zero
+    memory, ``seq`` predictions at a time, and the number of predictions: the same numbers as
+    ``mean_loss(model, ids, batch=1, seq)`` on the concatenated ids, holding only a block at a time
+    (so a text of any length is scored in bounded memory)."""
+    h = model.zero_state(1)
+    pending = np.zeros(0, np.int32)  # ids not yet predicted from, and the one before them
+    total, count = 0.0, 0
+
+    def score(chunk: np.ndarray) -> None:
+        nonlocal h, total, count
+        losses, h = model.token_losses(chunk.reshape(-1, 1), h)  # (T+1, 1) -> (T, 1)
+        total += float(losses.sum(dtype=np.float64))
+        count += len(chunk) - 1
+
+    for block in id_blocks:
+        pending = np.concatenate([pending, block.astype(np.int32)])
+        start = 0
+        while len(pending) - start >= seq + 1:
+            score(pending[start : start + seq + 1])
+            start += seq
+        pending = pending[start:]
+    if len(pending) >= 2:
+        score(pending)
+    return (total / count if count else float("nan")), count
+
+
 # -- the trainer ----------------------------------------------------------------------------------
 
 
@@ -223,6 +265,7 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.seed)
         mcfg = ModelConfig(vocab_size=len(self.vocab), embed=cfg.embed_size, hidden=cfg.hidden,
                            layers=cfg.layers, cell=cfg.cell)  # fmt: skip
+        check_memory(mcfg, cfg)
         self.model = RNN.initialised(mcfg, self.rng)
         n = self.model.flat.size
         slots = {"adam": ("m", "v"), "adagrad": ("cache",), "sgd": ()}[cfg.optimizer]
@@ -304,17 +347,27 @@ class Trainer:
         """
         ckpt = checkpoint.load(ckpt_path)
         meta = ckpt.meta
-        try:
-            saved = TrainConfig(**meta["train"])
-        except (KeyError, TypeError) as err:
-            raise CheckpointError(f"{ckpt_path}: has no training state to resume ({err})") from None
         allowed = {"steps", "minutes", "eval_every", "save_every"}
         bad = set(overrides) - allowed
         if bad:
             raise ValueError(f"cannot change {', '.join(sorted(bad))} when resuming")
+        try:
+            saved = TrainConfig(**meta["train"])
+            saved.validate()
+            step, pos, epoch = (int(x) for x in (meta["step"], meta["data"]["pos"], meta["data"]["epoch"]))
+            np.random.default_rng().bit_generator.state = meta["rng"]  # is it a PCG64 state at all?
+            recorded = checkpoint.corpus_files(meta)
+            sha_all = meta["corpus"]["sha256"]
+            init = meta.get("init_from")
+            base = None
+            if init is not None:  # the vocabulary grows from the base model's exactly as it did
+                base = Vocab(
+                    ckpt.vocab.level, ckpt.vocab.tokens[: int(init["base_vocab"])], ckpt.vocab.lowercase
+                )
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
+            raise CheckpointError(f"{ckpt_path}: has no usable training state to resume ({err})") from None
         cfg = replace(saved, **{k: v for k, v in overrides.items() if v is not None})
         cfg.validate()
-        recorded = checkpoint.corpus_files(meta)
         if not recorded:
             raise CheckpointError(f"{ckpt_path}: records no corpus to resume on")
         files = _files(corpus) if corpus else [p for p, _ in recorded]
@@ -323,10 +376,6 @@ class Trainer:
                 f"{ckpt_path} was trained on {len(recorded)} file(s), not {len(files)}; resume with the "
                 "original corpus, or start a new run"
             )
-        init = meta.get("init_from")
-        base = None
-        if init is not None:  # the vocabulary grows from the base model's exactly as it did
-            base = Vocab(ckpt.vocab.level, ckpt.vocab.tokens[: int(init["base_vocab"])], ckpt.vocab.lowercase)
         tok = _tokenize(files, cfg, encoding, on_note, base=base)  # the cache's sha256: no re-hash
         for f, sha, (was, want) in zip(files, tok.file_sha256, recorded, strict=True):
             if want is not None and sha != want:
@@ -334,7 +383,7 @@ class Trainer:
                     f"{f} is not the text this checkpoint was trained on ({was}: sha256 differs); "
                     "resume with the original corpus, or start a new run"
                 )
-        if tok.sha256 != meta["corpus"]["sha256"]:
+        if tok.sha256 != sha_all:
             raise CheckpointError(
                 f"{files[0] if len(files) == 1 else 'the corpus'} is not the text this checkpoint was "
                 "trained on (sha256 differs); resume with the original corpus, or start a new run"
@@ -351,8 +400,11 @@ class Trainer:
         for k, v in ckpt.opt_state.items():
             self.opt_state[k][:] = v
         self.carry = ckpt.carry
-        self.step = int(meta["step"])
-        self.pos, self.epoch = int(meta["data"]["pos"]), int(meta["data"]["epoch"])
+        if step < 0 or epoch < 0 or pos < 0 or not self.streams.fits(pos):
+            raise CheckpointError(
+                f"{ckpt_path}: its data position (pos {pos}, epoch {epoch}) is not in the text"
+            )
+        self.step, self.pos, self.epoch = step, pos, epoch
         self.rng.bit_generator.state = meta["rng"]
         self.train_history = [float(x) for x in ckpt.train_history]
         self.val_history = [(int(s), float(v)) for s, v in ckpt.val_history]
@@ -501,6 +553,16 @@ class Trainer:
                        rate, best))  # fmt: skip
 
 
+def check_memory(mcfg: ModelConfig, cfg: TrainConfig) -> None:
+    """Refuse (MemoryLimitError, one line) a run whose model, optimiser state and workspaces would
+    not fit in the memory left, before any of it is allocated. The token ids already exist by now
+    (memory-mapped, or counted when tokenised into memory), so what is left already allows for them."""
+    need = memory.training_need(mcfg, batch=cfg.batch, seq=cfg.seq, parts=default_parts(),
+                                optimizer=cfg.optimizer)  # fmt: skip
+    what = f"training --hidden {cfg.hidden} --layers {cfg.layers} --batch {cfg.batch} --seq {cfg.seq}"
+    memory.require(need, what, "lower --hidden, --layers, --batch or --seq (or --embed, --max-vocab)")
+
+
 def _files(corpus: Corpus) -> list[Path]:
     """The text files of a corpus argument (folders expanded, see ``corpus.corpus_files``)."""
     return corpus_files([corpus] if isinstance(corpus, str | Path) else list(corpus))
@@ -544,7 +606,7 @@ class RunLock:
 
     def _owner(self) -> int:
         try:
-            return int(self.path.read_text().strip() or 0)
+            return int(read_bounded(self.path, 64).strip() or 0)  # a pid; never a pipe that blocks
         except (OSError, ValueError):
             return 0
 

@@ -465,15 +465,10 @@ def serve(checkpoint: Path | None, model_name: str | None, host: str, port: int,
     """
     if checkpoint is not None and model_name is not None:
         raise click.UsageError("give CHECKPOINT or --model, not both")
-    try:
-        from rnntui import serve as serve_mod  # aiohttp and textual-serve load only here
-    except ModuleNotFoundError as err:
-        if err.name and err.name.split(".")[0] in ("textual_serve", "aiohttp", "aiohttp_jinja2", "jinja2"):
-            raise click.ClickException(SERVE_EXTRA_HINT) from None
-        raise
     from rnntui import checkpoint as ckpt_mod
     from rnntui.finetune import SHIPPED, shipped_models
 
+    # the arguments first, so a wrong one is named whether or not the serve extra is installed
     if model_name is not None and model_name not in shipped_models():
         raise click.UsageError(f"--model {model_name}: the shipped models are {', '.join(shipped_models())}")
     path = checkpoint if checkpoint is not None else SHIPPED / f"{model_name or 'republic'}.npz"
@@ -481,6 +476,12 @@ def serve(checkpoint: Path | None, model_name: str | None, host: str, port: int,
         ckpt_mod.load(path)  # fail here, in one line, rather than in every tab
     except _expected_errors() as err:
         raise _fail(err) from None
+    try:
+        from rnntui import serve as serve_mod  # aiohttp and textual-serve load only here
+    except ModuleNotFoundError as err:
+        if err.name and err.name.split(".")[0] in ("textual_serve", "aiohttp", "aiohttp_jinja2", "jinja2"):
+            raise click.ClickException(SERVE_EXTRA_HINT) from None
+        raise
     label = str(path) if checkpoint is not None else f"shipped model: {model_name or 'republic'}"
     try:
         serve_mod.serve(path.resolve(), label, host=host, port=port, max_sessions=max_sessions)

@@ -70,10 +70,10 @@ def test_serve_refuses_a_checkpoint_and_a_model_together_an_unknown_model_and_a_
     assert result.exit_code == 2 and "not both" in result.output
     result = CliRunner().invoke(main, ["serve", "--model", "nosuch"])
     assert result.exit_code == 2 and "the shipped models are republic" in result.output
-    if serve is not None:  # the checkpoint is read before any port is opened
-        result = CliRunner().invoke(main, ["serve", str(tmp_path / "missing.npz")])
-        assert result.exit_code == 1
-        assert len(result.output.strip().splitlines()) == 1 and "missing.npz" in result.output
+    # the checkpoint is read before any port is opened, and before the extra is needed
+    result = CliRunner().invoke(main, ["serve", str(tmp_path / "missing.npz")])
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1 and "missing.npz" in result.output
 
 
 @needs_extra

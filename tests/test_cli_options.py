@@ -244,3 +244,170 @@ def test_train_resume_with_steps_is_the_library_resume(corpus, tmp_path):
     Trainer.resume(tmp_path / "lib" / "latest.npz", steps=9, eval_every=2).run()
     got = outcome(tmp_path / "cli" / "latest.npz")
     assert got[-1] == 9 and same(got, outcome(tmp_path / "lib" / "latest.npz"))
+
+
+# -- inspect: each option's printed numbers are the library's with that argument ------------------------
+
+
+RANKED = r"\s+\d+  \S"  # a ranked answer line: "   1  e                +0.934"
+
+
+def ranked(vocab, ids, cosines) -> list:
+    """The ranked lines neighbours and analogy print, and how many there must be."""
+    from rnntui.inspect import display_token
+
+    rows = [
+        f"{r:>4}  {display_token(vocab.tokens[i]):<16} {c:+.3f}"
+        for r, (i, c) in enumerate(zip(ids, cosines, strict=True), 1)
+    ]
+    return [*rows, (RANKED, len(rows))]
+
+
+def expect_neighbours(ckpt, word="e", n=10, which="input"):
+    from rnntui.inspect import neighbours, token_id, token_vectors
+
+    ids, cos = neighbours(token_vectors(ckpt.model.params, which), token_id(ckpt.vocab, word), n)
+    return ranked(ckpt.vocab, ids, cos)
+
+
+def expect_analogy(ckpt, n=5, which="input"):
+    from rnntui.inspect import analogy, display_token, token_id, token_vectors
+
+    ids = [token_id(ckpt.vocab, w) for w in "tac"]
+    names = [display_token(ckpt.vocab.tokens[i]) for i in ids]
+    vectors = token_vectors(ckpt.model.params, which)
+    result = analogy(vectors, *ids, n=n, rng=np.random.default_rng(0), names=names)
+    return [*ranked(ckpt.vocab, result.ids, result.cosines), result.verdict]
+
+
+def source_ids(ckpt, text_file, max_tokens):
+    from rnntui.corpus import read_text
+    from rnntui.inspect import training_corpus_ids
+
+    ids = training_corpus_ids(ckpt)[1] if text_file is None else ckpt.vocab.encode(read_text(text_file))
+    return ids[:max_tokens]
+
+
+def expect_unit(ckpt, unit=3, layer=None, text_file=None, n=5, max_tokens=60_000):
+    from rnntui.inspect import hidden_trace, preactivations, top_contexts
+
+    ids = source_ids(ckpt, text_file, max_tokens)
+    layer = ckpt.model.cfg.layers - 1 if layer is None else layer
+    hs = hidden_trace(ckpt.model.params, ids)
+    drive = preactivations(ckpt.model.params, ids, hs)[:, layer, unit]
+    top, bottom = top_contexts(drive, n, gap=30)
+    lines = [f"  h {hs[t, layer, unit]:+.3f}  a {drive[t]:+6.1f}  " for t in (*top, *bottom)]
+    return [f"unit {unit} of layer {layer} on ", f"({len(ids):,} tokens)", *lines, (r"  h [+-]", len(lines))]
+
+
+def expect_memory(ckpt, text="The cat sat on the mat", k=40, spectral=False):
+    from rnntui.inspect import fading_memory
+
+    norm = "spectral" if spectral else "fro"
+    fm = fading_memory(ckpt.model.params, ckpt.vocab.encode(text), K=k, norm=norm)
+    curve_line = r"\s*\d+ .* \d\.\d{3}e[+-]\d\d "
+    return [*(f" {v:10.3e} " for v in fm.norms), (curve_line, len(fm.norms))]
+
+
+def expect_pca(ckpt, n=40, width=100, height=30, which="input"):
+    from rnntui.inspect import pca, token_vectors, training_corpus_ids
+
+    counts = np.bincount(training_corpus_ids(ckpt)[0], minlength=len(ckpt.vocab))
+    order = [int(i) for i in np.argsort(-counts, kind="stable")][:n]
+    _, _, explained = pca(np.asarray(token_vectors(ckpt.model.params, which)[order], np.float64), 2)
+    head = f"PCA of the {which} vectors of the {len(order)} most frequent tokens"
+    frame = ["┌" + "─" * width + "┐", "└" + "─" * width + "┘", ("│", height)]
+    return [head, f"explain {explained[0]:.0%} and {explained[1]:.0%}", *frame]
+
+
+def expect_health(ckpt, text_file=None, max_tokens=60_000, bins=20):
+    from rnntui.inspect import activation_histogram, hidden_trace
+
+    hs = hidden_trace(ckpt.model.params, source_ids(ckpt, text_file, max_tokens))
+    counts, edges, sat = activation_histogram(hs, bins)
+    rows = [
+        f"  {edges[b]:+.1f}..{edges[b + 1]:+.1f} {c / row.sum():6.1%} "
+        for row in counts
+        for b, c in enumerate(row)
+    ]
+    return [*(f"{sat[layer]:.1%} with |h|" for layer in range(len(counts))), *rows]
+
+
+def expect_softmax(ckpt, text="The cat", temperature=1.0, n=10):
+    from rnntui.inspect import hidden_trace, softmax_geometry
+
+    h = hidden_trace(ckpt.model.params, ckpt.vocab.encode(text))[-1, -1]
+    g = softmax_geometry(ckpt.model.params, h, temperature, n)
+    rows = [f" {g.probs[j]:8.1%} {g.probs_at_1[j]:8.1%}" for j in range(len(g.ids))]
+    entropy = f"entropy: {g.entropy:.2f} bits at temperature {temperature:g}"
+    return [*rows, entropy, (r".*%\s+[\d.]+%$", len(rows))]
+
+
+def expect_sentences(ckpt, lines, layer=None):
+    from rnntui.inspect import sentence_map, sentence_vectors
+
+    vecs = sentence_vectors(ckpt.model.params, [ckpt.vocab.encode(s) for s in lines])
+    vecs = vecs[:, layer] if layer is not None else vecs.reshape(len(lines), -1)
+    cos, _, explained = sentence_map(vecs)
+    return ["".join(f"{c:6.2f}" for c in row) for row in cos] + [f"explain {explained[0]:.0%}"]
+
+
+SENTENCES = ["The cat sat on the mat.", "The dog sat on a log!", "A Zebra ran, the Cat hid."]
+INSPECT_ROWS = [  # (command and options, the expected-output function and its arguments)
+    (["neighbours", "e", "-n", "3"], expect_neighbours, dict(n=3)),
+    (["neighbours", "e", "--vectors", "output"], expect_neighbours, dict(which="output")),
+    (["neighbours", "e", "--vectors", "projected"], expect_neighbours, dict(which="projected")),
+    (["analogy", "t", "a", "c", "-n", "2"], expect_analogy, dict(n=2)),
+    (["analogy", "t", "a", "c", "--vectors", "output"], expect_analogy, dict(which="output")),
+    (["unit", "3", "--layer", "0"], expect_unit, dict(layer=0)),
+    (["unit", "3", "-n", "2"], expect_unit, dict(n=2)),
+    (["unit", "3", "--max-tokens", "40"], expect_unit, dict(max_tokens=40)),
+    (["unit", "5"], expect_unit, dict(unit=5)),
+    (["unit", "3", "--text", "TEXTFILE"], expect_unit, dict(text_file="TEXTFILE")),
+    (["memory", "The cat sat on the mat", "-k", "5"], expect_memory, dict(k=5)),
+    (["memory", "The cat sat on the mat", "--spectral"], expect_memory, dict(spectral=True)),
+    (["pca", "-n", "6"], expect_pca, dict(n=6)),
+    (["pca", "--width", "30"], expect_pca, dict(width=30)),
+    (["pca", "--height", "8"], expect_pca, dict(height=8)),
+    (["pca", "--vectors", "output"], expect_pca, dict(which="output")),
+    (["health", "--bins", "4"], expect_health, dict(bins=4)),
+    (["health", "--text", "TEXTFILE"], expect_health, dict(text_file="TEXTFILE")),
+    (["health", "--max-tokens", "30"], expect_health, dict(max_tokens=30)),
+    (["softmax", "The cat", "-t", "0.5"], expect_softmax, dict(temperature=0.5)),
+    (["softmax", "The cat", "-n", "3"], expect_softmax, dict(n=3)),
+    (["sentences", "LINESFILE", "--layer", "0"], expect_sentences, dict(layer=0)),
+]
+DEFAULT_ARGS = {  # each command with its required arguments only
+    "neighbours": ["e"], "analogy": ["t", "a", "c"], "unit": ["3"], "memory": ["The cat sat on the mat"],
+    "pca": [], "health": [], "softmax": ["The cat"], "sentences": ["LINESFILE"],
+}  # fmt: skip
+
+
+def appears(expected, output: str) -> bool:
+    """Every expected piece is in the output: a string, or (line pattern, number of lines it matches)."""
+    for piece in expected:
+        if isinstance(piece, tuple):
+            pattern, count = piece
+            if sum(bool(re.match(pattern, ln)) for ln in output.splitlines()) != count:
+                return False
+        elif piece not in output:
+            return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "options,expect,kwargs", INSPECT_ROWS, ids=lambda r: " ".join(r) if isinstance(r, list) else ""
+)
+def test_inspect_options(char_ckpt, tmp_path, options, expect, kwargs):
+    files = {"TEXTFILE": tmp_path / "t.txt", "LINESFILE": tmp_path / "lines.txt"}
+    files["TEXTFILE"].write_text("The owl flew on the mat. A cat hid!\n" * 3, encoding="utf-8")
+    files["LINESFILE"].write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    ckpt = checkpoint.load(char_ckpt)
+    command, args = options[0], [str(files.get(a, a)) for a in options[1:]]
+    kwargs = {k: files.get(v, v) if isinstance(v, str) else v for k, v in kwargs.items()}
+    extra = {"sentences": dict(lines=SENTENCES)}.get(command, {})
+    got = cli("inspect", command, char_ckpt, *args)
+    assert appears(expect(ckpt, **extra, **kwargs), got), got
+    default = cli("inspect", command, char_ckpt, *[str(files.get(a, a)) for a in DEFAULT_ARGS[command]])
+    assert appears(expect(ckpt, **extra), default), default  # the expectation tells the two apart
+    assert not appears(expect(ckpt, **extra, **kwargs), default)

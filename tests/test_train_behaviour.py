@@ -8,6 +8,7 @@ and that a resumed run carries every one of them on.
 """
 
 import math
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -15,6 +16,8 @@ import pytest
 from numerics import assert_close
 
 from rnntui import checkpoint
+from rnntui.checkpoint import CheckpointError
+from rnntui.corpus import Vocab
 from rnntui.train import ADAM_BETAS, EPS, Evaluated, Progress, Saved, TrainConfig, Trainer
 
 SMALL = dict(hidden=16, embed=8, seq=8, batch=4, eval_every=1000, save_every=1000)
@@ -272,3 +275,105 @@ def test_resume_keeps_the_evaluation_grid_and_the_best_so_far(tiny_text, tmp_pat
     again.run(events.append)
     assert [e.step for e in events if isinstance(e, Evaluated)] == [16]
     assert checkpoint.load(tmp_path / "r" / "best.npz").meta["step"] == 9
+
+
+# -- the validation loss itself -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "N,batch,seq", [(2, 4, 8), (3, 4, 1), (50, 4, 8), (30, 8, 8), (20, 3, 5), (41, 2, 40)]
+)
+def test_mean_loss_reads_min_batch_streams_of_whole_chunks(N, batch, seq):
+    """mean_loss reads b = min(batch, (N - 1) // seq) streams (at least 1), stream i the tokens
+    ids[i*n : i*n + n + 1] with n = (N - 1) // b, each from a zero memory: the float64 textbook loss
+    over that (n + 1, b) grid."""
+    from rnntui import reference
+    from rnntui.model import RNN, ModelConfig
+    from rnntui.train import mean_loss
+
+    rng = np.random.default_rng(N)
+    model = RNN.initialised(ModelConfig(vocab_size=7, embed=3, hidden=5, layers=2), rng)
+    model.flat += rng.standard_normal(model.flat.size).astype(np.float32) * 0.3
+    ids = rng.integers(0, 7, N)
+    b = max(1, min(batch, (N - 1) // seq))
+    n = (N - 1) // b
+    grid = np.stack([ids[i * n : i * n + n + 1] for i in range(b)], axis=1)  # (n + 1, b)
+    params = {k: v.astype(np.float64) for k, v in model.params.items()}
+    want, _ = reference.model_loss(params, 2, grid, np.zeros((2, b, 5)))
+    assert mean_loss(model, ids, batch, seq) == pytest.approx(want, rel=1e-5)
+
+
+def test_mean_loss_of_fewer_than_two_tokens_is_nan():
+    from rnntui.model import RNN, ModelConfig
+    from rnntui.train import mean_loss
+
+    model = RNN.initialised(ModelConfig(vocab_size=3, embed=2, hidden=2), np.random.default_rng(0))
+    assert math.isnan(mean_loss(model, np.array([1]), 4, 8))
+    assert math.isnan(mean_loss(model, np.array([], np.int64), 4, 8))
+
+
+# -- what resuming refuses, and what it tells -----------------------------------------------------------
+
+
+def test_resume_may_change_only_the_budget_and_names_what_it_refuses(tiny_text, tmp_path):
+    Trainer.start(tiny_text, TrainConfig(**SMALL, steps=2), tmp_path / "r").run()
+    with pytest.raises(ValueError, match=r"^cannot change hidden, seq when resuming$"):
+        Trainer.resume(tmp_path / "r" / "latest.npz", seq=4, hidden=8, steps=5)
+    resumed = Trainer.resume(tmp_path / "r" / "latest.npz", steps=5, minutes=1.0, eval_every=2, save_every=3)
+    assert (resumed.cfg.steps, resumed.cfg.minutes, resumed.cfg.eval_every, resumed.cfg.save_every) == (
+        5,
+        1.0,
+        2,
+        3,
+    )
+
+
+def test_resume_refuses_a_checkpoint_without_training_state(tiny_text, tmp_path):
+    Trainer.start(tiny_text, TrainConfig(**SMALL, steps=2), tmp_path / "r").run()
+    ckpt = checkpoint.load(tmp_path / "r" / "latest.npz")
+    del ckpt.meta["train"]
+    checkpoint.save(ckpt, tmp_path / "bare.npz")
+    with pytest.raises(CheckpointError, match=r"bare\.npz: has no training state to resume \('train'\)"):
+        Trainer.resume(tmp_path / "bare.npz")
+
+
+def test_resume_refuses_another_vocabulary(tiny_text, tmp_path, monkeypatch):
+    """The same text under another vocabulary (as a changed tokeniser would give) is refused."""
+    import rnntui.train as train_module
+
+    Trainer.start(tiny_text, TrainConfig(**SMALL, steps=2), tmp_path / "r").run()
+    real = train_module.tokenize
+
+    def other_vocab(*args, **kwargs):
+        tok = real(*args, **kwargs)
+        return replace(tok, vocab=Vocab(tokens=tok.vocab.tokens[::-1], level=tok.vocab.level))
+
+    monkeypatch.setattr(train_module, "tokenize", other_vocab)
+    with pytest.raises(
+        CheckpointError, match=r"latest\.npz: vocabulary does not match .*tiny\.txt; start a new run"
+    ):
+        Trainer.resume(tmp_path / "r" / "latest.npz")
+
+
+def test_resume_tells_when_it_tokenises_the_corpus_again(tiny_text, tmp_path, monkeypatch):
+    import shutil
+
+    from rnntui import tokencache
+
+    Trainer.start(tiny_text, TrainConfig(**SMALL, steps=2), tmp_path / "r").run()
+    shutil.rmtree(tiny_text.parent / tokencache.CACHE_DIR)
+    monkeypatch.setattr(tokencache, "NOTE_BYTES", 0)  # as if the corpus were large
+    notes = []
+    Trainer.resume(tmp_path / "r" / "latest.npz", on_note=notes.append)
+    assert len(notes) == 1 and "tiny.txt" in notes[0]
+
+
+def test_an_empty_or_garbled_lock_file_is_stale(tmp_path):
+    from rnntui.train import RunLock, _alive
+
+    for content in ("", "not a pid"):
+        (tmp_path / ".lock").write_text(content)
+        with RunLock(tmp_path):
+            assert (tmp_path / ".lock").read_text() == str(os.getpid())
+    assert _alive(os.getpid()) and _alive(1)  # pid 1 always exists
+    assert not _alive(0) and not _alive(-5)

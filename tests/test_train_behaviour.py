@@ -377,3 +377,31 @@ def test_an_empty_or_garbled_lock_file_is_stale(tmp_path):
             assert (tmp_path / ".lock").read_text() == str(os.getpid())
     assert _alive(os.getpid()) and _alive(1)  # pid 1 always exists
     assert not _alive(0) and not _alive(-5)
+
+
+def test_resume_refuses_a_checkpoint_that_contradicts_its_own_config(tiny_text, tmp_path):
+    """Saved options that do not fit the saved arrays (an edited or mixed-up file): refused with the
+    reason, never trained on."""
+    Trainer.start(tiny_text, TrainConfig(**SMALL, steps=2), tmp_path / "r").run()
+    ckpt = checkpoint.load(tmp_path / "r" / "latest.npz")
+    cases = {
+        "optimizer": ("adagrad", "model or optimiser state does not match its config"),
+        "hidden": (20, "model or optimiser state does not match its config"),
+        "batch": (3, r"has no carried memory for --batch 3"),
+    }
+    for key, (value, message) in cases.items():
+        ckpt.meta["train"] = {**ckpt.meta["train"], key: value}
+        path = checkpoint.save(ckpt, tmp_path / f"{key}.npz")
+        with pytest.raises(CheckpointError, match=rf"{key}\.npz: {message}"):
+            Trainer.resume(path)
+        ckpt = checkpoint.load(tmp_path / "r" / "latest.npz")
+
+
+def test_resume_on_another_text_says_what_to_do(tiny_text, tmp_path):
+    Trainer.start(tiny_text, TrainConfig(**SMALL, steps=2), tmp_path / "r").run()
+    other = tmp_path / "other.txt"
+    other.write_text(tiny_text.read_text().replace("dog", "hog"))
+    want = (r"other\.txt is not the text this checkpoint was trained on \(sha256 differs\); "
+            r"resume with the original corpus, or start a new run$")  # fmt: skip
+    with pytest.raises(CheckpointError, match=want):
+        Trainer.resume(tmp_path / "r" / "latest.npz", other)

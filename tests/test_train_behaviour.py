@@ -405,3 +405,60 @@ def test_resume_on_another_text_says_what_to_do(tiny_text, tmp_path):
             r"resume with the original corpus, or start a new run$")  # fmt: skip
     with pytest.raises(CheckpointError, match=want):
         Trainer.resume(tmp_path / "r" / "latest.npz", other)
+
+
+def test_an_equal_validation_loss_is_not_a_new_best(tiny_text, tmp_path):
+    trainer = Trainer.start(tiny_text, TrainConfig(**{**SMALL, "eval_every": 2}, steps=4), tmp_path / "r")
+    scripted_evaluations(trainer, [2.0, 2.0])
+    events = []
+    trainer.run(events.append)
+    assert [e.best for e in events if isinstance(e, Evaluated)] == [True, False]
+    assert checkpoint.load(tmp_path / "r" / "best.npz").meta["step"] == 2
+
+
+# -- the budget and the reported speed, on a fake clock -------------------------------------------------
+
+
+def fake_clock(monkeypatch, tick: float) -> None:
+    """rnntui.train's clock advances by ``tick`` seconds at every reading."""
+    import time
+    import types
+
+    import rnntui.train as train_module
+
+    now = [0.0]
+
+    def perf_counter() -> float:
+        now[0] += tick
+        return now[0]
+
+    clock = types.SimpleNamespace(perf_counter=perf_counter, sleep=time.sleep, strftime=time.strftime)
+    monkeypatch.setattr(train_module, "time", clock)
+
+
+def test_minutes_budget_stops_the_run_and_is_reported_in_seconds(tiny_text, tmp_path, monkeypatch):
+    import threading
+
+    fake_clock(monkeypatch, 0.01)
+    trainer = Trainer.start(tiny_text, TrainConfig(**SMALL, minutes=0.01), tmp_path / "r")  # 0.6 s
+    stop, events = threading.Event(), []
+
+    def on_event(e):
+        events.append(e)
+        if isinstance(e, Progress) and e.step >= 200:  # far past the budget: the budget was ignored
+            stop.set()
+
+    done = trainer.run(on_event, stop)
+    steps = [e for e in events if isinstance(e, Progress)]
+    assert done.reason == "time" and 0 < done.step < 200
+    assert {e.deadline for e in steps} == {0.6} and {e.total_steps for e in steps} == {None}
+    assert all(e.elapsed < 0.6 for e in steps[:-1])
+
+
+def test_tokens_per_second_is_seq_times_batch_over_the_step_time(tiny_text, tmp_path, monkeypatch):
+    fake_clock(monkeypatch, 0.5)  # a step is timed by two consecutive readings: 0.5 s
+    events = []
+    Trainer.start(tiny_text, TrainConfig(**SMALL, steps=3), tmp_path / "r").run(events.append)
+    rates = [e.tokens_per_s for e in events if isinstance(e, Progress)]
+    assert rates == pytest.approx([8 * 4 / 0.5] * 3)  # seq 8, batch 4
+    assert [e.tokens_per_s for e in events if isinstance(e, Evaluated)] == pytest.approx([64.0])

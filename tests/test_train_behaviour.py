@@ -462,3 +462,40 @@ def test_tokens_per_second_is_seq_times_batch_over_the_step_time(tiny_text, tmp_
     rates = [e.tokens_per_s for e in events if isinstance(e, Progress)]
     assert rates == pytest.approx([8 * 4 / 0.5] * 3)  # seq 8, batch 4
     assert [e.tokens_per_s for e in events if isinstance(e, Evaluated)] == pytest.approx([64.0])
+
+
+# -- the data position ----------------------------------------------------------------------------------
+
+
+def test_chunks_advance_by_seq_and_each_epoch_restarts_below_seq_from_a_zero_memory(tiny_text, tmp_path):
+    trainer = Trainer.start(tiny_text, TrainConfig(**SMALL), tmp_path / "r")
+    seq, stream_len = 8, trainer.streams.stream_len
+    per_epoch = (stream_len - 1) // seq  # chunks of seq + 1 tokens from position 0
+    positions = []
+    for _ in range(2 * per_epoch + 1):
+        positions.append((trainer.epoch, trainer.pos))
+        trainer.train_step()
+    assert positions[:per_epoch] == [(0, k * seq) for k in range(per_epoch)]
+    first = per_epoch  # the first chunk of epoch 1
+    assert positions[first][0] == 1 and 0 <= positions[first][1] < seq
+    assert all(e == 1 and p == positions[first][1] + (i - first) * seq
+               for i, (e, p) in enumerate(positions[first:], start=first) if e == 1)  # fmt: skip
+    while trainer.epoch < 3:  # the step that ends an epoch leaves the next one a zero memory
+        trainer.train_step()
+    assert trainer.epoch == 3 and np.array_equal(trainer.carry, trainer.model.zero_state(4))
+
+
+def test_a_non_finite_gradient_leaves_the_weights_and_the_step_alone(tiny_text, tmp_path, monkeypatch):
+    trainer = Trainer.start(tiny_text, TrainConfig(**SMALL), tmp_path / "r")
+    real = trainer.model.loss_and_grads
+
+    def inf_gradient(tokens, h0):
+        loss, carry = real(tokens, h0)
+        trainer.model.grad[3] = np.inf
+        return loss, carry
+
+    monkeypatch.setattr(trainer.model, "loss_and_grads", inf_gradient)
+    before = trainer.model.flat.copy()
+    loss, gnorm, _ = trainer.train_step()
+    assert math.isfinite(loss) and gnorm == np.inf
+    assert np.array_equal(trainer.model.flat, before) and trainer.step == 0 and trainer.pos == 0

@@ -420,13 +420,14 @@ def test_an_equal_validation_loss_is_not_a_new_best(tiny_text, tmp_path):
 
 
 def fake_clock(monkeypatch, tick: float) -> None:
-    """rnntui.train's clock advances by ``tick`` seconds at every reading."""
+    """rnntui.train's clock advances by ``tick`` seconds at every reading (from an arbitrary origin, as
+    perf_counter's is)."""
     import time
     import types
 
     import rnntui.train as train_module
 
-    now = [0.0]
+    now = [1000.0]
 
     def perf_counter() -> float:
         now[0] += tick
@@ -499,3 +500,55 @@ def test_a_non_finite_gradient_leaves_the_weights_and_the_step_alone(tiny_text, 
     loss, gnorm, _ = trainer.train_step()
     assert math.isfinite(loss) and gnorm == np.inf
     assert np.array_equal(trainer.model.flat, before) and trainer.step == 0 and trainer.pos == 0
+
+
+def test_a_paused_run_does_nothing_and_its_paused_time_is_not_budget(tiny_text, tmp_path, monkeypatch):
+    """While ``pause`` is set the loop only waits (no steps, no events); the waiting does not count
+    against --minutes, and clearing it carries on to the budget's end."""
+    import threading
+    import time
+    import types
+
+    import rnntui.train as train_module
+
+    pause, readings, events = threading.Event(), [0], []
+    pause.set()
+
+    def perf_counter() -> float:
+        readings[0] += 1
+        if readings[0] == 10:  # nine readings of the paused loop (0.45 s of waiting), then carry on
+            pause.clear()
+        return 1000.0 + 0.01 * readings[0]
+
+    clock = types.SimpleNamespace(perf_counter=perf_counter, sleep=time.sleep, strftime=time.strftime)
+    monkeypatch.setattr(train_module, "time", clock)
+    stop = threading.Event()
+
+    def on_event(e):
+        events.append(e)
+        if isinstance(e, Progress) and e.step >= 200:
+            stop.set()
+
+    trainer = Trainer.start(tiny_text, TrainConfig(**SMALL, minutes=0.005), tmp_path / "r")  # 0.3 s
+    done = trainer.run(on_event, stop, pause)
+    assert readings[0] > 10 and isinstance(events[0], Progress) and events[0].step == 1
+    assert done.reason == "time" and 5 < done.step < 50
+
+
+def test_an_interrupted_run_saves_without_a_last_evaluation_and_says_where(tiny_text, tmp_path):
+    import threading
+
+    stop, events = threading.Event(), []
+
+    def on_event(e):
+        events.append(e)
+        if isinstance(e, Progress) and e.step == 3:
+            stop.set()
+
+    trainer = Trainer.start(tiny_text, TrainConfig(**SMALL, steps=100), tmp_path / "r")
+    done = trainer.run(on_event, stop)
+    path = tmp_path / "r" / "latest.npz"
+    assert done.message == f"stopped at step 3 (interrupted); saved {path}"
+    assert not [e for e in events if isinstance(e, Evaluated)] and trainer.val_history == []
+    finished = Trainer.start(tiny_text, TrainConfig(**SMALL, steps=2), tmp_path / "f").run()
+    assert finished.message == f"stopped at step 2 (steps); saved {tmp_path / 'f' / 'latest.npz'}"

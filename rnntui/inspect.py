@@ -199,18 +199,25 @@ def hidden_trace(params: Params, ids: np.ndarray, h0: np.ndarray | None = None) 
 
 
 def preactivations(
-    params: Params, ids: np.ndarray, hs: np.ndarray, h0: np.ndarray | None = None
+    params: Params,
+    ids: np.ndarray,
+    hs: np.ndarray,
+    h0: np.ndarray | None = None,
+    trace: StateTrace | None = None,
 ) -> np.ndarray:
     """The pre-activations a_t^l (T, L, H), with hs = tanh(a), of a trace ``hs`` (T, L, H) of token ids
     (T,) read from h0 (L, H) (default zeros). Unlike h they do not saturate, so they rank contexts
     where a unit sits at ±1: a = 12 drives it harder than a = 3. One batched product per layer.
 
     Gated cells have no single pre-activation behind h; the unsaturated quantity is returned instead:
-    the cell state c for the LSTM (h = o tanh(c)), and h itself for the GRU (a blend, not a squash)."""
+    the cell state c for the LSTM (h = o tanh(c)), and h itself for the GRU (a blend, not a squash).
+    ``trace``: the text's StateTrace when the caller has it (so the LSTM is not run again)."""
     cell = cell_of(params)
     if cell is not cells.vanilla:
         if cell.STATE_SLOTS == 2:
-            return state_trace_from_inputs(params, params["embed"][np.asarray(ids, np.int64)], h0).cs
+            if trace is None:
+                trace = state_trace_from_inputs(params, params["embed"][np.asarray(ids, np.int64)], h0)
+            return trace.cs
         return hs.copy()
     T, L, H = hs.shape
     x = params["embed"][np.asarray(ids, np.int64)]

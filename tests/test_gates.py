@@ -116,3 +116,14 @@ def test_cell_of_reads_the_cell_off_the_shapes_and_refuses_strangers():
     params["extra0"] = np.zeros(3)
     with pytest.raises(ValueError, match="no known cell"):
         ins.cell_of(params)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_what_ranks_a_gated_units_contexts(cell):
+    """The LSTM's contexts are ranked by c, the GRU's by h; a trace already computed gives the same."""
+    model = gated_model(cell)
+    ids = np.random.default_rng(4).integers(0, 9, 30)
+    trace = ins.state_trace_from_inputs(model.params, model.params["embed"][ids])
+    drive = ins.preactivations(model.params, ids, trace.hs)
+    np.testing.assert_array_equal(drive, trace.cs if cell == "lstm" else trace.hs)
+    np.testing.assert_array_equal(ins.preactivations(model.params, ids, trace.hs, trace=trace), drive)

@@ -110,7 +110,7 @@ class Sample:
 
 def run_sample(ckpt, ids: np.ndarray, source: str) -> Sample:
     params = ckpt.model.params
-    saturation = None
+    saturation = trace = None
     if ckpt.model.cell.GATES:
         trace = inspect.state_trace_from_inputs(params, params["embed"][np.asarray(ids, np.int64)])
         hs = trace.hs  # (T, L, H)
@@ -120,7 +120,7 @@ def run_sample(ckpt, ids: np.ndarray, source: str) -> Sample:
     tokens = [ckpt.vocab.tokens[int(i)] for i in ids]
     names, feats = inspect.features(tokens, ckpt.vocab.level)
     r = inspect.correlations(hs.reshape(len(ids), -1), feats)
-    drive = inspect.preactivations(params, ids, hs)
+    drive = inspect.preactivations(params, ids, hs, trace=trace)
     return Sample(source, tokens, hs, drive, names, feats, r, saturation)
 
 

@@ -27,6 +27,8 @@ import numpy as np
 from rnntui.cells.common import orthogonal, sigmoid
 from rnntui.kernels import (
     column_sums,
+    copy_rows,
+    copy_vec,
     jit,
     sigmoid_add,
     stacked_product,
@@ -143,7 +145,7 @@ def gates_backward(g, hn, hprev, dh_above, dh_rec, dgx, dgh, dprev):
         ghn = gh[2 * H :]
         for j in range(H):
             ghn[j] = dan[j] * r[j]
-        gh[: 2 * H] = gx[: 2 * H]
+        copy_vec(gh[: 2 * H], gx[: 2 * H])
         for j in range(H):  # the copy path: h_t = ... + z h_{t-1}
             dh[j] = dh[j] * z[j]
 
@@ -165,7 +167,8 @@ def backward(x, Wxh, Whh, hs, gates, hn, dhs, dgx, dgh, dx, dWxh, dWhh, dbh, dbh
     for t in range(T - 1, -1, -1):
         gates_backward(gates[t], hn[t], hs[t], dhs[t], drec, dgx[t], dgh[t], dprev)
         stacked_product_t(dgh[t], WhhT, Whh, gtmp, part, drec)  # (B, H) = dgh_t Whh^T
-    dh0[:] = dprev + drec
+    dprev += drec
+    copy_rows(dh0, dprev)
     N = T * B
     gx, gh = dgx.reshape(N, 3 * H), dgh.reshape(N, 3 * H)
     if dWxh.size:

@@ -33,6 +33,7 @@ import numpy as np
 from rnntui.cells.common import orthogonal, sigmoid
 from rnntui.kernels import (
     column_sums,
+    copy_rows,
     jit,
     sigmoid_add,
     stacked_product,
@@ -158,7 +159,7 @@ def backward(x, Wxh, Whh, hs, cs, gates, tcs, dhs, dg, dx, dWxh, dWhh, dbh, dh0,
     for t in range(T - 1, -1, -1):
         gates_backward(gates[t], cs[t], tcs[t], dhs[t], drec, dc0, dg[t])
         stacked_product_t(dg[t], WhhT, Whh, gtmp, part, drec)  # (B, H) = dg_t Whh^T
-    dh0[:] = drec
+    copy_rows(dh0, drec)
     N = T * B
     G = dg.reshape(N, 4 * H)
     if dWxh.size:  # empty: only dx, dh0 and dc0 (a Jacobian needs no weight gradients)

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Static, TextArea
 from rnntui.checkpoint import Checkpoint
 from rnntui.generate import BEAM_WIDTH, Trace, probabilities
 from rnntui.tui.help import HelpScreen
+from rnntui.tui.sizes import MIN_SIZE, too_small_message
 from rnntui.tui.views import DEFAULT_SENTENCES, SCREENS, VIEWS, SampleCache, ViewScreen
 from rnntui.tui.widgets.gates import GatesMap
 from rnntui.tui.widgets.heatmap import Heatmap
@@ -23,14 +24,8 @@ from rnntui.tui.widgets.lens import Lens
 from rnntui.tui.widgets.next_tokens import NextTokens
 from rnntui.tui.widgets.prompt import Prompt
 
-MIN_SIZE = (80, 24)
 TEMPERATURES = (0.0, 0.1, 0.25, 0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 2.0, 3.0)
 GENERATE_TOKENS = 120
-
-
-def too_small_message(width: int, height: int) -> str:
-    return (f"The terminal is {width}×{height}; rnntui needs at least {MIN_SIZE[0]}×{MIN_SIZE[1]}.\n"
-            "Make the window larger.")  # fmt: skip
 
 
 class RnnApp(App):
@@ -284,9 +279,9 @@ class PlaygroundApp(RnnApp):
                 self.call_after_refresh(self.back_to_playground)
         elif isinstance(current, ViewScreen):
             if current.NAME != name:
-                self.switch_screen(SCREENS[name]())
+                self.switch_screen(SCREENS[name](self))
         else:
-            self.push_screen(SCREENS[name]())
+            self.push_screen(SCREENS[name](self))
 
     def back_to_playground(self) -> None:
         self.refresh_panels()

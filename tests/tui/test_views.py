@@ -260,3 +260,17 @@ async def test_every_view_opens_on_a_gated_model_with_inspects_numbers(cell):
                 assert model.cell.RECURRENT in text
                 for gate in model.cell.GATES:
                     assert gate in text
+
+
+VIEW_MODULES = ["base", "samples", "map", "softmax", "memory", "sentences", "unit", "health"]
+
+
+@pytest.mark.parametrize("module", VIEW_MODULES)
+def test_no_view_module_imports_the_app(module):
+    """The views are given the playground; none imports the app class back (no circle)."""
+    import subprocess
+    import sys
+
+    code = f"import sys, rnntui.tui.views.{module}; print('rnntui.tui.app' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

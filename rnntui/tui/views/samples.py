@@ -1,0 +1,83 @@
+"""The training corpus's validation split run through the model once, shared by the unit (F8) and
+health (F9) views, and the corpus's token frequencies for the map (F4)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnntui import inspect
+
+MAX_TOKENS = 30_000  # validation tokens run through the model for the unit and health views
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A text run through the model from a zero memory, with the unit statistics of inspect."""
+
+    source: str
+    tokens: list[str]
+    hs: np.ndarray  # (T, L, H) memories
+    drive: np.ndarray  # (T, L, H) pre-activations (rank contexts where h sits at ±1)
+    feature_names: tuple[str, ...]
+    feats: np.ndarray  # (T, F)
+    r: np.ndarray  # (F, L*H) correlation of each feature with each unit
+    gates: inspect.GateSaturation | None  # gated cells: how often each unit's gates saturate
+
+
+def run_sample(ckpt, ids: np.ndarray, source: str) -> Sample:
+    params = ckpt.model.params
+    saturation = trace = None
+    if ckpt.model.cell.GATES:
+        trace = inspect.state_trace_from_inputs(params, params["embed"][np.asarray(ids, np.int64)])
+        hs = trace.hs  # (T, L, H)
+        saturation = inspect.saturation_of(trace.gates, ckpt.model.cell.GATES)
+    else:
+        hs = inspect.hidden_trace(params, ids)  # (T, L, H)
+    tokens = [ckpt.vocab.tokens[int(i)] for i in ids]
+    names, feats = inspect.features(tokens, ckpt.vocab.level)
+    r = inspect.correlations(hs.reshape(len(ids), -1), feats)
+    drive = inspect.preactivations(params, ids, hs, trace=trace)
+    return Sample(source, tokens, hs, drive, names, feats, r, saturation)
+
+
+class SampleCache:
+    """The training corpus's validation split run through the model, found and computed at most once
+    (in whichever worker asks first). Without the corpus, the playground's text stands in."""
+
+    def __init__(self, ckpt) -> None:
+        self.ckpt = ckpt
+        self.lock = threading.Lock()
+        self.tried = False
+        self.validation: Sample | None = None
+        self.order: tuple[np.ndarray, str] | None = None
+
+    def get(self, fallback_ids: list[int]) -> Sample | None:
+        with self.lock:
+            if not self.tried:
+                self.tried = True
+                found = inspect.training_corpus_ids(self.ckpt)
+                if found is not None and len(found[1]) >= 2:
+                    ids = np.asarray(found[1][:MAX_TOKENS], np.int64)
+                    source = f"the validation split ({len(ids):,} tokens)"
+                    self.validation = run_sample(self.ckpt, ids, source)
+        if self.validation is not None:
+            return self.validation
+        if len(fallback_ids) < 2:
+            return None
+        ids = np.asarray(fallback_ids, np.int64)
+        return run_sample(self.ckpt, ids, f"your text ({len(ids)} tokens; training corpus not found)")
+
+    def frequency_order(self) -> tuple[np.ndarray, str]:
+        """Token ids, most frequent in the training corpus first (else in vocabulary order)."""
+        if self.order is None:
+            found = inspect.training_corpus_ids(self.ckpt)
+            V = len(self.ckpt.vocab)
+            if found is None:
+                self.order = np.arange(V), "vocabulary order: corpus not found"
+            else:
+                counts = np.bincount(found[0], minlength=V)
+                self.order = np.argsort(-counts, kind="stable"), "corpus frequency"
+        return self.order

@@ -6,6 +6,7 @@
 
 Run it:
     python examples/pytorch_bridge.py score model.safetensors text.txt    # loss on a text, like rnntui eval
+        (one sequence, batch 1: a chapter takes seconds, a book minutes)
     python examples/pytorch_bridge.py train text.txt out.safetensors --cell lstm --steps 300
 then `rnntui eval out.safetensors text.txt`, `rnntui play out.safetensors` or
 `rnntui import out.safetensors out.npz`. Needs torch (pip install -e '.[bench]') and safetensors.

@@ -4,6 +4,7 @@ Arrays (all little-endian, loadable with ``numpy.load(path, allow_pickle=False)`
     meta            uint8 (n,)      UTF-8 JSON: format, version, config (with the cell), vocabulary,
                                     step, data position, RNG state, corpus (every file and its
                                     sha256), best validation loss, and for a fine-tuned run init_from
+                                    (an imported model's: imported_from and step alone)
     param/<name>    float32         weights by name: embed (V, E); each layer l's cell weights (below);
                                     Why (H, V); by (V,)
     opt/<slot>      float32 (P,)    optimiser state over the flat parameter vector, in the order of

@@ -155,8 +155,9 @@ def export(ckpt: Checkpoint, path: str | Path) -> Path:
 
 def read(f: BinaryIO, path: Path) -> Checkpoint:
     """The model in the open safetensors file ``f`` (named ``path`` in messages) as a weights-only
-    checkpoint, whose meta records where it came from (``imported_from``: path, sha256 of the file,
-    step if the file says one). Validated as the module docstring says; CheckpointError otherwise."""
+    checkpoint, whose meta records where it came from (``imported_from``: path, sha256 of the file)
+    and its ``step`` if the file says one. Validated as the module docstring says; CheckpointError
+    otherwise."""
     import safetensors
     import safetensors.numpy
 
@@ -211,10 +212,11 @@ def read(f: BinaryIO, path: Path) -> Checkpoint:
         _finite(a, name, path)
     model = RNN(cfg)
     from_tensors(tensors, model)
-    origin = {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()}
-    if isinstance(meta.get("step"), str) and meta["step"].isdecimal() and len(meta["step"]) < 19:
-        origin["step"] = int(meta["step"])
-    return Checkpoint(model=model, vocab=vocab, meta={"imported_from": origin})
+    info: dict = {"imported_from": {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()}}
+    step = meta.get("step", "")
+    if step.isascii() and step.isdecimal() and len(step) < 19:  # what the views and health call "step"
+        info["step"] = int(step)
+    return Checkpoint(model=model, vocab=vocab, meta=info)
 
 
 def _representable(entries: dict, path: Path) -> None:

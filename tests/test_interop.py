@@ -60,7 +60,7 @@ def test_export_then_import_is_the_identity(tmp_path, cell, layers, vocab):
         assert ckpt.model.params.keys() == m.params.keys()
         for name, w in m.params.items():
             np.testing.assert_array_equal(ckpt.model.params[name], w, err_msg=name)
-        assert ckpt.meta["imported_from"]["step"] == 12 and ckpt.opt_state == {} and ckpt.carry is None
+        assert ckpt.meta["step"] == 12 and ckpt.opt_state == {} and ckpt.carry is None
     assert again.meta["imported_from"]["path"] == str(path)
 
 
@@ -277,6 +277,12 @@ def test_a_garbage_header_is_one_clear_line(tmp_path, raw, words):
     with pytest.raises(CheckpointError, match="not a safetensors file") as err:
         checkpoint.load(raw_file(tmp_path, raw))
     assert words in str(err.value)
+
+
+def test_a_step_that_is_not_a_count_is_left_out(tmp_path, good):
+    header, data = edit_meta(step="-3.5e9")(good[0], good[1])
+    build(tmp_path / "s.safetensors", header, data)
+    assert "step" not in checkpoint.load(tmp_path / "s.safetensors").meta
 
 
 def test_a_safetensors_file_under_another_name_is_known_by_its_bytes(tmp_path):

@@ -181,10 +181,11 @@ def load(path: str | Path) -> Checkpoint:
 
 
 def _is_safetensors(f: BinaryIO, path: Path) -> bool:
-    """Named *.safetensors, or laid out as one: an 8-byte header length, then the JSON header's '{'."""
+    """Laid out as one (an 8-byte header length, then the JSON header's '{'), or named *.safetensors
+    and not a zip (an .npz) by its first bytes."""
     head = f.read(9)
     f.seek(0)
-    return path.suffix == ".safetensors" or head[8:9] == b"{"
+    return head[8:9] == b"{" or (path.suffix == ".safetensors" and head[:4] != b"PK\x03\x04")
 
 
 class _Npz:

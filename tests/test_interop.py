@@ -291,6 +291,12 @@ def test_a_safetensors_file_under_another_name_is_known_by_its_bytes(tmp_path):
     np.testing.assert_array_equal(checkpoint.load(tmp_path / "model.bin").model.flat, m.flat)
 
 
+def test_an_npz_under_the_safetensors_name_is_read_as_the_npz_it_is(tmp_path):
+    m = model("rnn", 1, CHARS)
+    path = checkpoint.save(Checkpoint(m, CHARS, {}), tmp_path / "misnamed.safetensors")
+    np.testing.assert_array_equal(checkpoint.load(path).model.flat, m.flat)
+
+
 def test_a_named_pipe_is_refused_at_once(tmp_path):
     fifo = tmp_path / "pipe.safetensors"
     os.mkfifo(fifo)

@@ -207,7 +207,8 @@ def read(f: BinaryIO, path: Path) -> Checkpoint:
     try:
         tensors = safetensors.numpy.load(data)
     except safetensors.SafetensorError as err:
-        raise CheckpointError(f"{path}: not a valid safetensors file ({str(err).splitlines()[0]})") from None
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise CheckpointError(f"{path}: not a valid safetensors file ({reason})") from None
     for name, a in tensors.items():
         _finite(a, name, path)
     model = RNN(cfg)

@@ -279,6 +279,23 @@ def test_a_garbage_header_is_one_clear_line(tmp_path, raw, words):
     assert words in str(err.value)
 
 
+def test_what_safetensors_itself_refuses_is_one_line_too(tmp_path, monkeypatch):
+    """Whatever the package finds after rnntui's own checks (none known: they are a superset)."""
+    import safetensors
+    import safetensors.numpy
+
+    def refuse(data):
+        raise safetensors.SafetensorError("Error while deserializing header: InvalidOffset\nmore")
+
+    _, path = exported(tmp_path)
+    monkeypatch.setattr(safetensors.numpy, "load", refuse)
+    with pytest.raises(CheckpointError) as err:
+        checkpoint.load(path)
+    assert str(err.value).endswith(
+        "not a valid safetensors file (Error while deserializing header: InvalidOffset)"
+    )
+
+
 def test_a_step_that_is_not_a_count_is_left_out(tmp_path, good):
     header, data = edit_meta(step="-3.5e9")(good[0], good[1])
     build(tmp_path / "s.safetensors", header, data)

@@ -4,6 +4,7 @@ Arrays (all little-endian, loadable with ``numpy.load(path, allow_pickle=False)`
     meta            uint8 (n,)      UTF-8 JSON: format, version, config (with the cell), vocabulary,
                                     step, data position, RNG state, corpus (every file and its
                                     sha256), best validation loss, and for a fine-tuned run init_from
+                                    (an imported model's: imported_from and step alone)
     param/<name>    float32         weights by name: embed (V, E); each layer l's cell weights (below);
                                     Why (H, V); by (V,)
     opt/<slot>      float32 (P,)    optimiser state over the flat parameter vector, in the order of
@@ -23,6 +24,10 @@ Each layer's cell weights (the gates side by side, in PyTorch's order; see rnntu
 Version 2 added the cell (``meta.model.cell``) and ``state/c``; version-1 files are vanilla RNNs and
 load as such.
 
+Only ``param/`` and ``meta`` are needed: a checkpoint of weights alone (``rnntui import`` writes one)
+opens everywhere a model is read, and ``--resume`` refuses it. ``load`` also reads a ``.safetensors``
+file of PyTorch names and layouts (``rnntui export``'s format; ``rnntui.interop``) as such a model.
+
 Writes are atomic: a temporary file in the same folder, fsync, then ``os.replace``, so a crash
 mid-write leaves the previous checkpoint intact and never a partial file under the real name.
 """
@@ -33,8 +38,10 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -69,7 +76,6 @@ class Checkpoint:
 def save(ckpt: Checkpoint, path: str | Path) -> Path:
     """Write ``ckpt`` to ``path`` atomically (temp file + fsync + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -91,11 +97,18 @@ def save(ckpt: Checkpoint, path: str | Path) -> Path:
     arrays["history/spectra"] = np.asarray(ckpt.spectra_history, np.float64).reshape(
         -1, 1 + 2 * ckpt.model.cfg.layers
     )
+    return write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Make the file ``path`` with ``write(f)``: into a temporary file in the same folder, fsync,
+    then ``os.replace``, so ``path`` is the whole new file or whatever it was before, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is an ordinary file
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -152,6 +165,10 @@ def load(path: str | Path) -> Checkpoint:
     except OSError as err:
         raise CheckpointError(f"{path}: cannot be read ({err.strerror})") from None
     with f:
+        if _is_safetensors(f, path):  # a PyTorch model, or rnntui export's: weights only (rnntui.interop)
+            from rnntui import interop
+
+            return interop.read(f, path)
         try:
             archive = zipfile.ZipFile(f)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
@@ -161,6 +178,14 @@ def load(path: str | Path) -> Checkpoint:
             raise CheckpointError(f"{path}: not an rnntui checkpoint (not an .npz file)") from None
         with archive:
             return _load_npz(_Npz(archive, path), path)
+
+
+def _is_safetensors(f: BinaryIO, path: Path) -> bool:
+    """Laid out as one (an 8-byte header length, then the JSON header's '{'), or named *.safetensors
+    and not a zip (an .npz) by its first bytes."""
+    head = f.read(9)
+    f.seek(0)
+    return head[8:9] == b"{" or (path.suffix == ".safetensors" and head[:4] != b"PK\x03\x04")
 
 
 class _Npz:

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from rnntui.cli_inspect import inspect_group  # click only at import time: --help stays fast
+from rnntui.cli_interop import export_command, import_command
 
 DEFAULT_STEPS = 5000
 EVAL_SEQ = 256  # eval: predictions per chunk of the one sequence it reads
@@ -86,6 +87,7 @@ def main(ctx: click.Context) -> None:
       rnntui sample runs/republic/latest.npz --prime "Socrates" --temperature 0.7
       rnntui eval runs/republic/latest.npz some_text.txt
       rnntui play runs/republic/latest.npz
+      rnntui export runs/republic/latest.npz republic.safetensors   (to PyTorch; rnntui import: back)
     """
     if ctx.invoked_subcommand is None:
         ctx.invoke(play)
@@ -95,6 +97,8 @@ def main(ctx: click.Context) -> None:
 
 
 main.add_command(inspect_group, name="inspect")
+main.add_command(export_command)  # to PyTorch, as safetensors (rnntui.interop)
+main.add_command(import_command)  # and back
 
 
 @main.command(

@@ -433,6 +433,9 @@ def health(checkpoint: Path, text_file: Path | None, max_tokens: int, bins: int)
             f"fine-tuned from {init['path']} (its step {init['step']}, sha256 {init['sha256'][:16]}…); "
             f"vocabulary {init['base_vocab']} + {init['added']} new token(s)"
         )
+    origin = ckpt.meta.get("imported_from")
+    if isinstance(origin, dict):  # rnntui import's, or a .safetensors file read directly
+        click.echo(f"imported from {origin.get('path')} (sha256 {str(origin.get('sha256'))[:16]}…)")
     spectra = recurrent_spectra(ckpt.model.params)
     click.echo(
         f"step {ckpt.meta.get('step', '?')}; {ckpt.model.cell.RECURRENT} (H = {ckpt.model.cfg.hidden}):"

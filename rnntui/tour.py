@@ -310,6 +310,8 @@ class Gates:
     gates: tuple[tuple[str, np.ndarray], ...]  # (name, (H,)) in the cell's GATES order
     through: tuple[tuple[str, np.ndarray], ...]  # (what, (H,)) each gate times what it lets pass
     means: tuple[float, ...]  # each gate's mean over the H units
+    open: tuple[float, ...]  # each gate's share of units above 0.9 (wide open)
+    shut: tuple[float, ...]  # each gate's share of units below 0.1 (shut)
 
 
 def gates(params: Params, reading: Reading, t: int, layer: int = 0) -> Gates:
@@ -331,7 +333,16 @@ def gates(params: Params, reading: Reading, t: int, layer: int = 0) -> Gates:
             ("i⊙g: the new content i wrote", q["new"]),
             ("o⊙tanh(c_t) = h_t: what o showed", q["h"]),
         )
-    return Gates(t, layer, reading.cell, named, through, tuple(float(v.mean()) for _, v in named))
+    return Gates(
+        t,
+        layer,
+        reading.cell,
+        named,
+        through,
+        tuple(float(v.mean()) for _, v in named),
+        tuple(float((v > 0.9).mean()) for _, v in named),
+        tuple(float((v < 0.1).mean()) for _, v in named),
+    )
 
 
 # -- 4) the output, and 5) feeding back ---------------------------------------------------------------

@@ -157,9 +157,10 @@ def test_gated_memory_update_and_gates_against_the_cell_equations(cell):
                 want = [i, f, o]
             np.testing.assert_allclose(m.h, h, atol=1e-12)
             assert [name for name, _ in g.gates] == names == [n.lower() for n in model.cell.GATES]
-            for (_, got), w, mean in zip(g.gates, want, g.means, strict=True):
+            for (_, got), w, mean, wide, shut in zip(g.gates, want, g.means, g.open, g.shut, strict=True):
                 np.testing.assert_allclose(got, w, atol=1e-12)
                 assert mean == pytest.approx(w.mean())
+                assert wide == (w > 0.9).mean() and shut == (w < 0.1).mean()
     with pytest.raises(ValueError, match="no gates"):
         vanilla = p64(tiny()[0])
         tour.gates(vanilla, tour.read(vanilla, ids), 0)

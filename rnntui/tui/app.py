@@ -74,7 +74,7 @@ class PlaygroundApp(RnnApp):
         Binding("ctrl+s", "lens", "Lens"),
         Binding("ctrl+r", "clear", "Clear", show=False),
         *[Binding(key, f"view('{name}')", title, show=False, priority=True) for key, name, title in VIEWS],
-        Binding("f10", "tour", "Tour"),
+        Binding("f10", "tour", "Tour", show=False),  # the title line says so
         Binding("f1", "help", "Help", priority=True),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -137,7 +137,7 @@ class PlaygroundApp(RnnApp):
         about = (f"{self.source} · {vocab.level} level, V={len(vocab)} · {cell}H={cfg.hidden}"
                  f"{f' × {cfg.layers} layers' if cfg.layers > 1 else ''}"
                  f"{f' · trained {step:,} steps' if isinstance(step, int) else ''}"
-                 " · F1 help · F4–F9 views")  # fmt: skip
+                 " · F1 help · F4–F9 views · F10 tour")  # fmt: skip
         if self.other_ckpt is not None:
             other = self.other_ckpt.model.cfg
             about = (f"A: {self.source} ({cfg.cell}, H={cfg.hidden}) · B: {self.other_source} "

@@ -132,6 +132,34 @@ def one_hot_row(one_hot: np.ndarray, width: int) -> Text:
     return out
 
 
+def matrix_excerpt(M: np.ndarray, row: int, vocab, width: int, cols: int = 4) -> list[Text]:
+    """Rows row-1, row, row+1 of M (V, E) (the middle one lit) with their first columns and the last;
+    the rest summarised."""
+    V, E = M.shape
+    rows = [r for r in (row - 1, row, row + 1) if 0 <= r < V]
+    cols = min(cols, E)
+    more = E > cols
+    out = []
+    head = Text(" " * 16 + "".join(f"{f'col {j}':>8}" for j in range(cols)), DIM)
+    if more:
+        head.append(f"   … {f'col {E - 1}':>8}", DIM)
+    out.append(head)
+    for r in rows:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(
+            f"{'▶ ' if r == row else '  '}row {r:<4} {tok(vocab, r)[:4]:<5}", PICK if r == row else DIM
+        )
+        line.append("".join(f"{num(M[r, j]):>8}" for j in range(cols)), BOLD if r == row else DIM)
+        if more:
+            line.append(f"   … {num(M[r, E - 1]):>8}", BOLD if r == row else DIM)
+        out.append(line)
+    hidden = V - len(rows)
+    out.append(
+        Text(f"  … and {hidden:,} more rows: the 0s of the one-hot vector multiply them all away", DIM)
+    )
+    return out
+
+
 class EmbeddingStep(Step):
     TITLE = "Embedding"
 
@@ -152,7 +180,9 @@ class EmbeddingStep(Step):
         return [
             Text(f"one-hot of {self.token(e.token)} (V = {V:,} cells; the 1 is at id {e.token}):", DIM),
             one_hot_row(e.one_hot, width),
-            Text(f"× embed, the {V:,} × {E} embedding matrix  =  its row {e.token}, all {E} numbers:", DIM),
+            Text(f"× embed, the {V:,} × {E} embedding matrix (a few of its rows and columns):", DIM),
+            *matrix_excerpt(s.params["embed"], e.token, s.vocab, width),
+            Text(f"=  its row {e.token}, all {E} numbers:", DIM),
             *vector_lines(f"x_t = embed[{e.token}]", e.x, width, scale),
             Text(""),
             Text("for contrast, the row most like it (cosine similarity, 1 = same direction):", DIM),
@@ -225,7 +255,7 @@ class MemoryStep(Step):
             Text.assemble(
                 legend(scale),
                 (
-                    "  (±1 for the rows within ±1) · share: orange = from the input, blue = from the memory",
+                    "  (rows within ±1: ±1) · share: orange = input, blue = memory",
                     DIM,
                 ),
                 no_wrap=True,
@@ -252,12 +282,13 @@ class OutputStep(Step):
     def lines(self, width: int) -> list[Text]:
         s = self.state
         o = s.output()
-        n_terms = 3 if width >= 110 else 1 if width >= 80 else 0
-        out = [*vector_lines("h_t (top-layer memory)", o.h, width, 1.0), Text("")]
+        n_terms = 3 if width >= 108 else 1 if width >= 74 else 0
+        out = [*vector_lines("h_t, the memory", o.h, width, 1.0), Text("")]
         head = Text(no_wrap=True, overflow="ellipsis")
         head.append(f"{'next':<8}{'h·w_token':>10}", DIM)
         if n_terms:
-            head.append(f"  {'= largest terms h_j·w_j + …':<{14 * n_terms + 4}}", DIM)
+            terms = "= largest terms h_j·w_j + …" if n_terms > 1 else "= biggest h_j·w_j"
+            head.append(f"  {terms:<{14 * n_terms + 4}}", DIM)
         head.append(f"{'+ b':>8}{'= score':>9}   p at T={o.temperature:g}", DIM)
         out.append(head)
         bar_width = max(6, width - (8 + 10 + (14 * n_terms + 6 if n_terms else 0) + 17 + 10))
@@ -520,13 +551,13 @@ class GatesStep(Step):
         out = []
         if s.layers > 1:
             out.append(Text(f"layer {g.layer + 1} of {s.layers} (Ctrl+L)", DIM))
-        for (name, v), mean in zip(g.gates, g.means, strict=True):
+        for (name, v), mean, wide, shut in zip(g.gates, g.means, g.open, g.shut, strict=True):
             out += vector_lines(
                 f"gate {name}",
                 v,
                 width,
                 gate=True,
-                note=f"mean {mean:.2f}, open >0.9: {(v > 0.9).mean():.0%}, shut <0.1: {(v < 0.1).mean():.0%}",
+                note=f"mean {mean:.2f} · {wide:.0%} >0.9 · {shut:.0%} <0.1",
             )
         out.append(legend(gate=True))
         out.append(Text(""))

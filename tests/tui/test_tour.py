@@ -17,6 +17,13 @@ from rnntui.tui.widgets.prompt import Prompt
 from .conftest import tiny_model
 
 
+async def settle(pilot) -> None:
+    """Let the tour's worker finish (the learning and fading screens) and its message be handled."""
+    for _ in range(2):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
 def shown(app) -> str:
     """The text of the tour's current screen: its sentences and its body."""
     screen = app.screen
@@ -107,6 +114,7 @@ async def test_the_whole_tour_from_the_playground_on_a_char_model_and_back(tiny_
         assert f" 1 read '{inspect.display_token(vocab.tokens[sample])}'" in body
         # 6) learning: the loss before and after one SGD step, against the trainer's gradient
         await pilot.press("space")
+        await settle(pilot)
         body = shown(app)
         twin = RNN(model.cfg, model.dtype)
         twin.flat[...] = model.flat
@@ -121,6 +129,7 @@ async def test_the_whole_tour_from_the_playground_on_a_char_model_and_back(tiny_
         assert "the model is unchanged when you leave" in body
         # 7) fading memory
         await pilot.press("space")
+        await settle(pilot)
         body = shown(app)
         curve = inspect.fading_memory(p, ids, 24).norms
         assert f"{curve[0]:.4g}" in body and f"{curve[1]:.4g}" in body
@@ -162,7 +171,8 @@ async def test_the_tour_on_a_word_model_moves_through_time_and_clicks_a_token(tm
         assert f"{(z / z.sum()).max():6.1%}" in shown(app)
         for key in "567":
             await pilot.press(key)
-            assert screen.page == int(key) - 1 and shown(app)
+            await settle(pilot)
+            assert screen.page == int(key) - 1 and "computing" not in shown(app)
         await pilot.press("escape")
         await pilot.pause()
     assert app.return_code == 0
@@ -180,7 +190,8 @@ async def test_the_tour_of_a_gated_model_has_a_gates_screen(tiny_gated_ckpt):
         assert len(screen.steps) == 8
         for _ in range(7):
             await pilot.press("space")
-            assert shown(app)
+            await settle(pilot)
+            assert "computing" not in shown(app)
         ids = screen.state.tokens.ids
         # the gates at the last step, from the cell's own NumPy twin over the text
         p64 = {k: np.asarray(v, np.float64) for k, v in model.params.items()}
@@ -206,7 +217,12 @@ async def test_the_tour_of_a_gated_model_has_a_gates_screen(tiny_gated_ckpt):
 @pytest.mark.parametrize("page", range(1, 8))
 def test_tour_screens(snap_compare, tiny_ckpt, page, size):
     app = TourApp(checkpoint.load(tiny_ckpt), "The just man")
-    assert snap_compare(app, press=[str(page)], terminal_size=size)
+
+    async def open_page(pilot) -> None:
+        await pilot.press(str(page))
+        await settle(pilot)
+
+    assert snap_compare(app, run_before=open_page, terminal_size=size)
 
 
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from rich.style import Style
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -21,6 +23,10 @@ from rnntui.tui.tour.steps import STEPS, GatesStep, Step, TokenBar
 
 # the playground's keys that have no meaning here (its own text area is not on this screen)
 PLAYGROUND_KEYS = "ctrl+g,ctrl+n,ctrl+p,ctrl+t,alt+c,ctrl+s,ctrl+r"
+
+
+class Computed(Message):
+    """The worker has computed a slow screen's numbers."""
 
 
 class TourScreen(Screen[None]):
@@ -87,6 +93,16 @@ class TourScreen(Screen[None]):
         self.query_one("#tour-explain", Static).update(step.explain())
         self.query_one(TokenBar).refresh()
         step.refresh(layout=True)
+        if step.SLOW and not s.ready(step.SLOW):
+            self.compute(step.SLOW)
+
+    @work(thread=True, exclusive=True, group="tour")
+    def compute(self, what: str) -> None:
+        self.state.compute(what)
+        self.post_message(Computed())
+
+    def on_computed(self, message: Computed) -> None:
+        self.show_page()
 
     # -- actions ------------------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 """What the tour is looking at: the text, the time step, the temperature, the dice; and each screen's
-numbers from ``rnntui.tour``, computed when first asked for and kept until the step changes."""
+numbers from ``rnntui.tour``. The two slow ones (the learning step, the fading-memory Jacobians, which
+the first time on a machine also compile kernels) are computed once in the screen's worker thread
+and kept: ``ready`` says whether they are there yet."""
 
 from __future__ import annotations
-
-from functools import cached_property
 
 from rnntui import tour
 from rnntui.checkpoint import Checkpoint
@@ -23,7 +23,8 @@ class TourState:
         self.layer = 0
         self.t_index = t_index
         self.roll = 0
-        self._fading: dict[int, tour.Fading] = {}
+        self._fading: dict[int, tour.Fading] = {}  # by the last token t
+        self._learning: tour.Learning | None = None
 
     @property
     def n_tokens(self) -> int:
@@ -57,14 +58,32 @@ class TourState:
     def feed_back(self) -> tour.FeedBack:
         return tour.feed_back(self.params, self.reading, self.t, self.temperature, self.roll)
 
-    @cached_property
+    @property
+    def factor_name(self) -> str:
+        """What fading memory's every step back multiplies by besides the matrix (``tour.Fading``)."""
+        return {"rnn": "tanh′", "gru": "z", "lstm": "f"}[self.reading.cell]
+
+    def ready(self, what: str) -> bool:
+        """Whether "learning" or "fading" (at the current t) has been computed."""
+        return self._learning is not None if what == "learning" else self.t in self._fading
+
+    def compute(self, what: str) -> None:
+        """Compute "learning" or "fading" at the current t (slow: the screen runs it in a thread)."""
+        if what == "learning" and self._learning is None:
+            self._learning = tour.learning(self.ckpt.model, self.tokens.ids)
+        elif what == "fading":
+            t = self.t
+            if t not in self._fading:
+                self._fading[t] = tour.fading(self.params, self.reading, t)
+
+    @property
     def learning(self) -> tour.Learning:
-        """One SGD step on the whole text (on a copy of the model), computed once."""
-        return tour.learning(self.ckpt.model, self.tokens.ids)
+        """One SGD step on the whole text (on a copy of the model); only once ``ready("learning")``."""
+        assert self._learning is not None
+        return self._learning
 
     def fading(self) -> tour.Fading:
-        if self.t not in self._fading:
-            self._fading[self.t] = tour.fading(self.params, self.reading, self.t)
+        """Fading memory from the current t; only once ``ready("fading")``."""
         return self._fading[self.t]
 
     def gates(self) -> tour.Gates:

@@ -10,6 +10,7 @@ from textual.events import Click
 from textual.message import Message
 from textual.widget import Widget
 
+from rnntui.tour import LEARNING_RATE
 from rnntui.tui.tour.draw import (
     CYAN,
     DIM,
@@ -51,6 +52,7 @@ class Step(Widget):
     """A screen of the tour: ``lines(width)`` is its body, ``explain()`` its one or two sentences."""
 
     TITLE = ""
+    SLOW = ""  # "learning" or "fading": numbers the screen's worker computes first
 
     def __init__(self, state: TourState, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -62,11 +64,16 @@ class Step(Widget):
     def lines(self, width: int) -> list[Text]:
         return []
 
+    def body(self, width: int) -> list[Text]:
+        if self.SLOW and not self.state.ready(self.SLOW):
+            return [Text("computing… (the first time on this machine, the kernels are compiled too)", DIM)]
+        return self.lines(width)
+
     def get_content_height(self, container, viewport, width: int) -> int:
-        return len(self.lines(width))
+        return len(self.body(width))
 
     def render(self) -> Text:
-        return Text("\n", no_wrap=True).join(self.lines(self.content_size.width))
+        return Text("\n", no_wrap=True).join(self.body(self.content_size.width))
 
     def token(self, tid: int) -> str:
         return quoted(self.state.vocab, tid)
@@ -394,13 +401,13 @@ class FeedBackStep(Step):
 
 class LearningStep(Step):
     TITLE = "Learning"
+    SLOW = "learning"
 
     def explain(self) -> str:
-        g = self.state.learning
         return (
             "One training step on your text: the loss of each token (−ln of the probability the model "
             "gave the token that came), the gradient of their mean reaching every weight, one small step "
-            f"downhill (SGD, learning rate {g.learning_rate:g}), the loss again. Nothing is saved: a copy "
+            f"downhill (SGD, learning rate {LEARNING_RATE:g}), the loss again. Nothing is saved: a copy "
             "took the step, and the model is unchanged when you leave."
         )
 
@@ -462,14 +469,14 @@ class LearningStep(Step):
 
 class FadingStep(Step):
     TITLE = "Fading memory"
+    SLOW = "fading"
     ROWS = 12
 
     def explain(self) -> str:
-        f = self.state.fading()
         return (
             "How much would nudging the input k tokens back still move the memory now? "
             "Backpropagation through time answers with ‖∂h_t/∂x_{t−k}‖: every step back multiplies "
-            f"by the recurrent matrix and by {f.factor_name}, and the product fades."
+            f"by the recurrent matrix and by {self.state.factor_name}, and the product fades."
         )
 
     def lines(self, width: int) -> list[Text]:

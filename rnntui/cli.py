@@ -441,6 +441,41 @@ def play(checkpoint: Path | None, text: str, seed: int, compare_path: Path | Non
         click.echo("Train your own: rnntui train corpora/republic.txt; rnntui play runs/republic/latest.npz")
 
 
+# -- tour -----------------------------------------------------------------------------------------
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  rnntui tour                              (the shipped model, on a sentence of its own)
+  rnntui tour runs/republic/best.npz --text "Socrates asked"
+Keys: Space/→ next screen · ← back · Shift+←/→ time step · F2/F3 temperature · R dice · Esc leave"""
+)
+@click.argument("checkpoint", required=False, type=click.Path(path_type=Path))
+@click.option("--text", default="", show_default=False, help="Text to walk through  [default: a sentence]")
+def tour(checkpoint: Path | None, text: str) -> None:
+    """A guided tour of one time step of the network, on live numbers from your text.
+
+    Screen by screen: the tokens, the embedding, the memory update, the output and its softmax, feeding
+    the choice back, one learning step (on a copy: nothing is saved), fading memory, and a gated cell's
+    gates. Without CHECKPOINT, uses the small model that ships with rnntui. F10 in the playground
+    opens the same tour.
+    """
+    from rnntui import checkpoint as ckpt_mod
+
+    path = checkpoint if checkpoint is not None else SHIPPED_MODEL
+    try:
+        ckpt = ckpt_mod.load(path)
+        from rnntui import tour as tour_mod
+
+        tour_mod.tokens(ckpt.vocab, text)  # a vocabulary that cannot spell any text fails here, in one line
+    except _expected_errors() as err:
+        raise _fail(err) from None
+    from rnntui.tui.tour.app import TourApp  # Textual loads only here: --help stays fast
+
+    TourApp(ckpt, text).run()
+
+
 # -- serve ----------------------------------------------------------------------------------------
 
 SERVE_EXTRA_HINT = "rnntui serve needs the serve extra: pip install 'rnntui[serve]'"

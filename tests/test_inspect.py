@@ -492,7 +492,7 @@ def test_display_token():
 
 def test_core_and_cli_modules_import_neither_textual_nor_rich():
     code = (
-        "import sys, rnntui.inspect, rnntui.cli_inspect; "
+        "import sys, rnntui.inspect, rnntui.cli_inspect, rnntui.tour; "
         "print(any(m.split('.')[0] in ('textual', 'rich') for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

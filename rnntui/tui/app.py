@@ -69,6 +69,7 @@ class PlaygroundApp(RnnApp):
         Binding("ctrl+s", "lens", "Lens"),
         Binding("ctrl+r", "clear", "Clear", show=False),
         *[Binding(key, f"view('{name}')", title, show=False, priority=True) for key, name, title in VIEWS],
+        Binding("f10", "tour", "Tour", show=False),  # the title line says so
         Binding("f1", "help", "Help", priority=True),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -89,6 +90,7 @@ class PlaygroundApp(RnnApp):
         ),
         ("Ctrl+R", "clear the text"),
         ("F4 … F9", "inside the network: map, softmax, memory, sentences, unit, health (one view each)"),
+        ("F10", "the guided tour: one time step of the network, screen by screen, on your text (Esc back)"),
         ("Esc", "back from a view to the playground (F2/F3, Ctrl+N/P/L work in the views too)"),
         ("Ctrl+O", "map view: input / projected / output vectors"),
         ("F1", "this help (? too, when the text area is not focused)"),
@@ -130,7 +132,7 @@ class PlaygroundApp(RnnApp):
         about = (f"{self.source} · {vocab.level} level, V={len(vocab)} · {cell}H={cfg.hidden}"
                  f"{f' × {cfg.layers} layers' if cfg.layers > 1 else ''}"
                  f"{f' · trained {step:,} steps' if isinstance(step, int) else ''}"
-                 " · F1 help · F4–F9 views")  # fmt: skip
+                 " · F1 help · F4–F9 views · F10 tour")  # fmt: skip
         if self.other_ckpt is not None:
             other = self.other_ckpt.model.cfg
             about = (f"A: {self.source} ({cfg.cell}, H={cfg.hidden}) · B: {self.other_source} "
@@ -164,7 +166,7 @@ class PlaygroundApp(RnnApp):
             self.call_after_refresh(self.refresh_panels)  # the gates panel follows the heatmap's units
 
     def restore_focus(self) -> None:
-        if self.focused is None and not isinstance(self.screen, ViewScreen):
+        if self.focused is None and self.screen is self.screen_stack[0]:
             self.query_one(Prompt).focus()
 
     @property
@@ -187,6 +189,8 @@ class PlaygroundApp(RnnApp):
     def refresh_panels(self) -> None:
         if isinstance(self.screen, ViewScreen):
             self.screen.refresh_view()
+            return
+        if self.screen is not self.screen_stack[0]:  # the tour or the help: no panels on it
             return
         trace = self.trace
         trace.set_text(self.query_one(Prompt).text)
@@ -282,6 +286,13 @@ class PlaygroundApp(RnnApp):
                 self.switch_screen(SCREENS[name](self))
         else:
             self.push_screen(SCREENS[name](self))
+
+    def action_tour(self) -> None:
+        """Open the guided tour over the playground's text (F10); Esc comes back."""
+        from rnntui.tui.tour.screen import TourScreen  # it imports this module's TEMPERATURES
+
+        self.push_screen(TourScreen(self.ckpt, self.main_prompt.text, self.t_index),
+                         lambda _: self.call_after_refresh(self.back_to_playground))  # fmt: skip
 
     def back_to_playground(self) -> None:
         self.refresh_panels()

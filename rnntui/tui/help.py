@@ -60,6 +60,11 @@ IDEAS = [
     ("F9 Health",
      "How many activations sit at ±1 (saturated units pass almost no gradient), and the spectral "
      "radius of Whh: above 1 the memory can amplify itself, far below it forgets fast."),
+    ("F10 The guided tour",
+     "One time step of the network, screen by screen, on your own text: the tokens and their ids, the "
+     "one-hot vector picking an embedding row, the memory update, the output's dot products and softmax, "
+     "feeding the choice back, one learning step (on a copy), fading memory, and a gated cell's gates. "
+     "Also on its own: rnntui tour."),
 ]  # fmt: skip
 
 

@@ -81,3 +81,29 @@ def test_the_shipped_model_is_small_and_completes_real_words():
         start = prefix.rstrip().rfind(" ") + 1  # the word being typed, completed, and those after it
         words = re.findall(r"[A-Za-z]+", (prefix + ghost)[start:])
         assert words and all(w in known for w in words), (prefix, ghost)
+
+
+def test_tour_opens_the_shipped_model_or_the_given_checkpoint(monkeypatch, tiny_ckpt, tmp_path):
+    from rnntui.tui.tour.app import TourApp
+
+    opened = []
+    monkeypatch.setattr(TourApp, "run", lambda self, *a, **k: opened.append(self))
+    result = CliRunner().invoke(main, ["tour"])
+    assert result.exit_code == 0, result.output
+    assert (
+        opened[0].ckpt.vocab.tokens == checkpoint.load(cli.SHIPPED_MODEL).vocab.tokens
+        and opened[0].text == ""
+    )
+    result = CliRunner().invoke(main, ["tour", str(tiny_ckpt), "--text", "The just"])
+    assert result.exit_code == 0, result.output
+    assert opened[1].text == "The just" and opened[1].ckpt.model.cfg.hidden == 24
+    # a bad checkpoint: one line, no traceback, a non-zero exit
+    for bad, why in [(tmp_path / "none.npz", "no such checkpoint"), (tmp_path / "junk.npz", "not an rnntui")]:
+        if bad.name == "junk.npz":
+            bad.write_text("not a zip")
+        result = CliRunner().invoke(main, ["tour", str(bad)])
+        assert result.exit_code != 0 and why in result.output
+        assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert len(opened) == 2
+    help_text = CliRunner().invoke(main, ["tour", "--help"]).output
+    assert "Shift+←/→ time step" in help_text and "--text" in help_text

@@ -274,7 +274,7 @@ def memory_update(params: Params, reading: Reading, t: int, layer: int = 0) -> M
         formula = "n = tanh(x_t·Wxh_n + b_n + r⊙(h_{t−1}·Whh_n + b_hn));  h_t = (1−z)⊙n + z⊙h_{t−1}"
         rows = (
             ("x_t·Wxh_n + b_n", q["xn"]),
-            ("r⊙(h_{t−1}·Whh_n+b_hn)", q["rhn"]),
+            ("r⊙(h_{t−1}·Whh_n+bhn)", q["rhn"]),
             ("n = tanh(sum)", q["n"]),
             ("(1−z)⊙n  written", q["new"]),
             ("z⊙h_{t−1}  kept", q["kept"]),

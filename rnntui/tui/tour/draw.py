@@ -20,7 +20,7 @@ from rnntui.tui.widgets.scales import activation_color, gate_color
 
 ORANGE, CYAN, DIM = "#f97316", "#22d3ee", Style(dim=True)
 LABEL = 22  # width of a vector's label column
-NUMBERS = 30  # width of its numbers: "[−0.263 −1.80 … +0.568]"
+NUMBERS = 28  # width of its numbers, "[−0.263 −1.80 … +0.568]", or of the note below them
 
 
 def tok(vocab, tid: int) -> str:
@@ -118,7 +118,7 @@ def vector_lines(
     (default: its norm), and its heat block. Wide terminals put the block beside the text, two rows
     for 256 numbers; narrow ones below it."""
     head = Text(no_wrap=True, overflow="ellipsis")
-    head.append(label[:label_width].ljust(label_width), Style(bold=True))
+    head.append(label[: label_width - 1].ljust(label_width), Style(bold=True))
     head.append(numbers(v if shown is None else shown, 2), DIM)
     note = note or f"‖·‖ {float(np.linalg.norm(v)):.3g}"
     text_width = label_width + NUMBERS

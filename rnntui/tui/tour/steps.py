@@ -258,17 +258,8 @@ class MemoryStep(Step):
             shown=m.input_share,
             note=f"input {m.overall_share:.0%} · memory {1 - m.overall_share:.0%}",
         )
-        out.append(
-            Text.assemble(
-                legend(scale),
-                (
-                    "  (rows within ±1: ±1) · share: orange = input, blue = memory",
-                    DIM,
-                ),
-                no_wrap=True,
-                overflow="ellipsis",
-            )
-        )
+        out.append(legend(scale))
+        out.append(Text("rows within ±1 on ±1 · the share: orange from the input, blue from the memory", DIM))
         return out
 
 
@@ -564,9 +555,9 @@ class GatesStep(Step):
                 v,
                 width,
                 gate=True,
-                note=f"mean {mean:.2f} · {wide:.0%} >0.9 · {shut:.0%} <0.1",
+                note=f"mean {mean:.2f}, {wide:.0%} open, {shut:.0%} shut",
             )
-        out.append(legend(gate=True))
+        out.append(Text.assemble(legend(gate=True), ("   (open: above 0.9, shut: below 0.1)", DIM)))
         out.append(Text(""))
         scale = scale_of([v for _, v in g.through])
         for name, v in g.through:

@@ -16,6 +16,7 @@ TOUR_KEYS = [
     ("R", "roll the dice again (screens 4 and 5)"),
     ("Ctrl+L", "the next layer (screens 3 and 8, models with layers)"),
     ("1 … 8", "jump to a screen"),
+    ("↑ / ↓, PgUp / PgDn", "scroll a screen taller than the terminal"),
     ("Esc", "leave the tour (nothing is saved; the model is unchanged)"),
     ("F1", "this help"),
     ("Ctrl+Q", "quit"),

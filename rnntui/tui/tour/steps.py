@@ -108,6 +108,12 @@ class TokensStep(Step):
             cell.append(f" {tid}", Style(color=CYAN))
             cells.append(cell)
         out += [Text("token and id, in reading order (the current one lit):", DIM), *flow(cells, width)]
+        out += paragraph(
+            "The memory starts at zero before the first token (the playground reads a newline "
+            "first, so its odds differ a little from the tour's).",
+            width,
+            DIM,
+        )
         if s.tokens.skipped:
             out.append(Text("not in the vocabulary, so not read: " + " ".join(s.tokens.skipped), DIM))
         if s.tokens.unknown:

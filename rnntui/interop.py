@@ -331,7 +331,8 @@ def _check_entries(entries: dict, cfg: ModelConfig, buffer: int, path: Path) -> 
     spans = []
     for name, shape in shapes.items():
         if name not in entries:
-            raise CheckpointError(f"{path}: missing tensor {name!r} (of {where})")
+            hint = "; made with bias=False? save zeros under that name" if "bias" in name else ""
+            raise CheckpointError(f"{path}: missing tensor {name!r} (of {where}){hint}")
         e = entries[name]
         if not isinstance(e, dict):
             raise CheckpointError(f"{path}: tensor {name!r} has a header that is not a JSON object")

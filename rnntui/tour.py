@@ -536,7 +536,8 @@ class Fading:
     norms: np.ndarray  # (K+1,) ||d h_t / d x_(t-k)|| (Frobenius), k = 0..K
     factor_name: str  # what every step back multiplies by besides the matrix: "tanh′", "z" or "f"
     factor: np.ndarray  # (K+1,) its mean over units (and layers) at step t-k
-    saturated: np.ndarray  # (K+1,) share of units with |h| > inspect.SATURATED at step t-k
+    saturated: np.ndarray  # (K+1,) at step t-k, vanilla: share of units with |h| > inspect.SATURATED
+    #                        (slope near 0: the path is cut); gated: share of the keeping gate above 0.9
     matrix_norm: float  # largest singular value of the first layer's recurrent matrix
     half_life: float | None  # tokens back until the norm has halved (None: not within K)
 
@@ -554,11 +555,10 @@ def fading(params: Params, reading: Reading, t: int, K: int = LOOK_BACK) -> Fadi
     hs = reading.hs[steps]  # (K+1, L, H)
     if reading.cell == "rnn":
         name, factor = "tanh′", (1.0 - hs**2).mean(axis=(1, 2))
-    else:
+        sat = (np.abs(hs) > inspect.SATURATED).mean(axis=(1, 2))
+    else:  # the kept route goes through the gate, not through tanh': how often is it open?
         name = "z" if reading.cell == "gru" else "f"
-        factor = np.array(
-            [np.mean([_parts(p, reading, s, layer)[name] for layer in range(hs.shape[1])]) for s in steps]
-        )
-    sat = (np.abs(hs) > inspect.SATURATED).mean(axis=(1, 2))
+        gate = np.array([[_parts(p, reading, s, layer)[name] for layer in range(hs.shape[1])] for s in steps])
+        factor, sat = gate.mean(axis=(1, 2)), (gate > 0.9).mean(axis=(1, 2))
     whh = float(np.linalg.norm(inspect.recurrent_matrix(p, 0), 2))
     return Fading(t, curve.norms, name, factor, sat, whh, curve.half_life)

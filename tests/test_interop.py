@@ -210,7 +210,11 @@ HOSTILE = {  # name: (edit of a valid 2-layer GRU file's (header, data), words t
     "offsets of another size": (edit_tensor("decoder.bias", data_offsets=[0, 56]), "which do not hold (15,)"),
     "offsets out of order": (edit_tensor("decoder.bias", data_offsets=[-4, 56]), "which do not hold (15,)"),
     "overlapping": (shift("decoder.bias", 4), "of the data, not"),
-    "a missing tensor": (drop_tensor("decoder.bias"), "missing tensor 'decoder.bias'"),
+    "a missing tensor": (drop_tensor("decoder.weight"), "missing tensor 'decoder.weight'"),
+    "a missing bias": (
+        drop_tensor("decoder.bias"),
+        "'decoder.bias' (of nn.GRU(E=3, H=5, layers=2), V=15); made with bias=False?",
+    ),
     "a projection": (add_tensor("rnn.weight_hr_l0"), "an LSTM with projections (rnn.weight_hr_l0"),
     "bidirectional": (
         add_tensor("rnn.weight_ih_l0_reverse"),

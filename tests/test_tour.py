@@ -318,3 +318,4 @@ def test_fading_memory_of_a_gated_cell_shows_its_keeping_gate():
     for k in range(5):
         z = dict(tour.gates(p, reading, len(ids) - 1 - k).gates)["update z"]
         assert f.factor[k] == pytest.approx(z.mean())
+        assert f.saturated[k] == pytest.approx((z > 0.9).mean())  # the share of z open

@@ -86,7 +86,7 @@ class TourScreen(Screen[None]):
         cell = s.ckpt.model.cfg.cell
         title.append(
             f"   {s.tokens.level} level · {'vanilla RNN' if cell == 'rnn' else cell.upper()} · "
-            f"T = {s.temperature:g} · F1 help",
+            f"temperature {s.temperature:g} · F1 help",
             Style(dim=True),
         )
         self.query_one("#tour-title", Static).update(title)

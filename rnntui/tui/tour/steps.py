@@ -256,16 +256,29 @@ class MemoryStep(Step):
         scale = scale_of(unbounded)
         for label, v in m.rows:
             out += vector_lines(label, v, width, scale if np.abs(v).max() > 1 else 1.0)
+        gated = m.cell != "rnn"
         out += vector_lines(
-            "share from the input",
+            "share written" if gated else "share from the input",
             2 * m.input_share - 1,
             width,
             1.0,
             shown=m.input_share,
-            note=f"input {m.overall_share:.0%} · memory {1 - m.overall_share:.0%}",
+            note=(
+                f"written {m.overall_share:.0%} · kept {1 - m.overall_share:.0%}"
+                if gated
+                else f"input {m.overall_share:.0%} · memory {1 - m.overall_share:.0%}"
+            ),
         )
         out.append(legend(scale))
-        out.append(Text("rows within ±1 on ±1 · the share: orange from the input, blue from the memory", DIM))
+        if gated:  # the written part depends on the old memory too: the candidate reads it
+            share = "the share: |written| / (|written| + |kept|) per unit, orange written, blue kept"
+        else:
+            share = "the share: |x_t·Wxh| / (|x_t·Wxh| + |h_{t−1}·Whh|) per unit, b left out; orange input"
+        out += paragraph(f"rows within ±1 on ±1 · {share}", width, DIM)
+        if s.t == 0:
+            out.append(
+                Text("t = 0: the memory starts empty (h_{−1} = 0), so all of h_0 comes from the input", DIM)
+            )
         return out
 
 
@@ -427,12 +440,20 @@ class LearningStep(Step):
         target = int(g.ids[row + 1])
         pb, pa = np.exp(-g.loss_before[row]), np.exp(-g.loss_after[row])
         went = "went up" if pa > pb else "went down"
+        last = " (the last token predicts nothing)" if row < s.t else ""
         out.append(
             Text.assemble(
                 (f"after {self.token(g.ids[row])}, the next token {self.token(target)}: p {pb:.1%} → ", DIM),
                 (f"{pa:.1%}", BOLD),
-                (f" ({went})", DIM),
+                (f" ({went}){last}", DIM),
             )
+        )
+        up = int(np.sum(g.loss_after < g.loss_before))
+        out += paragraph(
+            f"{up} of {len(g.loss_before)} next tokens got likelier: one step lowers the mean loss, "
+            "a few tokens may lose. One sentence is easy to fit; training averages over many.",
+            width,
+            DIM,
         )
         out.append(Text(""))
         out.append(
@@ -470,10 +491,16 @@ class FadingStep(Step):
     ROWS = 12
 
     def explain(self) -> str:
-        return (
+        ask = (
             "How much would nudging the input k tokens back still move the memory now? "
-            "Backpropagation through time answers with ‖∂h_t/∂x_{t−k}‖: every step back multiplies "
-            f"by the recurrent matrix and by {self.state.factor_name}, and the product fades."
+            "Backpropagation through time answers with ‖∂h_t/∂x_{t−k}‖: "
+        )
+        if self.state.reading.cell == "rnn":
+            return ask + "every step back multiplies by the tanh's slopes and by the recurrent matrix."
+        gate = "z" if self.state.reading.cell == "gru" else "f"
+        return ask + (
+            f"two routes lead back, and they add: the kept route multiplies by the gate {gate} at "
+            "every step, the other goes through the gates and the recurrent matrix."
         )
 
     def lines(self, width: int) -> list[Text]:
@@ -483,7 +510,8 @@ class FadingStep(Step):
         gloss = {"tanh′": "tanh′ = 1−h²", "z": "update gate z", "f": "forget gate f"}[f.factor_name]
         head = f"{'k':>3}  {'token':<10}{'‖∂h_t/∂x_{t−k}‖':>16}  "
         bar_width = max(8, width - len(head) - 28)
-        out = [Text(head + " " * bar_width + f"  {'mean ' + f.factor_name:>11}{'saturated':>11}", DIM)]
+        last = "saturated" if f.factor_name == "tanh′" else f"{f.factor_name} > 0.9"
+        out = [Text(head + " " * bar_width + f"  {'mean ' + f.factor_name:>11}{last:>11}", DIM)]
         top = float(f.norms.max()) if len(f.norms) else 1.0
         for k in range(min(len(f.norms), self.ROWS)):
             line = Text(no_wrap=True, overflow="ellipsis")
@@ -496,24 +524,36 @@ class FadingStep(Step):
         if len(f.norms) > self.ROWS:
             out.append(
                 Text(
-                    f"     … k = {self.ROWS}..{len(f.norms) - 1}: from {f.norms[self.ROWS]:.3g} down "
+                    f"     … k = {self.ROWS}..{len(f.norms) - 1}: from {f.norms[self.ROWS]:.3g} "
                     f"to {f.norms[-1]:.3g}",
                     DIM,
                 )
             )
         out.append(Text(""))
-        half = f"it halves every {f.half_life:.1f} tokens" if f.half_life else "it has not halved yet"
+        half = (
+            f"it first falls to half of its peak {f.half_life:.1f} tokens back"
+            if f.half_life
+            else "it has not fallen to half of its peak yet"
+        )
         ratio = (
             (f.norms[-1] / f.norms[0]) ** (1 / (len(f.norms) - 1))
             if len(f.norms) > 1 and f.norms[0] > 0
             else 1.0
         )
-        out += paragraph(
-            f"Why it shrinks: each step back multiplies by the recurrent matrix (largest gain "
-            f"‖W‖₂ = {f.matrix_norm:.2f}) and by the {gloss}, {float(f.factor.mean()):.2f} on "
-            f"average here. Measured: ×{ratio:.2f} a step, so {half}.",
-            width,
-        )
+        measured = f"Measured: ×{ratio:.2f} a step on average over k = 0..{len(f.norms) - 1}; {half}."
+        if f.factor_name == "tanh′":
+            why = (
+                f"Why it shrinks: each step back multiplies by diag({gloss}) and by Whhᵀ. Whh can stretch "
+                f"a vector at most ×{f.matrix_norm:.2f} (‖Whh‖₂), and only in one direction; the slopes, "
+                f"{float(f.factor.mean()):.2f} on average here, shrink it, to nearly 0 in saturated units. "
+            )
+        else:
+            why = (
+                f"Why it fades slower: the kept route multiplies by the {gloss} alone, "
+                f"{float(f.factor.mean()):.2f} on average here; the route through the gates and the "
+                f"candidate block of Whh (largest gain ‖W‖₂ = {f.matrix_norm:.2f}) adds to it. "
+            )
+        out += paragraph(why + measured, width)
         if f.factor_name == "tanh′":
             out += paragraph(
                 "Units near ±1 (saturated) have a slope near 0: they pass almost no gradient back.",
@@ -561,14 +601,14 @@ class GatesStep(Step):
                 v,
                 width,
                 gate=True,
-                note=f"mean {mean:.2f}, {wide:.0%} open, {shut:.0%} shut",
+                note=f"mean {mean:.2f} · {wide:.0%}↑ {shut:.0%}↓",
             )
-        out.append(Text.assemble(legend(gate=True), ("   (open: above 0.9, shut: below 0.1)", DIM)))
+        out.append(Text.assemble(legend(gate=True), ("   (↑ open: above 0.9 · ↓ shut: below 0.1)", DIM)))
         out.append(Text(""))
-        scale = scale_of([v for _, v in g.through])
+        scale = scale_of([v for _, v in g.through if np.abs(v).max() > 1])
         for name, v in g.through:
-            out += vector_lines(name, v, width, scale, label_width=34)
-        out.append(legend(scale))
+            out += vector_lines(name, v, width, scale if np.abs(v).max() > 1 else 1.0, label_width=34)
+        out.append(Text.assemble(legend(scale), ("   rows within ±1 on ±1", DIM)))
         return out
 
 
@@ -603,7 +643,7 @@ class TokenBar(Widget):
     def render(self) -> Text:
         s = self.state
         width = self.content_size.width
-        head = f"t = {s.t} of {s.n_tokens - 1} "
+        head = f"t = {s.t} (token {s.t + 1} of {s.n_tokens}) "
         labels = [tok(s.vocab, i) for i in s.tokens.ids]
         gap = 0 if s.tokens.level == "char" else 1
         # the window of tokens that fits, the current one in the middle

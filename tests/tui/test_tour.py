@@ -126,6 +126,17 @@ async def test_the_whole_tour_from_the_playground_on_a_char_model_and_back(tiny_
         twin.flat[...] = stepped
         _, _, after = by_hand(twin.params, ids)
         assert f"mean loss {mean_loss(logits, ids):.3f} → {mean_loss(after, ids):.3f}" in body
+
+        def token_p(z):  # the probability each next token got, (T-1,)
+            z = z[:-1] - z[:-1].max(axis=1, keepdims=True)
+            return np.exp(z[np.arange(len(ids) - 1), ids[1:]]) / np.exp(z).sum(axis=1)
+
+        pb, pa = token_p(logits), token_p(after)
+        up = int(np.sum(pa > pb))
+        assert f"{up} of {len(ids) - 1} next tokens got likelier" in body
+        # at the last token, the line is about the prediction made after the one before it
+        went = "went up" if pa[-1] > pb[-1] else "went down"
+        assert f"p {pb[-1]:.1%} → {pa[-1]:.1%} ({went}) (the last token predicts nothing)" in body
         assert "the model is unchanged when you leave" in body
         # 7) fading memory
         await pilot.press("space")

@@ -369,9 +369,15 @@ Examples:
 )
 @click.option("--seed", type=NONNEG_INT, help="Make the sample reproducible.")
 @click.option("--stop", help="Stop after this string appears in the generated text.")
+@click.option("--mark-copies", is_flag=True,
+              help="Mark the spans (20+ characters, or 5+ words) copied verbatim from the training text, "
+                   "and report them with the novel share by span length on standard error.")  # fmt: skip
 def sample(checkpoint: Path, length: int, temperature: float, top_k: int, prime: str, prime_file: Path | None,
-           seed: int | None, stop: str | None) -> None:  # fmt: skip
-    """Generate text from the model in CHECKPOINT to standard output."""
+           seed: int | None, stop: str | None, mark_copies: bool) -> None:  # fmt: skip
+    """Generate text from the model in CHECKPOINT to standard output.
+
+    With --mark-copies the copied spans are shown reversed on a terminal, and between ⟦ and ⟧ when
+    the output goes elsewhere."""
     from rnntui import checkpoint as ckpt_mod
     from rnntui import memory
     from rnntui.corpus import read_text
@@ -388,7 +394,40 @@ def sample(checkpoint: Path, length: int, temperature: float, top_k: int, prime:
                            top_k=top_k, seed=seed, stop=stop)  # fmt: skip
     except _expected_errors() as err:
         raise _fail(err) from None
-    click.echo(text)
+    if mark_copies:
+        _echo_marked(ckpt, text)
+    else:
+        click.echo(text)
+
+
+def _echo_marked(ckpt, text: str) -> None:
+    """``text`` with its copies from the training text marked; the copy report on standard error."""
+    import numpy as np
+
+    from rnntui import copies
+    from rnntui.trainingtext import CorpusMissingError
+
+    try:
+        ref = copies.reference_of(ckpt)
+    except (CorpusMissingError, OSError) as err:
+        click.echo(text)
+        raise _fail(CorpusMissingError(f"cannot mark copies: {err}")) from None
+    found = copies.check_text(ref, text)
+    inside = np.zeros(len(text) + 1, bool)
+    for a, b in found.chars:
+        inside[a:b] = True
+    cuts = np.flatnonzero(np.diff(inside.astype(np.int8), prepend=0)).tolist() + [len(text)]
+    tty = sys.stdout.isatty()
+    out, at = [], 0
+    for cut in cuts:
+        piece = text[at:cut]
+        if piece and inside[at]:
+            piece = click.style(piece, reverse=True) if tty else f"⟦{piece}⟧"
+        out.append(piece)
+        at = cut
+    click.echo("".join(out))
+    for line in copies.report_lines(ref, found, text):
+        click.echo(line, err=True)
 
 
 # -- play ---------------------------------------------------------------------------------------

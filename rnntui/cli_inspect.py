@@ -15,6 +15,7 @@ import click
 MAX_TOKENS = 60_000  # default cap on the text run through the model: a char-level validation split
 SHADES = " ░▒▓█"
 SENTENCES_LIMIT = 1 << 20  # sentences FILE: at most 1 MiB ...
+COPIES_LIMIT = 1 << 20  # copies FILE: at most 1 MiB
 MAX_SENTENCES = 500  # ... and 500 lines (their cosine matrix is printed, one column each)
 
 
@@ -29,7 +30,8 @@ Examples:
   rnntui inspect memory runs/republic/latest.npz "The soul of the just man"
   rnntui inspect pca runs/republic/latest.npz -n 60
   rnntui inspect health runs/republic/latest.npz
-  rnntui inspect gates runs/lstm/latest.npz""",
+  rnntui inspect gates runs/lstm/latest.npz
+  rnntui inspect copies runs/republic/latest.npz sample.txt""",
 )
 def inspect_group() -> None:
     """Look inside a trained model: embeddings, memory, units, health."""
@@ -606,3 +608,27 @@ def _saturation_map(left, right, width: int = 41, height: int = 11) -> list[str]
     lines.append("        └" + "─" * width)
     lines.append("         0" + " " * (width - 9) + "left 1" + f"   (densest cell: {top} units)")
     return lines
+
+
+@inspect_group.command(short_help="Spans of FILE copied verbatim from the training text.")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--min-span", "k", type=click.IntRange(min=1),
+              help="Shortest copy reported, in tokens  [default: 20 characters, or 5 words]")  # fmt: skip
+def copies(checkpoint: Path, file: Path, k: int | None) -> None:
+    """Which spans of FILE (any text, up to 1 MiB: a sample, or something written elsewhere) occur
+    verbatim in the text the model in CHECKPOINT was trained on (its training split): each copied
+    span with where it occurs, and the novel share by span length (torch-rnn's novel_substrings).
+    Found with a suffix array of the training text, built once and cached beside its token cache."""
+    from rnntui import copies as copies_mod
+    from rnntui.corpus import CorpusError, read_text
+    from rnntui.trainingtext import CorpusMissingError
+
+    ckpt = _load(checkpoint)
+    try:
+        text = read_text(file, limit=COPIES_LIMIT)
+        ref = copies_mod.reference_of(ckpt, k)
+    except (CorpusError, CorpusMissingError, OSError) as err:
+        raise _fail(str(err)) from None
+    for line in copies_mod.report_lines(ref, copies_mod.check_text(ref, text), text):
+        click.echo(line)

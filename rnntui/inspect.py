@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -113,42 +112,14 @@ def token_id(vocab, word: str) -> int | None:
 
 def training_corpus_ids(ckpt) -> tuple[np.ndarray, np.ndarray] | None:
     """(all token ids, validation ids) of the corpus a checkpoint was trained on, or None when it is
-    not on this machine (or has changed since). Its files are looked for at their recorded paths,
-    then under the same names in the project's ``corpora/`` folder (where the shipped model's text
-    lives)."""
-    from rnntui.checkpoint import corpus_files
-    from rnntui.corpus import Vocab, read_corpus, split_train_val
-    from rnntui.tokencache import tokenize
+    not on this machine (or has changed since): see ``rnntui.trainingtext.locate``."""
+    from rnntui.trainingtext import CorpusMissingError, locate
 
-    recorded = [path for path, _ in corpus_files(ckpt.meta)]
-    if not recorded:
+    try:
+        found = locate(ckpt)
+    except CorpusMissingError:
         return None
-    info = ckpt.meta.get("corpus") or {}
-    train = ckpt.meta.get("train") or {}
-    vocab = ckpt.vocab
-    init = ckpt.meta.get("init_from")  # a fine-tuned model's vocabulary grew from its base's
-    base = Vocab(vocab.level, vocab.tokens[: int(init["base_vocab"])], vocab.lowercase) if init else None
-    corpora = Path(__file__).resolve().parents[1] / "corpora"
-    for files in (recorded, [corpora / path.name for path in recorded]):
-        if not all(path.is_file() for path in files):
-            continue
-        try:
-            # the training run's token cache (memory-mapped) when it fits this checkpoint ...
-            tok = tokenize(files, vocab.level, lowercase=vocab.lowercase, min_count=train.get("min_count", 1),
-                           max_vocab=train.get("max_vocab"), base=base)  # fmt: skip
-            if info.get("sha256") and tok.sha256 != info["sha256"]:
-                continue
-            if tok.vocab.tokens == vocab.tokens:
-                ids = tok.ids
-            else:  # ... else the text encoded with the checkpoint's own vocabulary
-                ids = vocab.encode(read_corpus(files), what=str(files[0]))
-            val_frac = float(train.get("val_frac", 0.05))
-            if not 0.0 < val_frac <= 0.5:
-                continue
-        except (OSError, TypeError, ValueError):  # CorpusError is a ValueError; so are garbled options
-            continue
-        return ids, split_train_val(ids, val_frac)[1]
-    return None
+    return found.ids, found.val
 
 
 def snippet_parts(tokens: Sequence[str], t: int, level: str) -> tuple[str, str, str]:

@@ -405,11 +405,12 @@ def _echo_marked(ckpt, text: str) -> None:
     import numpy as np
 
     from rnntui import copies
+    from rnntui.memory import MemoryLimitError
     from rnntui.trainingtext import CorpusMissingError
 
     try:
         ref = copies.reference_of(ckpt)
-    except (CorpusMissingError, OSError) as err:
+    except (CorpusMissingError, MemoryLimitError, OSError) as err:
         click.echo(text)
         raise _fail(CorpusMissingError(f"cannot mark copies: {err}")) from None
     found = copies.check_text(ref, text)

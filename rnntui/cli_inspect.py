@@ -622,13 +622,14 @@ def copies(checkpoint: Path, file: Path, k: int | None) -> None:
     Found with a suffix array of the training text, built once and cached beside its token cache."""
     from rnntui import copies as copies_mod
     from rnntui.corpus import CorpusError, read_text
+    from rnntui.memory import MemoryLimitError
     from rnntui.trainingtext import CorpusMissingError
 
     ckpt = _load(checkpoint)
     try:
         text = read_text(file, limit=COPIES_LIMIT)
         ref = copies_mod.reference_of(ckpt, k)
-    except (CorpusError, CorpusMissingError, OSError) as err:
+    except (CorpusError, CorpusMissingError, MemoryLimitError, OSError) as err:
         raise _fail(str(err)) from None
     for line in copies_mod.report_lines(ref, copies_mod.check_text(ref, text), text):
         click.echo(line)

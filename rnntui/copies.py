@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from rnntui import memory
 from rnntui.safeio import parse_json, read_bounded
 
 FORMAT = "rnntui-suffix-array"
@@ -233,6 +234,12 @@ def cache_path(token_cache: Path, n: int) -> Path:
     return token_cache.with_name(f"{token_cache.stem}.sa-{n}.npy")
 
 
+def build_need(n: int) -> memory.Need:
+    """The memory ``suffix_array`` takes at its peak for N tokens: the uint64 keys and their sorted
+    copy, argsort's int64 order, the int32 result, the uint32 ranks (old and new) and the next keys."""
+    return memory.Need({"suffix array build": 48 * n})
+
+
 def load_or_build(ids: np.ndarray, vocab_size: int, sha256: str, token_cache: Path | None) -> np.ndarray:
     """The suffix array of ``ids`` (N,): read from beside ``token_cache`` when a valid one is there
     (made from text of this ``sha256``, of N tokens, every entry in 0..N-1), else built and written
@@ -241,6 +248,7 @@ def load_or_build(ids: np.ndarray, vocab_size: int, sha256: str, token_cache: Pa
     path = None if token_cache is None else cache_path(token_cache, n)
     if path is not None and (sa := _read(path, n, sha256)) is not None:
         return sa
+    memory.require(build_need(n), f"the suffix array of {n:,} training tokens", "free some memory")
     sa = suffix_array(ids, vocab_size)
     if path is not None:
         try:
@@ -320,9 +328,16 @@ def reference_of(ckpt, k: int | None = None) -> Reference:
     from rnntui.trainingtext import locate
 
     found = locate(ckpt)
-    train = np.asarray(found.train)
-    sa = load_or_build(train, len(ckpt.vocab), found.sha256, found.cache)
-    return Reference(train, sa, ckpt.vocab, found.describe(), min_span(ckpt.vocab.level) if k is None else k)
+    return make_reference(found.train, ckpt.vocab, found.sha256, found.cache, found.describe(), k)
+
+
+def make_reference(train: np.ndarray, vocab, sha256: str, token_cache: Path | None, about: str,
+                   k: int | None = None) -> Reference:  # fmt: skip
+    """The reference for training ids ``train`` (N,) of a corpus whose text has ``sha256``, its suffix
+    array read from (or written to) beside ``token_cache``."""
+    train = np.asarray(train)
+    sa = load_or_build(train, len(vocab), sha256, token_cache)
+    return Reference(train, sa, vocab, about, min_span(vocab.level) if k is None else k)
 
 
 def text_tokens(vocab, text: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -368,14 +383,14 @@ def check_text(ref: Reference, text: str) -> TextCopies:
 
 
 def summary(found: TextCopies, text: str, unit: str) -> str:
-    """One line: how many copies, the longest, the share of the text inside them."""
-    spans = found.report.spans
+    """One short line: how many copies, the longest, the share of the text inside them."""
+    spans, k = found.report.spans, found.report.k
     if not spans:
-        return f"no span of {found.report.k} or more {unit} occurs verbatim in the training text"
+        return f"no span of {k}+ {unit} copied from the training text"
     longest = max(s.length for s in spans)
     share = found.copied_chars / max(1, len(text))
-    return (f"{len(spans)} span(s) of {found.report.k}+ {unit} copied from the training text "
-            f"(longest {longest} {unit}); {share:.0%} of the characters lie inside one")  # fmt: skip
+    many = "span" if len(spans) == 1 else "spans"
+    return f"{len(spans)} {many} of {k}+ {unit} copied (longest {longest}); {share:.0%} of the text"
 
 
 def report_lines(ref: Reference, found: TextCopies, text: str, context: int = 0) -> list[str]:

@@ -42,7 +42,7 @@ def test_inspect_copies_lists_each_copied_span_with_its_line(tmp_path):
     text.write_text(f"XYZ {copied} ZYX", encoding="utf-8")
     result = run("inspect", "copies", ckpt, text)
     assert result.exit_code == 0, result.output
-    assert "1 span(s) of 20+ characters" in result.output
+    assert "1 span of 20+ characters" in result.output
     where = r"\(training text line (\d+), token ([\d,]+)\)"
     found = re.search(f"30 characters at      4: {re.escape(repr(copied))}  {where}", result.output)
     assert found and int(found[1]) in (4, 12, 20)  # the line copied, in one of its three repeats
@@ -60,7 +60,7 @@ def test_text_only_in_the_validation_split_is_not_a_copy(tmp_path):
     text.write_text("the end of the text, which is only in validation", encoding="utf-8")
     result = run("inspect", "copies", ckpt, text, "--min-span", 30)
     assert result.exit_code == 0, result.output
-    assert "no span of 30 or more characters" in result.output
+    assert "no span of 30+ characters copied" in result.output
 
 
 def test_word_level_copies_are_five_words_or_more(tmp_path):
@@ -69,9 +69,8 @@ def test_word_level_copies_are_five_words_or_more(tmp_path):
     text.write_text("XYZ the guardian of the city is ZYX the soul of", encoding="utf-8")
     result = run("inspect", "copies", ckpt, text)
     assert result.exit_code == 0, result.output
-    assert (
-        "1 span(s) of 5+ words" in result.output
-        and "6 words at      4: 'the guardian of the city is'" in (result.output)
+    assert "1 span of 5+ words" in result.output and "6 words at      4: 'the guardian of the city is'" in (
+        result.output
     )
 
 
@@ -101,4 +100,4 @@ def test_sample_marks_the_copies_between_brackets_when_not_a_terminal(tmp_path):
     )
     assert result.exit_code == 0, result.stderr
     assert result.stdout == f"XY⟦{prime}⟧\n"
-    assert "1 span(s) of 20+ characters copied" in result.stderr and "novel share" in result.stderr
+    assert "1 span of 20+ characters copied" in result.stderr and "novel share" in result.stderr

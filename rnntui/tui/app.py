@@ -7,6 +7,7 @@ token only, then hands the panels fresh numbers (attributes down). The panels on
 from __future__ import annotations
 
 import numpy as np
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -16,6 +17,7 @@ from textual.widgets import Footer, Static, TextArea
 from rnntui.checkpoint import Checkpoint
 from rnntui.generate import BEAM_WIDTH, Trace, probabilities
 from rnntui.tui.help import HelpScreen
+from rnntui.tui.messages import CopiesFound
 from rnntui.tui.sizes import MIN_SIZE, too_small_message
 from rnntui.tui.views import DEFAULT_SENTENCES, SCREENS, VIEWS, SampleCache, ViewScreen
 from rnntui.tui.widgets.gates import GatesMap
@@ -78,15 +80,19 @@ class PlaygroundApp(RnnApp):
         ("type", "the model reads each new character; its guess appears as dim ghost text"),
         ("Tab", "accept the next word of the guess (moves focus when there is none)"),
         ("Shift+Tab, Ctrl+→, →", "accept the whole guess"),
-        ("Ctrl+G", f"generate: sample {GENERATE_TOKENS} tokens at the current temperature"),
+        (
+            "Ctrl+G",
+            f"generate: sample {GENERATE_TOKENS} tokens at the current temperature; the lens "
+            "then marks what was copied verbatim from the training text",
+        ),
         ("F2 / F3", "temperature down / up (watch the next-token bars)"),
         ("Ctrl+N / Ctrl+P", "pick the next / previous hidden unit (or click a heatmap row)"),
         ("Ctrl+L", "show the next layer's memory (2-layer models)"),
         ("Ctrl+T or Alt+C", "LSTM: the memory heatmap shows the cell state c instead of h (and back)"),
         (
             "Ctrl+S",
-            "colour the text by surprise, by the picked unit, or (play A --compare B) by the "
-            "difference between the two models' surprise",
+            "colour the text by surprise, by the picked unit, by what it copies from the training "
+            "text, or (play A --compare B) by the difference between the two models' surprise",
         ),
         ("Ctrl+R", "clear the text"),
         ("F4 … F9", "inside the network: map, softmax, memory, sentences, unit, health (one view each)"),
@@ -118,6 +124,7 @@ class PlaygroundApp(RnnApp):
         self.initial_text = text
         self.samples = SampleCache(ckpt)  # validation text through the model, for the unit/health views
         self.sentences = DEFAULT_SENTENCES  # what the sentences view's text area holds
+        self.copies: CopiesFound | None = None  # the copies lens's latest answer
 
     @property
     def temperature(self) -> float:
@@ -213,6 +220,16 @@ class PlaygroundApp(RnnApp):
                 wins = (a > b).mean()
                 title = f"A {a.mean():.2f} · B {b.mean():.2f} bits/token · B less surprised on {wins:.0%}"
             lens.show(trace.text, trace.spans, a - b, "compare", title)
+        elif self.lens_mode == "copies":
+            found = self.copies
+            if found is None or found.text != trace.text:
+                self.find_copies(trace.text)
+            if found is not None:  # the last answer (the new one follows within milliseconds)
+                lens.show(
+                    found.text, found.chars, [1.0] * len(found.chars), "copies", f"copies · {found.note}"
+                )
+            else:
+                lens.show(trace.text, [], [], "copies", "copies · indexing the training text…")
         elif self.lens_mode == "surprise":
             total = sum(trace.bits)
             per = total / len(trace.bits) if trace.bits else 0.0
@@ -222,6 +239,16 @@ class PlaygroundApp(RnnApp):
             acts = trace.activations(self.layer)[:, self.unit] if len(trace) else []
             layer = f" of layer {self.layer + 1}" if self.ckpt.model.cfg.layers > 1 else ""
             lens.show(trace.text, trace.spans, acts, "unit", f"unit {self.unit}{layer} · its activation")
+
+    @work(thread=True, exclusive=True, group="copies", exit_on_error=False)
+    def find_copies(self, text: str) -> None:
+        """The copies of ``text`` from the training text (the first time, the corpus is indexed)."""
+        self.post_message(CopiesFound(text, *self.samples.copies_in(text)))
+
+    def on_copies_found(self, message: CopiesFound) -> None:
+        self.copies = message
+        if self.lens_mode == "copies" and not isinstance(self.screen, ViewScreen):
+            self.refresh_panels()
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         if event.text_area.id == "view-prompt" and self.main_prompt.text != event.text_area.text:
@@ -240,6 +267,7 @@ class PlaygroundApp(RnnApp):
         prompt = self.active_prompt()
         self.trace.set_text(prompt.text)
         more = self.trace.continuation(GENERATE_TOKENS, self.rng, self.temperature)
+        self.lens_mode = "copies"  # what did it copy from the training text?
         prompt.move_cursor(prompt.document.end)
         prompt.insert(more)
         prompt.focus()
@@ -265,7 +293,7 @@ class PlaygroundApp(RnnApp):
             self.notify("only an LSTM has a cell state c; this model's memory is h alone", timeout=3)
 
     def action_lens(self) -> None:
-        modes = ["surprise", "unit"] + (["compare"] if self.other is not None else [])
+        modes = ["surprise", "unit", "copies"] + (["compare"] if self.other is not None else [])
         self.lens_mode = modes[(modes.index(self.lens_mode) + 1) % len(modes)]
         self.refresh_panels()
 

@@ -21,6 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Footer, RichLog, Static
 
+from rnntui import copies
 from rnntui.generate import sample_text
 from rnntui.model import RNN
 from rnntui.train import Evaluated, Progress, Saved, Stopped, Trainer
@@ -103,6 +104,7 @@ class TrainApp(RnnApp):
         self.state = "starting"
         self.last_sample: SampleReady | None = None
         self.start_step = trainer.step
+        self._copies: copies.Reference | None = None  # the training split indexed (set by a worker)
 
     # -- layout -------------------------------------------------------------------------------------
 
@@ -145,6 +147,7 @@ class TrainApp(RnnApp):
         self.set_interval(1.0, chart.replot)
         self.state = "running"
         if self.autostart:
+            self.index_training_text()
             self.train()
 
     def on_unmount(self) -> None:
@@ -187,6 +190,14 @@ class TrainApp(RnnApp):
         finally:
             self.done.set()
 
+    @work(thread=True, exit_on_error=False, group="copies")
+    def index_training_text(self) -> None:
+        """The training split's suffix array, to mark the samples' copies (built once, off the UI, or
+        read from beside the token cache); without it (no memory for it) samples are not marked."""
+        t = self.trainer
+        about = ", ".join(f.name for f in t.corpus_files)
+        self._copies = copies.make_reference(t.train_ids, t.vocab, t.corpus_sha, t.token_cache, about)
+
     @work(thread=True, exit_on_error=False, group="paused")
     def serve_while_paused(self) -> None:
         """Samples and saves while the trainer sleeps (its weights are still)."""
@@ -208,7 +219,16 @@ class TrainApp(RnnApp):
             text = sample_text(
                 self._snapshot, self.trainer.vocab, length=SAMPLE_CHARS, temperature=temperature, seed=seed
             )
-            self.post_message(SampleReady(self.trainer.step, temperature, text))
+            self.post_message(SampleReady(self.trainer.step, temperature, text, *self.copies_in(text)))
+
+    def copies_in(self, text: str) -> tuple[tuple[tuple[int, int], ...], str]:
+        """The character spans of ``text`` copied from the training text, and a line about them."""
+        ref = self._copies
+        if ref is None:
+            return (), ""
+        found = copies.check_text(ref, text)
+        unit = "characters" if ref.vocab.level == "char" else "words"
+        return tuple(found.chars), copies.summary(found, text, unit)
 
     def on_paused(self, message: Paused) -> None:
         if self.pause.is_set() and self.state == "pausing":
@@ -256,7 +276,12 @@ class TrainApp(RnnApp):
     def _write_sample(self, log: RichLog, message: SampleReady) -> None:
         head = Text(f"── step {message.step:,} · T={message.temperature:g} ", style="bold #f97316")
         log.write(head)
-        log.write(Text(message.text))
+        text = Text(message.text)
+        for start, end in message.copies:
+            text.stylize("reverse", start, end)
+        log.write(text)
+        if message.copies_note:
+            log.write(Text(message.copies_note, style="dim"))
 
     # -- the figures --------------------------------------------------------------------------------
 

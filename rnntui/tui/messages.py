@@ -37,6 +37,8 @@ class SampleReady(Message):
     step: int
     temperature: float
     text: str
+    copies: tuple[tuple[int, int], ...] = ()  # (start, end) characters copied from the training text
+    copies_note: str = ""  # one line about them ("" while the training text's index is being built)
 
 
 @dataclass
@@ -49,3 +51,15 @@ class TrainFailed(Message):
 @dataclass
 class Paused(Message):
     """The trainer has taken the pause: it sleeps before its next step."""
+
+
+@dataclass
+class CopiesFound(Message):
+    """The playground's ``text`` checked against the training text: its copied character spans."""
+
+    text: str
+    chars: list[tuple[int, int]]
+    note: str
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, CopiesFound)

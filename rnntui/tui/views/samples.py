@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnntui import inspect
+from rnntui import copies, inspect
 
 MAX_TOKENS = 30_000  # validation tokens run through the model for the unit and health views
 
@@ -53,6 +53,7 @@ class SampleCache:
         self.tried = False
         self.validation: Sample | None = None
         self.order: tuple[np.ndarray, str] | None = None
+        self.reference: copies.Reference | str | None = None  # the indexed training text, or why not
 
     def get(self, fallback_ids: list[int]) -> Sample | None:
         with self.lock:
@@ -81,3 +82,22 @@ class SampleCache:
                 counts = np.bincount(found[0], minlength=V)
                 self.order = np.argsort(-counts, kind="stable"), "corpus frequency"
         return self.order
+
+    def copies_in(self, text: str) -> tuple[list[tuple[int, int]], str]:
+        """The (start, end) characters of ``text`` copied verbatim from the training text, and a line
+        about them (or why they cannot be found). The first call indexes the training split."""
+        from rnntui.memory import MemoryLimitError
+        from rnntui.trainingtext import CorpusMissingError
+
+        with self.lock:
+            if self.reference is None:
+                try:
+                    self.reference = copies.reference_of(self.ckpt)
+                except (CorpusMissingError, MemoryLimitError, OSError) as err:
+                    self.reference = str(err)
+        ref = self.reference
+        if isinstance(ref, str):
+            return [], ref
+        found = copies.check_text(ref, text)
+        unit = "characters" if ref.vocab.level == "char" else "words"
+        return found.chars, copies.summary(found, text, unit)

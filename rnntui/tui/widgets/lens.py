@@ -3,6 +3,7 @@ the activation of one hidden unit, or (comparing two models) the difference in t
 
 from __future__ import annotations
 
+from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
@@ -20,11 +21,19 @@ SUBTITLES = {
     "surprise": f"grey 0 → red ≥{SURPRISE_MAX_BITS:g} bits",
     "unit": "blue −1 · orange +1",
     "compare": f"blue: A less surprised · orange: B (±{COMPARE_MAX_BITS:g} bits)",
+    "copies": "reversed: found verbatim in the training text",
 }
+COPIED = Style(reverse=True)
+
+
+def copies_style(value: float) -> Style:
+    """A span copied from the training text (value 1) reversed; anything else as it is."""
+    return COPIED if value > 0 else Style()
 
 
 class Lens(Widget):
-    """``mode`` is "surprise", "unit" or "compare"; ``values[i]`` colours ``spans[i]`` of ``text``."""
+    """``mode`` is "surprise", "unit", "compare" or "copies"; ``values[i]`` colours ``spans[i]`` of
+    ``text``."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -43,7 +52,8 @@ class Lens(Widget):
     def render(self) -> Text:
         width, height = self.content_size
         out = Text(self.text, no_wrap=False)
-        style = {"surprise": surprise_style, "unit": activation_style, "compare": compare_style}[self.mode]
+        style = {"surprise": surprise_style, "unit": activation_style, "compare": compare_style,
+                 "copies": copies_style}[self.mode]  # fmt: skip
         for (start, end), value in zip(self.spans, self.values, strict=True):
             out.stylize(style(value), start, end)
         # show the end of the text: the last lines that fit

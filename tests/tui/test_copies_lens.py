@@ -1,0 +1,79 @@
+"""The playground's copies lens: the spans of the text found verbatim in the training split, checked
+against a brute-force search; Ctrl+G turns it on; a missing corpus is said so."""
+
+import numpy as np
+import pytest
+
+from rnntui.checkpoint import Checkpoint
+from rnntui.corpus import split_train_val
+from rnntui.tui.app import PlaygroundApp
+from rnntui.tui.widgets.lens import Lens
+
+from .conftest import TEXT, tiny_model
+
+
+async def settle(pilot) -> None:
+    for _ in range(4):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def ckpt_for(tmp_path, level: str, corpus: bool = True) -> Checkpoint:
+    path = tmp_path / "tiny.txt"
+    if corpus:
+        path.write_text(TEXT * 12, encoding="utf-8")
+    model, vocab = tiny_model(level=level, cell="gru" if level == "word" else "rnn")
+    return Checkpoint(model=model, vocab=vocab, meta={"step": 1, "corpus": {"path": str(path)},
+                                                      "train": {"val_frac": 0.1}})  # fmt: skip
+
+
+def brute_marks(vocab, text: str, k: int) -> list[tuple[int, int]]:
+    """Characters inside some run of >= k tokens that occurs in the training split (slow, obvious)."""
+    from rnntui.copies import text_tokens
+
+    train = split_train_val(vocab.encode(TEXT * 12), 0.1)[0].tolist()
+    ids, spans = text_tokens(vocab, text)
+    q = ids.tolist()
+    joined = "," + ",".join(map(str, train)) + ","
+    inside = np.zeros(len(text), bool)
+    for i in range(len(q)):
+        for j in range(i + k, len(q) + 1):
+            if "," + ",".join(map(str, q[i:j])) + "," in joined:
+                inside[spans[i][0] : spans[j - 1][1]] = True
+    edges = np.flatnonzero(np.diff(np.r_[0, inside.astype(int), 0]))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def merged(chars) -> list[tuple[int, int]]:
+    out = []
+    for a, b in sorted(chars):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+async def test_the_copies_lens_marks_what_brute_force_finds(tmp_path, level):
+    ckpt = ckpt_for(tmp_path, level)
+    text = "Oh! " + TEXT[10:60] + " ok? " + TEXT[3:20]
+    app = PlaygroundApp(ckpt, "tiny.npz", text=text, cursor_blink=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+s", "ctrl+s")  # surprise → unit → copies
+        await settle(pilot)
+        lens = app.query_one(Lens)
+        assert lens.mode == "copies" and app.copies is not None and app.copies.text == text
+        k = 20 if level == "char" else 5
+        assert merged(lens.spans) == brute_marks(ckpt.vocab, text, k) != []
+        assert f"of {k}+ {'characters' if level == 'char' else 'words'} copied" in lens.border_title
+
+
+async def test_generate_turns_the_copies_lens_on_and_a_missing_corpus_is_said_so(tmp_path):
+    app = PlaygroundApp(ckpt_for(tmp_path, "char", corpus=False), "tiny.npz", text="The", cursor_blink=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        lens = app.query_one(Lens)
+        assert lens.mode == "copies" and lens.spans == []
+        assert "training corpus is not on this machine" in lens.border_title

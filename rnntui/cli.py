@@ -349,7 +349,8 @@ def _train_with_progress(trainer):
     epilog="""\b
 Examples:
   rnntui sample runs/republic/latest.npz --prime "Socrates" --temperature 0.7 --seed 1
-  rnntui sample runs/republic/best.npz --length 2000 --top-k 5 > babble.txt"""
+  rnntui sample runs/republic/best.npz --length 2000 --top-k 5 > babble.txt
+  rnntui sample runs/republic/best.npz --top-p 0.9 --mark-copies"""
 )
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--length", type=NONNEG_INT, default=500, help="Tokens to generate.")
@@ -363,6 +364,12 @@ Examples:
 @click.option(
     "--top-k", type=NONNEG_INT, default=0, help="Sample only among the k likeliest tokens (0: all)."
 )
+@click.option(
+    "--top-p",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=1.0,
+    help="Nucleus sampling: only among the likeliest tokens whose mass reaches p (1: all).",
+)
 @click.option("--prime", default="", help="Text to start from (fed through the model first).")
 @click.option(
     "--prime-file", type=click.Path(path_type=Path), help="Read the prime text from a file (up to 1 MiB)."
@@ -372,8 +379,9 @@ Examples:
 @click.option("--mark-copies", is_flag=True,
               help="Mark the spans (20+ characters, or 5+ words) copied verbatim from the training text, "
                    "and report them with the novel share by span length on standard error.")  # fmt: skip
-def sample(checkpoint: Path, length: int, temperature: float, top_k: int, prime: str, prime_file: Path | None,
-           seed: int | None, stop: str | None, mark_copies: bool) -> None:  # fmt: skip
+def sample(checkpoint: Path, length: int, temperature: float, top_k: int, top_p: float, prime: str,
+           prime_file: Path | None, seed: int | None, stop: str | None,
+           mark_copies: bool) -> None:  # fmt: skip
     """Generate text from the model in CHECKPOINT to standard output.
 
     With --mark-copies the copied spans are shown reversed on a terminal, and between ⟦ and ⟧ when
@@ -391,7 +399,7 @@ def sample(checkpoint: Path, length: int, temperature: float, top_k: int, prime:
         ckpt = ckpt_mod.load(checkpoint)
         memory.require(sample_need(ckpt.vocab, length), f"--length {length:,}", "lower --length")
         text = sample_text(ckpt.model, ckpt.vocab, length=length, prime=prime, temperature=temperature,
-                           top_k=top_k, seed=seed, stop=stop)  # fmt: skip
+                           top_k=top_k, top_p=top_p, seed=seed, stop=stop)  # fmt: skip
     except _expected_errors() as err:
         raise _fail(err) from None
     if mark_copies:

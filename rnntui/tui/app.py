@@ -15,7 +15,7 @@ from textual.events import Resize
 from textual.widgets import Footer, Static, TextArea
 
 from rnntui.checkpoint import Checkpoint
-from rnntui.generate import BEAM_WIDTH, Trace, probabilities
+from rnntui.generate import BEAM_WIDTH, Trace, nucleus, probabilities
 from rnntui.tui.help import HelpScreen
 from rnntui.tui.messages import CopiesFound
 from rnntui.tui.sizes import MIN_SIZE, too_small_message
@@ -27,6 +27,7 @@ from rnntui.tui.widgets.next_tokens import NextTokens
 from rnntui.tui.widgets.prompt import Prompt
 
 TEMPERATURES = (0.0, 0.1, 0.25, 0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 2.0, 3.0)
+TOP_PS = (1.0, 0.95, 0.9, 0.8, 0.6, 0.4)  # nucleus sampling's p, in the order Ctrl+O steps through
 GENERATE_TOKENS = 120
 
 
@@ -69,6 +70,7 @@ class PlaygroundApp(RnnApp):
         Binding("ctrl+l", "layer", "Layer"),
         Binding("ctrl+t,alt+c", "cell_state", "h/c", show=False),  # Alt+C: a browser keeps Ctrl+T
         Binding("ctrl+s", "lens", "Lens"),
+        Binding("ctrl+o", "top_p", "top-p", show=False),
         Binding("ctrl+r", "clear", "Clear", show=False),
         *[Binding(key, f"view('{name}')", title, show=False, priority=True) for key, name, title in VIEWS],
         Binding("f10", "tour", "Tour", show=False),  # the title line says so
@@ -82,10 +84,11 @@ class PlaygroundApp(RnnApp):
         ("Shift+Tab, Ctrl+→, →", "accept the whole guess"),
         (
             "Ctrl+G",
-            f"generate: sample {GENERATE_TOKENS} tokens at the current temperature; the lens "
-            "then marks what was copied verbatim from the training text",
+            f"generate: sample {GENERATE_TOKENS} tokens at the current temperature and top-p; the "
+            "lens then marks what was copied verbatim from the training text",
         ),
         ("F2 / F3", "temperature down / up (watch the next-token bars)"),
+        ("Ctrl+O", "nucleus sampling: top-p 1 → 0.95 → … → 0.4 (the next-token panel strikes what it drops)"),
         ("Ctrl+N / Ctrl+P", "pick the next / previous hidden unit (or click a heatmap row)"),
         ("Ctrl+L", "show the next layer's memory (2-layer models)"),
         ("Ctrl+T or Alt+C", "LSTM: the memory heatmap shows the cell state c instead of h (and back)"),
@@ -117,6 +120,7 @@ class PlaygroundApp(RnnApp):
         self.other_ckpt, self.other_source = compare, compare_source
         self.rng = np.random.default_rng(seed)
         self.t_index = TEMPERATURES.index(0.7)
+        self.top_p = 1.0  # nucleus sampling's p for Ctrl+G (1: the whole softmax)
         self.unit = 0
         self.layer = 0
         self.lens_mode = "compare" if compare is not None else "surprise"
@@ -202,7 +206,8 @@ class PlaygroundApp(RnnApp):
         trace = self.trace
         trace.set_text(self.query_one(Prompt).text)
         tokens = self.ckpt.vocab.tokens
-        self.query_one(NextTokens).show(probabilities(trace.gen.logits, self.temperature), self.temperature)
+        probs = probabilities(trace.gen.logits, self.temperature)
+        self.query_one(NextTokens).show(probs, self.temperature, self.top_p, nucleus(probs, self.top_p))
         heatmap = self.query_one(Heatmap)
         labels = [tokens[i] for i in trace.ids[-1000:]]
         what = "c" if self.show_c and self.ckpt.model.cell.STATE_SLOTS == 2 else "h"
@@ -266,7 +271,7 @@ class PlaygroundApp(RnnApp):
     def action_generate(self) -> None:
         prompt = self.active_prompt()
         self.trace.set_text(prompt.text)
-        more = self.trace.continuation(GENERATE_TOKENS, self.rng, self.temperature)
+        more = self.trace.continuation(GENERATE_TOKENS, self.rng, self.temperature, self.top_p)
         self.lens_mode = "copies"  # what did it copy from the training text?
         prompt.move_cursor(prompt.document.end)
         prompt.insert(more)
@@ -274,6 +279,10 @@ class PlaygroundApp(RnnApp):
 
     def action_temperature(self, delta: int) -> None:
         self.t_index = max(0, min(len(TEMPERATURES) - 1, self.t_index + delta))
+        self.refresh_panels()
+
+    def action_top_p(self) -> None:
+        self.top_p = TOP_PS[(TOP_PS.index(self.top_p) + 1) % len(TOP_PS)]
         self.refresh_panels()
 
     def action_unit(self, delta: int) -> None:

@@ -25,7 +25,7 @@ from rnntui import copies
 from rnntui.generate import sample_text
 from rnntui.model import RNN
 from rnntui.train import Evaluated, Progress, Saved, Stopped, Trainer
-from rnntui.tui.app import TEMPERATURES, RnnApp
+from rnntui.tui.app import TEMPERATURES, TOP_PS, RnnApp
 from rnntui.tui.messages import Paused, SampleReady, TrainEvent, TrainFailed, TrainProgress
 from rnntui.tui.widgets.loss_chart import LossChart
 
@@ -63,6 +63,7 @@ class TrainApp(RnnApp):
         Binding("s", "save", "Save"),
         Binding("minus,f2", "temperature(-1)", "T−"),
         Binding("plus,equals_sign,f3", "temperature(1)", "T+"),
+        Binding("n", "top_p", "top-p", show=False),
         Binding("r", "reroll", "Re-roll"),
         Binding("f1,question_mark", "help", "Help"),
         Binding("q", "quit_training", "Quit (saves)"),
@@ -72,6 +73,7 @@ class TrainApp(RnnApp):
         ("Space or P", "pause / resume training (the loop waits between two steps)"),
         ("S", "save a checkpoint now (latest.npz)"),
         ("− / +  (F2 / F3)", "sampling temperature down / up for the next samples"),
+        ("N", "nucleus sampling for the next samples: top-p 1 → 0.95 → … → 0.4"),
         ("R", "re-roll: a new sample from the current weights right away"),
         ("↑ ↓ PgUp PgDn", "scroll the history of samples (step-stamped)"),
         ("Q or Ctrl+C", "stop: saves a checkpoint, then quits"),
@@ -96,6 +98,7 @@ class TrainApp(RnnApp):
         self.done = threading.Event()  # set when the worker has returned (its checkpoint written)
         self.t_index = TEMPERATURES.index(0.7)
         self.temperature = TEMPERATURES[self.t_index]  # read by the worker: a float swap is atomic
+        self.top_p = 1.0  # nucleus sampling's p (read by the worker too)
         self.progress: Progress | None = None
         self.evaluated: Evaluated | None = None
         self.saved: Saved | None = trainer.last_saved and Saved(trainer.last_saved, trainer.step)
@@ -214,12 +217,12 @@ class TrainApp(RnnApp):
             self._reroll.clear()
             self._last_sample = time.monotonic()
             self._snapshot.flat[:] = self.trainer.model.flat  # a private copy to sample from
-            temperature = self.temperature
+            temperature, top_p = self.temperature, self.top_p
             seed = int(self._rng.integers(2**31))
-            text = sample_text(
-                self._snapshot, self.trainer.vocab, length=SAMPLE_CHARS, temperature=temperature, seed=seed
-            )
-            self.post_message(SampleReady(self.trainer.step, temperature, text, *self.copies_in(text)))
+            text = sample_text(self._snapshot, self.trainer.vocab, length=SAMPLE_CHARS,
+                               temperature=temperature, top_p=top_p, seed=seed)  # fmt: skip
+            marks, note = self.copies_in(text)
+            self.post_message(SampleReady(self.trainer.step, temperature, text, marks, note, top_p=top_p))
 
     def copies_in(self, text: str) -> tuple[tuple[tuple[int, int], ...], str]:
         """The character spans of ``text`` copied from the training text, and a line about them."""
@@ -274,7 +277,8 @@ class TrainApp(RnnApp):
         self.last_sample = message
 
     def _write_sample(self, log: RichLog, message: SampleReady) -> None:
-        head = Text(f"── step {message.step:,} · T={message.temperature:g} ", style="bold #f97316")
+        nucleus = f"· top-p {message.top_p:g} " if message.top_p < 1.0 else ""
+        head = Text(f"── step {message.step:,} · T={message.temperature:g} {nucleus}", style="bold #f97316")
         log.write(head)
         text = Text(message.text)
         for start, end in message.copies:
@@ -311,7 +315,9 @@ class TrainApp(RnnApp):
         if ev:
             table.add_row("train/val", f"{ev.train_loss:.3f} / {ev.val_loss:.3f}{' *' if ev.best else ''}")
             table.add_row("  bits", f"{ev.train_loss / math.log(2):.2f} / {ev.val_loss / math.log(2):.2f}")
-        table.add_row("sample T", f"{self.temperature:g}")
+        table.add_row(
+            "sample T", f"{self.temperature:g}" + (f" · top-p {self.top_p:g}" if self.top_p < 1 else "")
+        )
         if self.saved:
             table.add_row("saved", Text(f"{self.saved.path.name} @ {self.saved.step:,}", overflow="ellipsis"))
         else:
@@ -340,6 +346,10 @@ class TrainApp(RnnApp):
     def action_temperature(self, delta: int) -> None:
         self.t_index = max(0, min(len(TEMPERATURES) - 1, self.t_index + delta))
         self.temperature = TEMPERATURES[self.t_index]
+        self.show_stats()
+
+    def action_top_p(self) -> None:
+        self.top_p = TOP_PS[(TOP_PS.index(self.top_p) + 1) % len(TOP_PS)]
         self.show_stats()
 
     def action_reroll(self) -> None:

@@ -39,6 +39,7 @@ class SampleReady(Message):
     text: str
     copies: tuple[tuple[int, int], ...] = ()  # (start, end) characters copied from the training text
     copies_note: str = ""  # one line about them ("" while the training text's index is being built)
+    top_p: float = 1.0  # the nucleus it was sampled from (1: the whole softmax)
 
 
 @dataclass

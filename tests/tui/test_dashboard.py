@@ -175,3 +175,14 @@ async def test_samples_show_what_they_copied_from_the_training_text(tiny_text, t
         assert reversed_text.replace("\n", "") == text[2:35].replace("\n", "")
         shown = "".join(s.text for line in lines for s in line)
         assert note.replace(" ", "") in shown.replace(" ", "")  # (wrapped)
+
+
+async def test_n_steps_the_samples_nucleus(tiny_text, tmp_path):
+    trainer = tiny_trainer(tiny_text, tmp_path / "run")
+    app = TrainApp(trainer, autostart=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n", "n")
+        assert app.top_p == 0.9 and "top-p 0.9" in app.export_screenshot().replace("&#160;", " ")
+        app.between_steps()  # a sample is due: drawn from the nucleus of mass 0.9
+        await wait_for(pilot, lambda: app.last_sample is not None)
+        assert app.last_sample.top_p == 0.9 and app.last_sample.text

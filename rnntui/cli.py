@@ -584,8 +584,12 @@ def serve(checkpoint: Path | None, model_name: str | None, host: str, port: int,
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--encoding", default="utf-8", help="Text encoding of FILE.")
-def eval_(checkpoint: Path, file: Path, encoding: str) -> None:
-    """Score the text in FILE with the model in CHECKPOINT: loss, bits and perplexity.
+@click.option("--ngram", "ngram_order", type=click.IntRange(min=0),
+              help="Orders of the n-gram baseline, 1..N (0: none)  [default: 8 char, 4 word]")  # fmt: skip
+def eval_(checkpoint: Path, file: Path, encoding: str, ngram_order: int | None) -> None:
+    """Score the text in FILE with the model in CHECKPOINT: loss, bits and perplexity, and beside them
+    what counting alone gets: an n-gram model (interpolated Witten–Bell) of the checkpoint's training
+    split, order by order (when that corpus is on this machine).
 
     The text is read as one sequence from an empty memory, exactly as the model would see it, a
     block at a time: a FILE of any size is scored in bounded memory.
@@ -624,6 +628,30 @@ def eval_(checkpoint: Path, file: Path, encoding: str) -> None:
     if unit == "token":  # bits per character makes word and char models comparable
         line += f"  {nats_to_bits(nats) * predictions / chars:.4f} bits/char"
     click.echo(line)
+    if ngram_order != 0:
+        _echo_ngram(ckpt, file, encoding, nats, unit, ngram_order)
+
+
+def _echo_ngram(ckpt, file: Path, encoding: str, nats: float, unit: str, order: int | None) -> None:
+    """The n-gram baseline's loss on FILE, order by order, against the model's ``nats``."""
+    from rnntui import ngram
+    from rnntui.corpus import iter_text
+    from rnntui.memory import MemoryLimitError
+    from rnntui.trainingtext import CorpusMissingError
+
+    try:
+        model, about = ngram.baseline_of(ckpt, order)
+        table, _ = ngram.stream_losses(
+            model, ckpt.vocab.encode_blocks(iter_text(file, encoding), what=str(file))
+        )
+    except (CorpusMissingError, MemoryLimitError) as err:
+        click.echo(f"n-gram baseline: none ({err})")
+        return
+    except _expected_errors() as err:
+        raise _fail(err) from None
+    click.echo(f"n-gram baseline ({about}), on the same predictions:")
+    for line in ngram.describe_losses(nats, table, unit):
+        click.echo(line)
 
 
 @main.command(short_help="The same text through two models: losses, who wins where, memory.")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnntui import memory
 from rnntui.safeio import parse_json, read_bounded
 
 FORMAT = "rnntui-ngram"
@@ -196,6 +197,12 @@ def cache_path(token_cache: Path, n: int, order: int) -> Path:
     return token_cache.with_name(f"{token_cache.stem}.ngram{order}-{n}.npz")
 
 
+def build_need(n: int, order: int) -> memory.Need:
+    """What ``build`` holds at its peak for N tokens: per order the keys, np.unique's sort and inverse
+    and the counts (about 40 bytes a token), and every order's keys and counts kept (16 per n-gram)."""
+    return memory.Need({"n-gram counts": 40 * n + 16 * n * order})
+
+
 def load_or_build(ids: np.ndarray, V: int, order: int, sha256: str, token_cache: Path | None) -> NGram:
     """The model of ``ids`` (N,): read from beside ``token_cache`` when a valid one is there (of text
     with this ``sha256``, N tokens, this order and V), else counted and written there atomically."""
@@ -204,6 +211,8 @@ def load_or_build(ids: np.ndarray, V: int, order: int, sha256: str, token_cache:
     path = None if token_cache is None else cache_path(token_cache, len(ids), order)
     if path is not None and (model := _read(path, len(ids), V, order, sha256)) is not None:
         return model
+    memory.require(build_need(len(ids), order), f"counting the n-grams of {len(ids):,} tokens",
+                   "lower the order")  # fmt: skip
     model = build(ids, V, order)
     if path is not None:
         arrays = {f"keys{n}": model.keys[n] for n in range(1, order + 1)}

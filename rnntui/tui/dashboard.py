@@ -26,7 +26,7 @@ from rnntui.generate import sample_text
 from rnntui.model import RNN
 from rnntui.train import Evaluated, Progress, Saved, Stopped, Trainer
 from rnntui.tui.app import TEMPERATURES, TOP_PS, RnnApp
-from rnntui.tui.messages import Paused, SampleReady, TrainEvent, TrainFailed, TrainProgress
+from rnntui.tui.messages import CountingLoss, Paused, SampleReady, TrainEvent, TrainFailed, TrainProgress
 from rnntui.tui.widgets.loss_chart import LossChart
 
 PROGRESS_EVERY = 0.25  # seconds between progress messages
@@ -195,11 +195,31 @@ class TrainApp(RnnApp):
 
     @work(thread=True, exit_on_error=False, group="copies")
     def index_training_text(self) -> None:
-        """The training split's suffix array, to mark the samples' copies (built once, off the UI, or
-        read from beside the token cache); without it (no memory for it) samples are not marked."""
+        """Off the UI, once: the training split's suffix array, to mark the samples' copies, then the
+        n-gram baseline for the chart (each read from beside the token cache when it is there; left
+        out when the machine has not the memory for it)."""
+        from rnntui import ngram
+        from rnntui.memory import MemoryLimitError
+
         t = self.trainer
         about = ", ".join(f.name for f in t.corpus_files)
-        self._copies = copies.make_reference(t.train_ids, t.vocab, t.corpus_sha, t.token_cache, about)
+        try:
+            self._copies = copies.make_reference(t.train_ids, t.vocab, t.corpus_sha, t.token_cache, about)
+        except MemoryLimitError:
+            pass
+        try:
+            order = ngram.DEFAULT_ORDER[t.vocab.level]
+            model = ngram.load_or_build(
+                np.asarray(t.train_ids), len(t.vocab), order, t.corpus_sha, t.token_cache
+            )
+        except MemoryLimitError:
+            return
+        if len(t.val_ids) >= 2:
+            chunk = 1 << 20
+            blocks = (np.asarray(t.val_ids[i : i + chunk]) for i in range(0, len(t.val_ids), chunk))
+            table, _ = ngram.stream_losses(model, blocks)
+            best = int(np.argmin(table[1:])) + 1
+            self.post_message(CountingLoss(best, float(table[best])))
 
     @work(thread=True, exit_on_error=False, group="paused")
     def serve_while_paused(self) -> None:
@@ -270,6 +290,13 @@ class TrainApp(RnnApp):
         self.state = "failed"
         self.notify(message.error, title="training could not run", severity="error", timeout=30)
         self.show_stats()
+
+    def on_counting_loss(self, message: CountingLoss) -> None:
+        for chart in self.query(LossChart):
+            chart.set_counting(message.loss)
+            counting = f"[magenta]counting gets here: {message.order}-gram {message.loss:.2f}[/]"
+            chart.border_subtitle = (f"[#f97316]train[/] · [cyan]val[/] · {counting} · "
+                                     f"[gray]ln V = {chart.uniform:.2f}[/]")  # fmt: skip
 
     def on_sample_ready(self, message: SampleReady) -> None:
         for log in self.query(RichLog):

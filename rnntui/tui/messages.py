@@ -64,3 +64,11 @@ class CopiesFound(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, CopiesFound)
+
+
+@dataclass
+class CountingLoss(Message):
+    """The n-gram baseline's validation loss (its best order), for the loss chart."""
+
+    order: int
+    loss: float

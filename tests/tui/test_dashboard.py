@@ -4,6 +4,9 @@ import asyncio
 import os
 import time
 
+import numpy as np
+import pytest
+
 from rnntui import checkpoint
 from rnntui.train import TrainConfig, Trainer
 from rnntui.tui.dashboard import TrainApp
@@ -186,3 +189,19 @@ async def test_n_steps_the_samples_nucleus(tiny_text, tmp_path):
         app.between_steps()  # a sample is due: drawn from the nucleus of mass 0.9
         await wait_for(pilot, lambda: app.last_sample is not None)
         assert app.last_sample.top_p == 0.9 and app.last_sample.text
+
+
+async def test_the_chart_shows_where_counting_gets(tiny_text, tmp_path):
+    """The n-gram baseline's best validation loss is drawn as a line, and named in the legend."""
+    from rnntui import ngram
+
+    trainer = tiny_trainer(tiny_text, tmp_path / "run")
+    app = TrainApp(trainer, autostart=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.index_training_text()
+        chart = app.query_one(LossChart)
+        await wait_for(pilot, lambda: chart.counting is not None)
+        model = ngram.build(np.asarray(trainer.train_ids), len(trainer.vocab), 8)
+        table = -np.log(ngram.token_probs(model, np.asarray(trainer.val_ids))[:, 1:]).mean(axis=1)
+        assert chart.counting == pytest.approx(table[1:].min(), rel=1e-9)
+        assert "counting gets here" in str(chart.border_subtitle)

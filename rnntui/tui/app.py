@@ -17,7 +17,7 @@ from textual.widgets import Footer, Static, TextArea
 from rnntui.checkpoint import Checkpoint
 from rnntui.generate import BEAM_WIDTH, Trace, nucleus, probabilities
 from rnntui.tui.help import HelpScreen
-from rnntui.tui.messages import CopiesFound
+from rnntui.tui.messages import CopiesFound, CountingBits
 from rnntui.tui.sizes import MIN_SIZE, too_small_message
 from rnntui.tui.views import DEFAULT_SENTENCES, SCREENS, VIEWS, SampleCache, ViewScreen
 from rnntui.tui.widgets.gates import GatesMap
@@ -95,7 +95,8 @@ class PlaygroundApp(RnnApp):
         (
             "Ctrl+S",
             "colour the text by surprise, by the picked unit, by what it copies from the training "
-            "text, or (play A --compare B) by the difference between the two models' surprise",
+            "text, by RNN − n-gram bits (where memory beats counting), or (play A --compare B) by the "
+            "difference between the two models' surprise",
         ),
         ("Ctrl+R", "clear the text"),
         ("F4 … F9", "inside the network: map, softmax, memory, sentences, unit, health (one view each)"),
@@ -129,6 +130,7 @@ class PlaygroundApp(RnnApp):
         self.samples = SampleCache(ckpt)  # validation text through the model, for the unit/health views
         self.sentences = DEFAULT_SENTENCES  # what the sentences view's text area holds
         self.copies: CopiesFound | None = None  # the copies lens's latest answer
+        self.counting: CountingBits | None = None  # the counting lens's latest answer
 
     @property
     def temperature(self) -> float:
@@ -235,6 +237,23 @@ class PlaygroundApp(RnnApp):
                 )
             else:
                 lens.show(trace.text, [], [], "copies", "copies · indexing the training text…")
+        elif self.lens_mode == "counting":
+            found = self.counting
+            if found is None or found.text != trace.text:
+                self.count_bits(trace.text, list(trace.ids))
+            if found is None:
+                lens.show(trace.text, [], [], "counting", "RNN − n-gram bits · counting the training text…")
+            elif found.bits is None:
+                lens.show(trace.text, [], [], "counting", f"RNN − n-gram bits · {found.note}")
+            else:
+                n = min(len(found.bits), len(trace.bits))
+                diff = np.asarray(trace.bits[:n]) - found.bits[:n]
+                title = "RNN − n-gram bits"
+                if n:
+                    rnn, counted = np.mean(trace.bits[:n]), found.bits[:n].mean()
+                    title = (f"RNN {rnn:.2f} · n-gram {counted:.2f} bits/token · memory beats counting "
+                             f"on {(diff < 0).mean():.0%}")  # fmt: skip
+                lens.show(trace.text, trace.spans[:n], diff, "counting", title)
         elif self.lens_mode == "surprise":
             total = sum(trace.bits)
             per = total / len(trace.bits) if trace.bits else 0.0
@@ -249,6 +268,16 @@ class PlaygroundApp(RnnApp):
     def find_copies(self, text: str) -> None:
         """The copies of ``text`` from the training text (the first time, the corpus is indexed)."""
         self.post_message(CopiesFound(text, *self.samples.copies_in(text)))
+
+    @work(thread=True, exclusive=True, group="counting", exit_on_error=False)
+    def count_bits(self, text: str, ids: list[int]) -> None:
+        """The n-gram baseline's bits at each token (the first time, the training split is counted)."""
+        self.post_message(CountingBits(text, *self.samples.ngram_bits(ids)))
+
+    def on_counting_bits(self, message: CountingBits) -> None:
+        self.counting = message
+        if self.lens_mode == "counting" and not isinstance(self.screen, ViewScreen):
+            self.refresh_panels()
 
     def on_copies_found(self, message: CopiesFound) -> None:
         self.copies = message
@@ -302,7 +331,7 @@ class PlaygroundApp(RnnApp):
             self.notify("only an LSTM has a cell state c; this model's memory is h alone", timeout=3)
 
     def action_lens(self) -> None:
-        modes = ["surprise", "unit", "copies"] + (["compare"] if self.other is not None else [])
+        modes = ["surprise", "unit", "copies", "counting"] + (["compare"] if self.other is not None else [])
         self.lens_mode = modes[(modes.index(self.lens_mode) + 1) % len(modes)]
         self.refresh_panels()
 

@@ -72,3 +72,15 @@ class CountingLoss(Message):
 
     order: int
     loss: float
+
+
+@dataclass
+class CountingBits(Message):
+    """The n-gram baseline's surprise at each token of the playground's ``text`` (None: no baseline)."""
+
+    text: str
+    bits: object  # (T,) float64 | None
+    note: str
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, CountingBits)

@@ -77,3 +77,25 @@ async def test_generate_turns_the_copies_lens_on_and_a_missing_corpus_is_said_so
         lens = app.query_one(Lens)
         assert lens.mode == "copies" and lens.spans == []
         assert "training corpus is not on this machine" in lens.border_title
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+async def test_the_counting_lens_is_rnn_bits_minus_ngram_bits(tmp_path, level):
+    from rnntui import ngram
+
+    ckpt = ckpt_for(tmp_path, level)
+    text = "What is justice? said Socrates; and the man is happy.\n"
+    app = PlaygroundApp(ckpt, "tiny.npz", text=text, cursor_blink=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+s", "ctrl+s", "ctrl+s")  # surprise → unit → copies → counting
+        await settle(pilot)
+        lens = app.query_one(Lens)
+        assert lens.mode == "counting" and app.counting is not None
+        vocab = ckpt.vocab
+        train = split_train_val(vocab.encode(TEXT * 12), 0.1)[0]
+        model = ngram.build(train, len(vocab), ngram.DEFAULT_ORDER[level])
+        nl = vocab.id_of("\n")
+        head = [nl] if nl is not None else []
+        counted = -np.log2(ngram.token_probs(model, np.array(head + app.trace.ids))[-1])[len(head) :]
+        np.testing.assert_allclose(lens.values, np.asarray(app.trace.bits) - counted, rtol=1e-9, atol=1e-9)
+        assert "memory beats counting on" in lens.border_title

@@ -54,6 +54,7 @@ class SampleCache:
         self.validation: Sample | None = None
         self.order: tuple[np.ndarray, str] | None = None
         self.reference: copies.Reference | str | None = None  # the indexed training text, or why not
+        self.counting: tuple[object, str] | str | None = None  # (n-gram model, about), or why not
 
     def get(self, fallback_ids: list[int]) -> Sample | None:
         with self.lock:
@@ -101,3 +102,24 @@ class SampleCache:
         found = copies.check_text(ref, text)
         unit = "characters" if ref.vocab.level == "char" else "words"
         return found.chars, copies.summary(found, text, unit)
+
+    def ngram_bits(self, ids: list[int]) -> tuple[np.ndarray | None, str]:
+        """The n-gram baseline's surprise (bits) at each of ``ids`` (T,), read after a newline as the
+        playground's trace is, and a line about the model (or why there is none). The first call
+        counts the training split."""
+        from rnntui import ngram
+        from rnntui.memory import MemoryLimitError
+        from rnntui.trainingtext import CorpusMissingError
+
+        with self.lock:
+            if self.counting is None:
+                try:
+                    self.counting = ngram.baseline_of(self.ckpt)
+                except (CorpusMissingError, MemoryLimitError, OSError) as err:
+                    self.counting = str(err)
+        if isinstance(self.counting, str):
+            return None, self.counting
+        model, about = self.counting
+        nl = self.ckpt.vocab.id_of("\n")
+        head = [nl] if nl is not None else []
+        return ngram.bits(model, np.asarray(head + list(ids), np.int64))[len(head) :], about

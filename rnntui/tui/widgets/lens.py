@@ -22,6 +22,7 @@ SUBTITLES = {
     "unit": "blue −1 · orange +1",
     "compare": f"blue: A less surprised · orange: B (±{COMPARE_MAX_BITS:g} bits)",
     "copies": "reversed: found verbatim in the training text",
+    "counting": f"blue: memory beats counting · orange: counting wins (±{COMPARE_MAX_BITS:g} bits)",
 }
 COPIED = Style(reverse=True)
 
@@ -32,8 +33,8 @@ def copies_style(value: float) -> Style:
 
 
 class Lens(Widget):
-    """``mode`` is "surprise", "unit", "compare" or "copies"; ``values[i]`` colours ``spans[i]`` of
-    ``text``."""
+    """``mode`` is "surprise", "unit", "compare", "copies" or "counting" (bits of the RNN − bits of the
+    n-gram baseline); ``values[i]`` colours ``spans[i]`` of ``text``."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -53,7 +54,7 @@ class Lens(Widget):
         width, height = self.content_size
         out = Text(self.text, no_wrap=False)
         style = {"surprise": surprise_style, "unit": activation_style, "compare": compare_style,
-                 "copies": copies_style}[self.mode]  # fmt: skip
+                 "copies": copies_style, "counting": compare_style}[self.mode]  # fmt: skip
         for (start, end), value in zip(self.spans, self.values, strict=True):
             out.stylize(style(value), start, end)
         # show the end of the text: the last lines that fit

@@ -306,19 +306,28 @@ def _snippet(vocab, tokens: list[str], t: int) -> str:
     "-k", "max_k", type=click.IntRange(min=0, max=500), default=40, help="Look back at most this many tokens."
 )
 @click.option("--spectral", is_flag=True, help="Spectral norm (largest gain) instead of Frobenius.")
-def memory(checkpoint: Path, text: str, max_k: int, spectral: bool) -> None:
+@click.option("--target", help="Connectivity to this next token  [default: the model's likeliest]")
+def memory(checkpoint: Path, text: str, max_k: int, spectral: bool, target: str | None) -> None:
     """Fading memory: how much the token k steps back still moves the last memory of TEXT.
 
     Prints ||d h_last / d x_(last-k)|| (h: the top layer's memory, x: a token's embedding) against k on
     a log scale, an intensity strip under the text, the half-life in tokens and the share of units
-    saturated near ±1.
+    saturated near ±1; beside it the connectivity to the next token (Distill's "Memorization in
+    RNNs"): ||d logit_target / d x_(last-k)||, how much each earlier token moves that token's logit.
     """
-    from rnntui.inspect import SATURATED, display_token, fading_memory
+    import numpy as np
+
+    from rnntui.inspect import SATURATED, display_token, fading_memory, hidden_trace, logits_of
 
     ckpt = _load(checkpoint)
     ids = _encode(ckpt, text)
     norm = "spectral" if spectral else "fro"
-    fm = fading_memory(ckpt.model.params, ids, K=max_k, norm=norm)
+    params = ckpt.model.params
+    if target is None:
+        tid = int(np.argmax(logits_of(params, hidden_trace(params, ids)[-1, -1])))
+    else:
+        tid = _token_id(ckpt.vocab, target, "target")
+    fm = fading_memory(params, ids, K=max_k, norm=norm, target=tid)
     curve = fm.norms
     peak = float(curve.max())
     floor = max(float(curve.min()), peak * 1e-12)
@@ -326,12 +335,13 @@ def memory(checkpoint: Path, text: str, max_k: int, spectral: bool) -> None:
     tokens = [ckpt.vocab.tokens[int(i)] for i in ids]
     click.echo(
         f"||d h_last / d x_(last-k)|| ({'spectral' if spectral else 'Frobenius'} norm), "
-        f"log scale over {decades} decade(s):"
+        f"log scale over {decades} decade(s); then ||d logit / d x_(last-k)|| of the next token "
+        f"{display_token(ckpt.vocab.tokens[tid])!r}{' (the likeliest)' if target is None else ''}:"
     )
     for k, v in enumerate(curve):
         frac = 1 + math.log10(v / peak) / decades if v > 0 else 0.0
         tok = display_token(tokens[len(tokens) - 1 - k])
-        click.echo(f"{k:>4} {tok[:12]:>12} {v:10.3e} {_bar(frac, 40)}")
+        click.echo(f"{k:>4} {tok[:12]:>12} {v:10.3e} {_bar(frac, 40)} {fm.connectivity[k]:10.3e}")
     # the strip: each of the last tokens shaded by its influence (log scale, same decades)
     shown = tokens[-min(len(curve), 60) :]
     cells, shade = [], []

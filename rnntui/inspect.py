@@ -549,19 +549,31 @@ class FadingMemory:
     saturated: np.ndarray  # (L,) share of units with |h| > SATURATED at the last position
     saturated_text: np.ndarray  # (L,) the same share averaged over every position of the text
     hs: np.ndarray  # (T, L, H) the memory after each token
+    # (K+1,) connectivity to the target (Distill's "Memorization in RNNs"): ||d z_target / d x_(last-k)||,
+    # z the logits after the last token; None when no target was asked for
+    connectivity: np.ndarray | None = None
+    target: int | None = None
 
 
 def fading_memory(
-    params: Params, ids: np.ndarray, K: int = 50, norm: str = "fro", h0: np.ndarray | None = None
-) -> FadingMemory:
+    params: Params, ids: np.ndarray, K: int = 50, norm: str = "fro", h0: np.ndarray | None = None,
+    target: int | None = None,
+) -> FadingMemory:  # fmt: skip
     """The fading-memory curve of a text: ids (T,) -> ||d h_(T-1) / d x_(T-1-k)|| for k = 0..min(K, T-1),
-    where h is the top layer's memory and x the embedding input (through every layer)."""
+    where h is the top layer's memory and x the embedding input (through every layer). With a
+    ``target`` token, also its connectivity: ||d z_target / d x_(T-1-k)|| (2-norm over the embedding),
+    z = h_(T-1) Why + by the next-token logits, so d z_target / d x = Why[:, target] · J_k."""
     ids = np.asarray(ids, np.int64)
     if len(ids) == 0:
         raise ValueError("the text has no tokens")
     x = params["embed"][ids]
     hs = hidden_trace_from_inputs(params, x, h0)
-    norms = np.array([matrix_norm(J, norm) for J in input_jacobians(params, x, K, h0=h0, hs=hs)])
+    Js = list(input_jacobians(params, x, K, h0=h0, hs=hs))
+    norms = np.array([matrix_norm(J, norm) for J in Js])
+    connectivity = None
+    if target is not None:
+        w = np.asarray(params["Why"][:, int(target)], np.float64)  # (H,)
+        connectivity = np.array([float(np.linalg.norm(w @ J)) for J in Js])  # (K+1,)
     sat = np.abs(hs) > SATURATED  # (T, L, H)
     return FadingMemory(
         norms,
@@ -571,6 +583,8 @@ def fading_memory(
         sat[-1].mean(axis=-1),
         sat.mean(axis=(0, 2)),
         hs,
+        connectivity,
+        None if target is None else int(target),
     )
 
 

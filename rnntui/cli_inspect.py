@@ -31,7 +31,8 @@ Examples:
   rnntui inspect pca runs/republic/latest.npz -n 60
   rnntui inspect health runs/republic/latest.npz
   rnntui inspect gates runs/lstm/latest.npz
-  rnntui inspect copies runs/republic/latest.npz sample.txt""",
+  rnntui inspect copies runs/republic/latest.npz sample.txt
+  rnntui inspect autocomplete runs/republic/latest.npz --compare runs/lstm/latest.npz""",
 )
 def inspect_group() -> None:
     """Look inside a trained model: embeddings, memory, units, health."""
@@ -643,3 +644,40 @@ def copies(checkpoint: Path, file: Path, k: int | None) -> None:
         raise _fail(str(err)) from None
     for line in copies_mod.report_lines(ref, copies_mod.check_text(ref, text), text):
         click.echo(line)
+
+
+@inspect_group.command(short_help="Autocomplete accuracy by letters seen (top-1, top-3 of the beam).")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--text", "text_file", type=click.Path(path_type=Path),
+              help="Words of this file  [default: the validation split]")  # fmt: skip
+@click.option("--words", "max_words", type=click.IntRange(min=1), default=300, help="Words to try.")
+@click.option("--compare", "other", type=click.Path(path_type=Path), help="A second model, same vocabulary.")
+def autocomplete(checkpoint: Path, text_file: Path | None, max_words: int, other: Path | None) -> None:
+    """Autocomplete accuracy by letters seen (Distill's "Memorization in RNNs"): over the first
+    words of the text, the share the playground's guess finishes right after 0, 1, 2, … of their
+    letters are typed: top-1 (the beam's best word, the ghost text) and top-3 (among its three best).
+    With --compare, a second model's curves beside the first's, on the same words."""
+    from rnntui.autocomplete import MAX_LETTERS, accuracy
+
+    ckpt = _load(checkpoint)
+    models = [(checkpoint, ckpt)]
+    if other is not None:
+        b = _load(other)
+        if b.vocab.tokens != ckpt.vocab.tokens or b.vocab.level != ckpt.vocab.level:
+            raise _fail(f"{checkpoint} and {other} have different vocabularies; compare models of one text")
+        models.append((other, b))
+    ids, source = _text_ids(ckpt, text_file, MAX_TOKENS, "autocomplete")
+    results = [accuracy(c.model, c.vocab, ids, max_words=max_words) for _, c in models]
+    click.echo(f"autocomplete accuracy on the first {results[0].words[0]:,} words of {source}:")
+    head = "".join(f"   {name}: top-1  top-3" for name, _ in zip("AB", models, strict=False))
+    click.echo(f"{'letters':>7} {'words':>6}{head}")
+    for j in range(MAX_LETTERS + 1):
+        if results[0].words[j] == 0:
+            break
+        row = f"{j:>7} {results[0].words[j]:>6}"
+        for r in results:
+            row += f"      {r.top1_share[j]:6.1%} {r.top3_share[j]:6.1%}"
+        bars = "  ".join(_bar(r.top1_share[j], 20) for r in results)
+        click.echo(f"{row}  {bars}")
+    for name, (path, _) in zip("AB", models, strict=False):
+        click.echo(f"  {name}: {path}")

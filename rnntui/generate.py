@@ -193,16 +193,25 @@ def finish_word(model: RNN, h: np.ndarray, logits: np.ndarray, ends: np.ndarray,
     ``h`` (L, S*H) and ``logits`` (V,), the state after the text typed so far, are not changed.
     Words stop at ``max_len`` letters.
     """
+    return finish_words(model, h, logits, ends, width, max_len, 1)[0]
+
+
+def finish_words(model: RNN, h: np.ndarray, logits: np.ndarray, ends: np.ndarray, width: int = BEAM_WIDTH,
+                 max_len: int = MAX_WORD, n: int = 1) -> list[Word]:  # fmt: skip
+    """The ``n`` likeliest ends of the word being typed that the beam finds (``finish_word`` is
+    n = 1), best first, each a different word: the beam keeps the n best endings it meets and drops a
+    hypothesis once it falls below the n-th of them."""
     if ends.all() or not ends.any():  # nothing continues a word, or nothing ends one
-        return Word([], 0.0, h.copy(), logits.copy())
-    best = _beam(model, h, logits, ends, 1, max_len, None)
+        return [Word([], 0.0, h.copy(), logits.copy())]
+    found = _beam(model, h, logits, ends, 1, max_len, [], n)
     if width > 1:
-        best = _beam(model, h, logits, ends, width, max_len, best)
-    return best
+        found = _beam(model, h, logits, ends, width, max_len, found, n)
+    return found
 
 
-def _beam(model, h, logits, ends, width, max_len, best: Word | None) -> Word:
-    """One beam search of ``width``; returns the best word it finished, or ``best`` if none beats it.
+def _beam(model, h, logits, ends, width, max_len, found: list[Word], n: int) -> list[Word]:
+    """One beam search of ``width``; returns the ``n`` best words among those it finished and those
+    ``found`` before (best first; a tie keeps the one found first).
 
     K = live hypotheses (at most ``width``), W = letters (the tokens that continue a word).
     """
@@ -211,23 +220,33 @@ def _beam(model, h, logits, ends, width, max_len, best: Word | None) -> Word:
     z = logits[None, :]  # (K, V) their next-token logits
     scores = np.zeros(1)  # (K,) log P(letters so far)
     words: list[list[int]] = [[]]
+    found = list(found)
     for length in range(max_len + 1):
         # 1) log-softmax of each hypothesis' next token, in float64: (K, V)
         z64 = z.astype(np.float64)
         e = np.exp(z64 - z64.max(1, keepdims=True))
         log_total = np.log(e.sum(1))  # (K,)
-        # 2) each hypothesis ends here: the best of those endings may be the answer
+        # 2) each hypothesis ends here: the best of those endings may be among the answers
         end = scores + np.log(e[:, ends].sum(1)) - log_total  # (K,)
-        i = int(np.argmax(end))
-        if best is None or end[i] > best.score:
-            best = Word(words[i], float(end[i]), hs[:, i].copy(), z[i].copy())
+        for i in np.argsort(-end, kind="stable"):
+            bar = found[n - 1].score if len(found) >= n else -np.inf
+            if end[i] <= bar:
+                break
+            # the same word again (the wide pass meets the narrow pass's answer): the better scored
+            if any(w.ids == words[i] and w.score >= end[i] for w in found):
+                continue
+            found = [w for w in found if w.ids != words[i]]
+            found.append(Word(words[i], float(end[i]), hs[:, i].copy(), z[i].copy()))
+            found.sort(key=lambda w: -w.score)  # stable: of equal scores the earlier stays first
+            del found[n:]
         if length == max_len:
             break
-        # 3) or goes on by a letter: the `width` likeliest of the K * W, if they can still beat it
+        # 3) or goes on by a letter: the `width` likeliest of the K * W, if they can still beat the n-th
+        bar = found[n - 1].score if len(found) >= n else -np.inf
         ext = (scores - log_total)[:, None] + np.log(e[:, letters])  # (K, W)
         flat = ext.ravel()
         top = np.argpartition(-flat, width - 1)[:width] if flat.size > width else np.arange(flat.size)
-        top = top[flat[top] > best.score]  # adding letters only lowers a score
+        top = top[flat[top] > bar]  # adding letters only lowers a score
         if not len(top):
             break
         rows, cols = np.divmod(top, len(letters))
@@ -236,7 +255,7 @@ def _beam(model, h, logits, ends, width, max_len, best: Word | None) -> Word:
         words = [words[r] + [int(t)] for r, t in zip(rows, tokens, strict=True)]
         hs = hs[:, rows]  # (L, K, S*H) a copy: each survivor starts from its parent's state
         z = model.step_batch(tokens, hs)  # all K advanced in one (K, S*H) step
-    return best
+    return found
 
 
 def complete(gen: Generator, max_chars: int = 40, extra_words: int = 2, partial: str = "",

@@ -32,7 +32,8 @@ Examples:
   rnntui inspect health runs/republic/latest.npz
   rnntui inspect gates runs/lstm/latest.npz
   rnntui inspect copies runs/republic/latest.npz sample.txt
-  rnntui inspect autocomplete runs/republic/latest.npz --compare runs/lstm/latest.npz""",
+  rnntui inspect autocomplete runs/republic/latest.npz --compare runs/lstm/latest.npz
+  rnntui inspect match runs/republic/latest.npz "He said [(and I agree)] that" """,
 )
 def inspect_group() -> None:
     """Look inside a trained model: embeddings, memory, units, health."""
@@ -681,3 +682,56 @@ def autocomplete(checkpoint: Path, text_file: Path | None, max_words: int, other
         click.echo(f"{row}  {bars}")
     for name, (path, _) in zip("AB", models, strict=False):
         click.echo(f"  {name}: {path}")
+
+
+@inspect_group.command(short_help="Units on across a span of TEXT; where else they are on (LSTMVis).")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("text")
+@click.option("--threshold", type=click.FloatRange(-1.0, 1.0), default=0.3, help="A unit is on above this h.")
+@click.option("--layer", type=click.IntRange(min=0), help="Layer of the units  [default: the top one]")
+@click.option("--text", "text_file", type=click.Path(path_type=Path),
+              help="Search this file  [default: the validation split]")  # fmt: skip
+@click.option("-n", "count", type=click.IntRange(min=1), default=10, help="Matches to list.")
+def match(checkpoint: Path, text: str, threshold: float, layer: int | None, text_file: Path | None,
+          count: int) -> None:  # fmt: skip
+    """Select and match (LSTMVis): the hidden units on (h > --threshold) at every token of the span of
+    TEXT between [ and ] (the whole TEXT without brackets) form a pattern; the places of the
+    validation text where the units on across as many tokens match it best (Jaccard index) are
+    listed, with the units they share. TEXT is read from a newline's memory, as the playground does."""
+    import numpy as np
+
+    from rnntui.inspect import display_token, hidden_trace
+    from rnntui.match import best_matches, on_across
+
+    ckpt = _load(checkpoint)
+    L = ckpt.model.cfg.layers
+    layer = L - 1 if layer is None else layer
+    if layer >= L:
+        raise _fail(f"layer {layer} is out of range: the model has {L} layer(s), 0..{L - 1}")
+    if text.count("[") > 1 or text.count("]") > 1 or ("[" in text) != ("]" in text):
+        raise _fail('mark the span with one [ and one ], e.g. "He said [(and I agree)] that"')
+    before, span = (text.split("[")[0], text.split("[")[1].split("]")[0]) if "[" in text else ("", text)
+    vocab = ckpt.vocab
+    nl = [vocab.id_of("\n")] if vocab.id_of("\n") is not None else []
+    head = (nl + _encode(ckpt, before).tolist()) if before else nl
+    chosen = _encode(ckpt, span).tolist()
+    hs = hidden_trace(ckpt.model.params, np.array(head + chosen))[:, layer]  # (T, H)
+    w = len(chosen)
+    pattern = on_across(hs[len(head) :], w, threshold)[0]  # (H,)
+    shown = "".join(vocab.tokens[i] for i in chosen) if vocab.level == "char" else span
+    click.echo(f"{int(pattern.sum())} unit(s) of layer {layer} on (h > {threshold:g}) across {shown!r} "
+               f"({w} token(s)): {' '.join(map(str, np.flatnonzero(pattern))) or '-'}")  # fmt: skip
+    if not pattern.any():
+        click.echo("no unit stays on across the span: lower --threshold or choose a shorter span")
+        return
+    ids, source = _text_ids(ckpt, text_file, MAX_TOKENS, "match")
+    found = best_matches(pattern, hidden_trace(ckpt.model.params, ids)[:, layer], w, threshold, count)
+    click.echo(f"best matches in {source}, by the Jaccard index of their on-units:")
+    glue = "" if vocab.level == "char" else " "
+    for m in found:
+        toks = [display_token(vocab.tokens[int(i)]) for i in ids]
+        left = glue.join(toks[max(0, m.start - 20) : m.start])[-30:]
+        mid = glue.join(toks[m.start : m.start + w])
+        right = glue.join(toks[m.start + w : m.start + w + 20])[:30]
+        click.echo(f"  {m.jaccard:5.2f}  {left:>30}[{mid}]{right:<30}  shares {len(m.shared)}: "
+                   f"{' '.join(map(str, m.shared[:12]))}{' …' if len(m.shared) > 12 else ''}")  # fmt: skip

@@ -17,7 +17,7 @@ from textual.widgets import Footer, Static, TextArea
 from rnntui.checkpoint import Checkpoint
 from rnntui.generate import BEAM_WIDTH, Trace, nucleus, probabilities
 from rnntui.tui.help import HelpScreen
-from rnntui.tui.messages import CopiesFound, CountingBits
+from rnntui.tui.messages import CopiesFound, CountingBits, MatchFound
 from rnntui.tui.sizes import MIN_SIZE, too_small_message
 from rnntui.tui.views import DEFAULT_SENTENCES, SCREENS, VIEWS, SampleCache, ViewScreen
 from rnntui.tui.widgets.gates import GatesMap
@@ -71,6 +71,8 @@ class PlaygroundApp(RnnApp):
         Binding("ctrl+t,alt+c", "cell_state", "h/c", show=False),  # Alt+C: a browser keeps Ctrl+T
         Binding("ctrl+s", "lens", "Lens"),
         Binding("ctrl+o", "top_p", "top-p", show=False),
+        Binding("ctrl+up", "threshold(0.1)", "threshold+", show=False),
+        Binding("ctrl+down", "threshold(-0.1)", "threshold−", show=False),
         Binding("ctrl+r", "clear", "Clear", show=False),
         *[Binding(key, f"view('{name}')", title, show=False, priority=True) for key, name, title in VIEWS],
         Binding("f10", "tour", "Tour", show=False),  # the title line says so
@@ -96,8 +98,10 @@ class PlaygroundApp(RnnApp):
             "Ctrl+S",
             "colour the text by surprise, by the picked unit, by what it copies from the training "
             "text, by RNN − n-gram bits (where memory beats counting), or (play A --compare B) by the "
-            "difference between the two models' surprise",
+            "difference between the two models' surprise; or match: the units on across the selected "
+            "span (Shift+arrows) and where else in the validation text they are on (LSTMVis)",
         ),
+        ("Ctrl+↑ / Ctrl+↓", "match lens: the threshold above which a unit is on"),
         ("Ctrl+R", "clear the text"),
         ("F4 … F9", "inside the network: map, softmax, memory, sentences, unit, health (one view each)"),
         ("F10", "the guided tour: one time step of the network, screen by screen, on your text (Esc back)"),
@@ -131,6 +135,8 @@ class PlaygroundApp(RnnApp):
         self.sentences = DEFAULT_SENTENCES  # what the sentences view's text area holds
         self.copies: CopiesFound | None = None  # the copies lens's latest answer
         self.counting: CountingBits | None = None  # the counting lens's latest answer
+        self.matched: MatchFound | None = None  # the match lens's latest answer
+        self.threshold = 0.3  # match lens: a unit is on above this h
 
     @property
     def temperature(self) -> float:
@@ -237,6 +243,20 @@ class PlaygroundApp(RnnApp):
                 )
             else:
                 lens.show(trace.text, [], [], "copies", "copies · indexing the training text…")
+        elif self.lens_mode == "match":
+            prompt = self.query_one(Prompt)
+            a, b = sorted(prompt.document.get_index_from_location(x) for x in prompt.selection)
+            chosen = [i for i, (s, e) in enumerate(trace.spans) if a <= s and e <= b]
+            key = (trace.text, tuple(chosen), self.layer, self.threshold)
+            if not chosen:
+                hint = "select a span of your text (Shift+arrows): the units on across it form a pattern"
+                lens.show(hint, [], [], "match", "match · nothing selected")
+            elif self.matched is not None and self.matched.key == key:
+                found = self.matched
+                lens.show(found.text, found.spans, [1.0] * len(found.spans), "match", found.title)
+            else:
+                span = trace.activations(self.layer)[chosen[0] : chosen[-1] + 1]
+                self.find_matches(key, span, list(trace.ids))
         elif self.lens_mode == "counting":
             found = self.counting
             if found is None or found.text != trace.text:
@@ -269,6 +289,20 @@ class PlaygroundApp(RnnApp):
         """The copies of ``text`` from the training text (the first time, the corpus is indexed)."""
         self.post_message(CopiesFound(text, *self.samples.copies_in(text)))
 
+    @work(thread=True, exclusive=True, group="match", exit_on_error=False)
+    def find_matches(self, key: tuple, span: np.ndarray, ids: list[int]) -> None:
+        """The selection's matches in the validation text (the first time, it is run through the model)."""
+        self.post_message(MatchFound(key, *self.samples.matches(span, self.layer, self.threshold, ids)))
+
+    def on_match_found(self, message: MatchFound) -> None:
+        self.matched = message
+        if self.lens_mode == "match" and not isinstance(self.screen, ViewScreen):
+            self.refresh_panels()
+
+    def action_threshold(self, delta: float) -> None:
+        self.threshold = round(max(-0.9, min(0.9, self.threshold + delta)), 1)
+        self.refresh_panels()
+
     @work(thread=True, exclusive=True, group="counting", exit_on_error=False)
     def count_bits(self, text: str, ids: list[int]) -> None:
         """The n-gram baseline's bits at each token (the first time, the training split is counted)."""
@@ -289,6 +323,10 @@ class PlaygroundApp(RnnApp):
             self.main_prompt.load_text(event.text_area.text)  # keep the playground's text in step
             self.main_prompt.move_cursor(self.main_prompt.document.end)
         self.refresh_panels()
+
+    def on_text_area_selection_changed(self, event: TextArea.SelectionChanged) -> None:
+        if self.lens_mode == "match" and event.text_area.id == "prompt":
+            self.refresh_panels()  # the match lens follows the selection
 
     def on_heatmap_unit_picked(self, event: Heatmap.UnitPicked) -> None:
         self.unit = event.unit
@@ -331,7 +369,8 @@ class PlaygroundApp(RnnApp):
             self.notify("only an LSTM has a cell state c; this model's memory is h alone", timeout=3)
 
     def action_lens(self) -> None:
-        modes = ["surprise", "unit", "copies", "counting"] + (["compare"] if self.other is not None else [])
+        modes = ["surprise", "unit", "copies", "counting", "match"]
+        modes += ["compare"] if self.other is not None else []
         self.lens_mode = modes[(modes.index(self.lens_mode) + 1) % len(modes)]
         self.refresh_panels()
 

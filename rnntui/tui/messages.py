@@ -84,3 +84,16 @@ class CountingBits(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, CountingBits)
+
+
+@dataclass
+class MatchFound(Message):
+    """The matches of the playground's selection (``key``: what they were computed for)."""
+
+    key: tuple
+    text: str
+    spans: list[tuple[int, int]]
+    title: str
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, MatchFound)

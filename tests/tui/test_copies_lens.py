@@ -99,3 +99,33 @@ async def test_the_counting_lens_is_rnn_bits_minus_ngram_bits(tmp_path, level):
         counted = -np.log2(ngram.token_probs(model, np.array(head + app.trace.ids))[-1])[len(head) :]
         np.testing.assert_allclose(lens.values, np.asarray(app.trace.bits) - counted, rtol=1e-9, atol=1e-9)
         assert "memory beats counting on" in lens.border_title
+
+
+async def test_the_match_lens_lists_the_selections_best_matches(monkeypatch):
+    from textual.widgets.text_area import Selection
+
+    from rnntui import checkpoint, inspect, match
+    from rnntui.cli import SHIPPED_MODEL
+
+    ckpt = checkpoint.load(SHIPPED_MODEL)  # trained: units that stay on (the corpus is in corpora/)
+    monkeypatch.setattr("rnntui.tui.views.samples.MAX_TOKENS", 4000)  # a shorter search, a faster test
+    text = "He said (and I agree) that"
+    app = PlaygroundApp(ckpt, "shipped", text=text, cursor_blink=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+s", "ctrl+s", "ctrl+s", "ctrl+s")  # surprise → … → match
+        lens = app.query_one(Lens)
+        assert lens.mode == "match" and "nothing selected" in lens.border_title
+        app.main_prompt.selection = Selection((0, 8), (0, 21))  # "(and I agree)"
+        await settle(pilot)
+        assert lens.mode == "match" and app.matched is not None
+        hs = inspect.hidden_trace(ckpt.model.params, ckpt.vocab.encode("\n" + text))[:, 0]
+        pattern = match.on_across(hs[9:22], 13, 0.3)[0]
+        assert f"match · {int(pattern.sum())} unit(s) on (h > +0.3" in lens.border_title
+        val = np.asarray(inspect.training_corpus_ids(ckpt)[1][:4000], np.int64)
+        found = match.best_matches(pattern, inspect.hidden_trace(ckpt.model.params, val)[:, 0], 13, 0.3, 8)
+        shown = [float(line.split()[0]) for line in lens.text.splitlines()]
+        assert shown == pytest.approx([m.jaccard for m in found], abs=0.006)
+        assert len(lens.spans) == len(found) and all(e - s >= 13 for s, e in lens.spans)
+        await pilot.press("ctrl+down")
+        await settle(pilot)
+        assert app.threshold == pytest.approx(0.2) and "h > +0.2" in lens.border_title

@@ -123,3 +123,35 @@ class SampleCache:
         nl = self.ckpt.vocab.id_of("\n")
         head = [nl] if nl is not None else []
         return ngram.bits(model, np.asarray(head + list(ids), np.int64))[len(head) :], about
+
+    def matches(self, span: np.ndarray, layer: int, threshold: float, fallback_ids: list[int],
+                n: int = 8) -> tuple[str, list[tuple[int, int]], str]:  # fmt: skip
+        """Select and match: the units of ``layer`` on across ``span`` (w, H), the memories of the
+        selected tokens, and the best matching windows of the validation text (else of ``fallback_ids``)
+        as lines of text, with each match's (start, end) characters in them, and a title."""
+        from rnntui.match import best_matches, on_across
+
+        w = len(span)
+        pattern = on_across(span, w, threshold)[0]
+        units = np.flatnonzero(pattern)
+        title = f"match · {len(units)} unit(s) on (h > {threshold:+.1f}, Ctrl+↑/↓) across the selection"
+        if not len(units):
+            return "no unit stays on across the selection: lower the threshold (Ctrl+↓)", [], title
+        sample = self.get(fallback_ids)
+        if sample is None:
+            return "no text to search: the training corpus is not here and the playground is empty", [], title
+        found = best_matches(pattern, sample.hs[:, layer], w, threshold, n)
+        glue = "" if self.ckpt.vocab.level == "char" else " "
+        lines, spans, at = [], [], 0
+        for m in found:
+            shown = [inspect.display_token(t) for t in sample.tokens]
+            left = glue.join(shown[max(0, m.start - 24) : m.start])[-24:]
+            mid = glue.join(shown[m.start : m.start + w])
+            right = glue.join(shown[m.start + w : m.start + w + 24])[:24]
+            head = f"{m.jaccard:4.2f} {left:>24}"
+            spans.append((at + len(head), at + len(head) + len(mid)))
+            line = f"{head}{mid}{right}  shares {len(m.shared)}"
+            lines.append(line)
+            at += len(line) + 1
+        title += f" · best in {sample.source} (Jaccard)"
+        return "\n".join(lines) or "no window shares a unit", spans, title

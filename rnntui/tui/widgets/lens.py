@@ -22,6 +22,7 @@ SUBTITLES = {
     "unit": "blue −1 · orange +1",
     "compare": f"blue: A less surprised · orange: B (±{COMPARE_MAX_BITS:g} bits)",
     "copies": "reversed: found verbatim in the training text",
+    "match": "reversed: the selection's match · select with Shift+arrows",
     "counting": f"blue: memory beats counting · orange: counting wins (±{COMPARE_MAX_BITS:g} bits)",
 }
 COPIED = Style(reverse=True)
@@ -33,8 +34,9 @@ def copies_style(value: float) -> Style:
 
 
 class Lens(Widget):
-    """``mode`` is "surprise", "unit", "compare", "copies" or "counting" (bits of the RNN − bits of the
-    n-gram baseline); ``values[i]`` colours ``spans[i]`` of ``text``."""
+    """``mode`` is "surprise", "unit", "compare", "copies", "counting" (bits of the RNN − bits of the
+    n-gram baseline) or "match" (the selection's matches as text); ``values[i]`` colours ``spans[i]``
+    of ``text``."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -54,7 +56,8 @@ class Lens(Widget):
         width, height = self.content_size
         out = Text(self.text, no_wrap=False)
         style = {"surprise": surprise_style, "unit": activation_style, "compare": compare_style,
-                 "copies": copies_style, "counting": compare_style}[self.mode]  # fmt: skip
+                 "copies": copies_style, "counting": compare_style,
+                 "match": copies_style}[self.mode]  # fmt: skip
         for (start, end), value in zip(self.spans, self.values, strict=True):
             out.stylize(style(value), start, end)
         # show the end of the text: the last lines that fit

@@ -18,7 +18,8 @@
                 panel (on the UI thread), and the work each lens hands its worker: copies
                 (copies.check_text of the whole text), counting (ngram.bits of it), connectivity
                 (fading_memory with a target, K = 40, once typing pauses) and match (the units on
-                across the last 10 tokens, matched over 30,000 validation tokens)
+                across the last 10 tokens, matched over 30,000 validation tokens whose off-counts
+                are kept per threshold)
   start-up      wall time of `rnntui --help`, of `rnntui sample CKPT --length 100` with a warm Numba
                 cache, and of the same with an empty cache (NUMBA_CACHE_DIR set to a new folder);
                 of `rnntui train CORPUS --steps 1` with an empty cache (every training kernel
@@ -116,6 +117,7 @@ def lens_latencies(ckpt, text: str) -> dict[str, list[float]]:
     counting, _ = ngram.baseline_of(ckpt)
     val = np.asarray(inspect.training_corpus_ids(ckpt)[1][:30_000], np.int64)
     val_hs = inspect.hidden_trace(ckpt.model.params, val)[:, 0]  # (T, H): computed once, as the view does
+    val_off = match.off_counts(val_hs, 0.3)  # once per layer and threshold, as the lens keeps it
     trace = Trace(ckpt.model, ckpt.vocab)
     out: dict[str, list[float]] = {k: [] for k in ("nucleus", "copies", "counting", "connectivity", "match")}
     nl = ckpt.vocab.id_of("\n")
@@ -137,7 +139,7 @@ def lens_latencies(ckpt, text: str) -> dict[str, list[float]]:
         t0 = time.perf_counter()
         w = min(10, len(trace.ids))
         pattern = match.on_across(trace.activations(0)[-w:], w, 0.3)[0]
-        match.best_matches(pattern, val_hs, w, 0.3)
+        match.best_matches(pattern, val_hs, w, 0.3, off=val_off)
         out["match"].append(time.perf_counter() - t0)
     return out
 

@@ -19,11 +19,18 @@ import numpy as np
 DEFAULT_THRESHOLD = 0.3
 
 
-def on_across(hs: np.ndarray, w: int, threshold: float) -> np.ndarray:
-    """(T − w + 1, H) bool: unit j is above ``threshold`` at every token of window [t, t + w) of
-    ``hs`` (T, H)."""
+def off_counts(hs: np.ndarray, threshold: float) -> np.ndarray:
+    """(T + 1, H) int32: how many of the first t tokens of ``hs`` (T, H) each unit is off at (h <=
+    ``threshold``); computed once per text and threshold, it answers every window."""
     off = np.zeros((len(hs) + 1, hs.shape[1]), np.int32)
     np.cumsum(hs <= threshold, axis=0, out=off[1:])
+    return off
+
+
+def on_across(hs: np.ndarray, w: int, threshold: float, off: np.ndarray | None = None) -> np.ndarray:
+    """(T − w + 1, H) bool: unit j is above ``threshold`` at every token of window [t, t + w) of
+    ``hs`` (T, H); ``off``: ``off_counts(hs, threshold)`` when already at hand."""
+    off = off_counts(hs, threshold) if off is None else off
     return (off[w:] - off[:-w]) == 0
 
 
@@ -34,13 +41,14 @@ class Match:
     shared: np.ndarray  # unit ids on across both the selection and this window
 
 
-def best_matches(pattern: np.ndarray, hs: np.ndarray, w: int, threshold: float, n: int = 10) -> list[Match]:
+def best_matches(pattern: np.ndarray, hs: np.ndarray, w: int, threshold: float, n: int = 10,
+                 off: np.ndarray | None = None) -> list[Match]:  # fmt: skip
     """The ``n`` best non-overlapping windows of ``w`` tokens of ``hs`` (T, H) by the Jaccard index of
     their on-units with ``pattern`` (H,) bool; ties go to the earlier window. Empty when no unit is
-    on across the selection (nothing to match)."""
+    on across the selection (nothing to match). ``off``: ``off_counts(hs, threshold)`` if at hand."""
     if not pattern.any() or len(hs) < w:
         return []
-    on = on_across(hs, w, threshold)  # (T − w + 1, H)
+    on = on_across(hs, w, threshold, off)  # (T − w + 1, H)
     inter = (on & pattern).sum(axis=1)
     union = (on | pattern).sum(axis=1)
     jac = inter / union

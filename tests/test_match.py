@@ -43,6 +43,9 @@ def test_best_matches_are_the_slow_greedy_jaccard_ranking():
         (t, pytest.approx(j), s) for t, j, s in want
     ]
     assert got[0].start == 50 and got[0].jaccard >= 6 / 12
+    kept = match.off_counts(hs, 0.3)  # the lens keeps these per threshold: the same answer
+    assert [(m.start, m.jaccard) for m in match.best_matches(pattern, hs, w, 0.3, n=5, off=kept)] == [
+        (m.start, m.jaccard) for m in got]  # fmt: skip
     assert match.best_matches(np.zeros(12, bool), hs, w, 0.3) == []
 
 

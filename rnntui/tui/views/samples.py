@@ -55,6 +55,9 @@ class SampleCache:
         self.order: tuple[np.ndarray, str] | None = None
         self.reference: copies.Reference | str | None = None  # the indexed training text, or why not
         self.counting: tuple[object, str] | str | None = None  # (n-gram model, about), or why not
+        self.off: dict[
+            tuple[int, int, float], np.ndarray
+        ] = {}  # match: (sample, layer, threshold) -> off counts
 
     def get(self, fallback_ids: list[int]) -> Sample | None:
         with self.lock:
@@ -129,7 +132,7 @@ class SampleCache:
         """Select and match: the units of ``layer`` on across ``span`` (w, H), the memories of the
         selected tokens, and the best matching windows of the validation text (else of ``fallback_ids``)
         as lines of text, with each match's (start, end) characters in them, and a title."""
-        from rnntui.match import best_matches, on_across
+        from rnntui.match import best_matches, off_counts, on_across
 
         w = len(span)
         pattern = on_across(span, w, threshold)[0]
@@ -140,7 +143,10 @@ class SampleCache:
         sample = self.get(fallback_ids)
         if sample is None:
             return "no text to search: the training corpus is not here and the playground is empty", [], title
-        found = best_matches(pattern, sample.hs[:, layer], w, threshold, n)
+        key = (id(sample), layer, threshold)
+        if key not in self.off:  # one per layer and threshold: each selection then costs one pass
+            self.off = {key: off_counts(sample.hs[:, layer], threshold)}
+        found = best_matches(pattern, sample.hs[:, layer], w, threshold, n, self.off[key])
         glue = "" if self.ckpt.vocab.level == "char" else " "
         lines, spans, at = [], [], 0
         for m in found:

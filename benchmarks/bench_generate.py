@@ -13,6 +13,13 @@
                 greedily, up to 40 characters); p50/p99, and how often the beam's word differs from
                 width 1's
   sampling      tokens/s of generate.sample_text (temperature 1), char level, H = 256
+  lenses        (--lenses: these alone, printed) per keystroke on the shipped model, the text growing
+                to --lens-chars characters of the Republic: the nucleus (top-p 0.9) of the next-token
+                panel (on the UI thread), and the work each lens hands its worker: copies
+                (copies.check_text of the whole text), counting (ngram.bits of it), connectivity
+                (fading_memory with a target, K = 40, once typing pauses) and match (the units on
+                across the last 10 tokens, matched over 30,000 validation tokens whose off-counts
+                are kept per threshold)
   start-up      wall time of `rnntui --help`, of `rnntui sample CKPT --length 100` with a warm Numba
                 cache, and of the same with an empty cache (NUMBA_CACHE_DIR set to a new folder);
                 of `rnntui train CORPUS --steps 1` with an empty cache (every training kernel
@@ -101,6 +108,42 @@ def beam_latencies(model, vocab, text: str) -> tuple[list[float], list[float], d
     return beam, keystroke, stats
 
 
+def lens_latencies(ckpt, text: str) -> dict[str, list[float]]:
+    """Seconds per keystroke of each lens's work, the text growing one character at a time."""
+    from rnntui import copies, inspect, match, ngram
+    from rnntui.generate import Trace, nucleus, probabilities
+
+    ref = copies.reference_of(ckpt)
+    counting, _ = ngram.baseline_of(ckpt)
+    val = np.asarray(inspect.training_corpus_ids(ckpt)[1][:30_000], np.int64)
+    val_hs = inspect.hidden_trace(ckpt.model.params, val)[:, 0]  # (T, H): computed once, as the view does
+    val_off = match.off_counts(val_hs, 0.3)  # once per layer and threshold, as the lens keeps it
+    trace = Trace(ckpt.model, ckpt.vocab)
+    out: dict[str, list[float]] = {k: [] for k in ("nucleus", "copies", "counting", "connectivity", "match")}
+    nl = ckpt.vocab.id_of("\n")
+    for i in range(1, len(text) + 1):
+        trace.set_text(text[:i])
+        ids = np.array([nl] + trace.ids, np.int64)
+        t0 = time.perf_counter()
+        nucleus(probabilities(trace.gen.logits, 0.7), 0.9)
+        out["nucleus"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        copies.check_text(ref, text[:i])
+        out["copies"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        ngram.bits(counting, ids)
+        out["counting"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        inspect.fading_memory(ckpt.model.params, ids, K=min(40, len(ids) - 1), target=0)
+        out["connectivity"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        w = min(10, len(trace.ids))
+        pattern = match.on_across(trace.activations(0)[-w:], w, 0.3)[0]
+        match.best_matches(pattern, val_hs, w, 0.3, off=val_off)
+        out["match"].append(time.perf_counter() - t0)
+    return out
+
+
 def sampling_rate(model, vocab, n: int) -> float:
     sample_text(model, vocab, length=50, seed=0)  # warm
     t0 = time.perf_counter()
@@ -124,10 +167,23 @@ def main(argv=None) -> int:
     ap.add_argument("--keystrokes", type=int, default=2000)
     ap.add_argument("--sample-tokens", type=int, default=20000)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--lenses", action="store_true", help="only the lenses' per-keystroke work, printed")
+    ap.add_argument("--lens-chars", type=int, default=400)
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args(argv)
 
     corpus = ROOT / "corpora" / "republic.txt"
+    if args.lenses:
+        shipped = checkpoint.load(SHIPPED_MODEL)
+        text = corpus.read_text(encoding="utf-8")[20000 : 20000 + args.lens_chars]
+        lens_latencies(shipped, text[:30])  # compile / warm, and build or read the caches
+        for name, lat in lens_latencies(shipped, text).items():
+            p50, p99 = 1e3 * percentile(lat, 50), 1e3 * percentile(lat, 99)
+            print(
+                f"{name:<13} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  max {1e3 * max(lat):7.2f} ms"
+                f"  ({len(lat)} keystrokes)"
+            )
+        return 0
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer.start(corpus, TrainConfig(hidden=args.hidden, steps=1), Path(tmp) / "run")

@@ -349,7 +349,8 @@ def _train_with_progress(trainer):
     epilog="""\b
 Examples:
   rnntui sample runs/republic/latest.npz --prime "Socrates" --temperature 0.7 --seed 1
-  rnntui sample runs/republic/best.npz --length 2000 --top-k 5 > babble.txt"""
+  rnntui sample runs/republic/best.npz --length 2000 --top-k 5 > babble.txt
+  rnntui sample runs/republic/best.npz --top-p 0.9 --mark-copies"""
 )
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--length", type=NONNEG_INT, default=500, help="Tokens to generate.")
@@ -363,15 +364,28 @@ Examples:
 @click.option(
     "--top-k", type=NONNEG_INT, default=0, help="Sample only among the k likeliest tokens (0: all)."
 )
+@click.option(
+    "--top-p",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=1.0,
+    help="Nucleus sampling: only among the likeliest tokens whose mass reaches p (1: all).",
+)
 @click.option("--prime", default="", help="Text to start from (fed through the model first).")
 @click.option(
     "--prime-file", type=click.Path(path_type=Path), help="Read the prime text from a file (up to 1 MiB)."
 )
 @click.option("--seed", type=NONNEG_INT, help="Make the sample reproducible.")
 @click.option("--stop", help="Stop after this string appears in the generated text.")
-def sample(checkpoint: Path, length: int, temperature: float, top_k: int, prime: str, prime_file: Path | None,
-           seed: int | None, stop: str | None) -> None:  # fmt: skip
-    """Generate text from the model in CHECKPOINT to standard output."""
+@click.option("--mark-copies", is_flag=True,
+              help="Mark the spans (20+ characters, or 5+ words) copied verbatim from the training text, "
+                   "and report them with the novel share by span length on standard error.")  # fmt: skip
+def sample(checkpoint: Path, length: int, temperature: float, top_k: int, top_p: float, prime: str,
+           prime_file: Path | None, seed: int | None, stop: str | None,
+           mark_copies: bool) -> None:  # fmt: skip
+    """Generate text from the model in CHECKPOINT to standard output.
+
+    With --mark-copies the copied spans are shown reversed on a terminal, and between ⟦ and ⟧ when
+    the output goes elsewhere."""
     from rnntui import checkpoint as ckpt_mod
     from rnntui import memory
     from rnntui.corpus import read_text
@@ -385,10 +399,44 @@ def sample(checkpoint: Path, length: int, temperature: float, top_k: int, prime:
         ckpt = ckpt_mod.load(checkpoint)
         memory.require(sample_need(ckpt.vocab, length), f"--length {length:,}", "lower --length")
         text = sample_text(ckpt.model, ckpt.vocab, length=length, prime=prime, temperature=temperature,
-                           top_k=top_k, seed=seed, stop=stop)  # fmt: skip
+                           top_k=top_k, top_p=top_p, seed=seed, stop=stop)  # fmt: skip
     except _expected_errors() as err:
         raise _fail(err) from None
-    click.echo(text)
+    if mark_copies:
+        _echo_marked(ckpt, text)
+    else:
+        click.echo(text)
+
+
+def _echo_marked(ckpt, text: str) -> None:
+    """``text`` with its copies from the training text marked; the copy report on standard error."""
+    import numpy as np
+
+    from rnntui import copies
+    from rnntui.memory import MemoryLimitError
+    from rnntui.trainingtext import CorpusMissingError
+
+    try:
+        ref = copies.reference_of(ckpt)
+    except (CorpusMissingError, MemoryLimitError, OSError) as err:
+        click.echo(text)
+        raise _fail(CorpusMissingError(f"cannot mark copies: {err}")) from None
+    found = copies.check_text(ref, text)
+    inside = np.zeros(len(text) + 1, bool)
+    for a, b in found.chars:
+        inside[a:b] = True
+    cuts = np.flatnonzero(np.diff(inside.astype(np.int8), prepend=0)).tolist() + [len(text)]
+    tty = sys.stdout.isatty()
+    out, at = [], 0
+    for cut in cuts:
+        piece = text[at:cut]
+        if piece and inside[at]:
+            piece = click.style(piece, reverse=True) if tty else f"⟦{piece}⟧"
+        out.append(piece)
+        at = cut
+    click.echo("".join(out))
+    for line in copies.report_lines(ref, found, text):
+        click.echo(line, err=True)
 
 
 # -- play ---------------------------------------------------------------------------------------
@@ -536,8 +584,12 @@ def serve(checkpoint: Path | None, model_name: str | None, host: str, port: int,
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--encoding", default="utf-8", help="Text encoding of FILE.")
-def eval_(checkpoint: Path, file: Path, encoding: str) -> None:
-    """Score the text in FILE with the model in CHECKPOINT: loss, bits and perplexity.
+@click.option("--ngram", "ngram_order", type=click.IntRange(min=0),
+              help="Orders of the n-gram baseline, 1..N (0: none)  [default: 8 char, 4 word]")  # fmt: skip
+def eval_(checkpoint: Path, file: Path, encoding: str, ngram_order: int | None) -> None:
+    """Score the text in FILE with the model in CHECKPOINT: loss, bits and perplexity, and beside them
+    what counting alone gets: an n-gram model (interpolated Witten–Bell) of the checkpoint's training
+    split, order by order (when that corpus is on this machine).
 
     The text is read as one sequence from an empty memory, exactly as the model would see it, a
     block at a time: a FILE of any size is scored in bounded memory.
@@ -576,6 +628,30 @@ def eval_(checkpoint: Path, file: Path, encoding: str) -> None:
     if unit == "token":  # bits per character makes word and char models comparable
         line += f"  {nats_to_bits(nats) * predictions / chars:.4f} bits/char"
     click.echo(line)
+    if ngram_order != 0:
+        _echo_ngram(ckpt, file, encoding, nats, unit, ngram_order)
+
+
+def _echo_ngram(ckpt, file: Path, encoding: str, nats: float, unit: str, order: int | None) -> None:
+    """The n-gram baseline's loss on FILE, order by order, against the model's ``nats``."""
+    from rnntui import ngram
+    from rnntui.corpus import iter_text
+    from rnntui.memory import MemoryLimitError
+    from rnntui.trainingtext import CorpusMissingError
+
+    try:
+        model, about = ngram.baseline_of(ckpt, order)
+        table, _ = ngram.stream_losses(
+            model, ckpt.vocab.encode_blocks(iter_text(file, encoding), what=str(file))
+        )
+    except (CorpusMissingError, MemoryLimitError) as err:
+        click.echo(f"n-gram baseline: none ({err})")
+        return
+    except _expected_errors() as err:
+        raise _fail(err) from None
+    click.echo(f"n-gram baseline ({about}), on the same predictions:")
+    for line in ngram.describe_losses(nats, table, unit):
+        click.echo(line)
 
 
 @main.command(short_help="The same text through two models: losses, who wins where, memory.")

@@ -15,6 +15,7 @@ import click
 MAX_TOKENS = 60_000  # default cap on the text run through the model: a char-level validation split
 SHADES = " ░▒▓█"
 SENTENCES_LIMIT = 1 << 20  # sentences FILE: at most 1 MiB ...
+COPIES_LIMIT = 1 << 20  # copies FILE: at most 1 MiB
 MAX_SENTENCES = 500  # ... and 500 lines (their cosine matrix is printed, one column each)
 
 
@@ -29,7 +30,10 @@ Examples:
   rnntui inspect memory runs/republic/latest.npz "The soul of the just man"
   rnntui inspect pca runs/republic/latest.npz -n 60
   rnntui inspect health runs/republic/latest.npz
-  rnntui inspect gates runs/lstm/latest.npz""",
+  rnntui inspect gates runs/lstm/latest.npz
+  rnntui inspect copies runs/republic/latest.npz sample.txt
+  rnntui inspect autocomplete runs/republic/latest.npz --compare runs/lstm/latest.npz
+  rnntui inspect match runs/republic/latest.npz "He said [(and I agree)] that" """,
 )
 def inspect_group() -> None:
     """Look inside a trained model: embeddings, memory, units, health."""
@@ -304,19 +308,28 @@ def _snippet(vocab, tokens: list[str], t: int) -> str:
     "-k", "max_k", type=click.IntRange(min=0, max=500), default=40, help="Look back at most this many tokens."
 )
 @click.option("--spectral", is_flag=True, help="Spectral norm (largest gain) instead of Frobenius.")
-def memory(checkpoint: Path, text: str, max_k: int, spectral: bool) -> None:
+@click.option("--target", help="Connectivity to this next token  [default: the model's likeliest]")
+def memory(checkpoint: Path, text: str, max_k: int, spectral: bool, target: str | None) -> None:
     """Fading memory: how much the token k steps back still moves the last memory of TEXT.
 
     Prints ||d h_last / d x_(last-k)|| (h: the top layer's memory, x: a token's embedding) against k on
     a log scale, an intensity strip under the text, the half-life in tokens and the share of units
-    saturated near ±1.
+    saturated near ±1; beside it the connectivity to the next token (Distill's "Memorization in
+    RNNs"): ||d logit_target / d x_(last-k)||, how much each earlier token moves that token's logit.
     """
-    from rnntui.inspect import SATURATED, display_token, fading_memory
+    import numpy as np
+
+    from rnntui.inspect import SATURATED, display_token, fading_memory, hidden_trace, logits_of
 
     ckpt = _load(checkpoint)
     ids = _encode(ckpt, text)
     norm = "spectral" if spectral else "fro"
-    fm = fading_memory(ckpt.model.params, ids, K=max_k, norm=norm)
+    params = ckpt.model.params
+    if target is None:
+        tid = int(np.argmax(logits_of(params, hidden_trace(params, ids)[-1, -1])))
+    else:
+        tid = _token_id(ckpt.vocab, target, "target")
+    fm = fading_memory(params, ids, K=max_k, norm=norm, target=tid)
     curve = fm.norms
     peak = float(curve.max())
     floor = max(float(curve.min()), peak * 1e-12)
@@ -324,12 +337,13 @@ def memory(checkpoint: Path, text: str, max_k: int, spectral: bool) -> None:
     tokens = [ckpt.vocab.tokens[int(i)] for i in ids]
     click.echo(
         f"||d h_last / d x_(last-k)|| ({'spectral' if spectral else 'Frobenius'} norm), "
-        f"log scale over {decades} decade(s):"
+        f"log scale over {decades} decade(s); then ||d logit / d x_(last-k)|| of the next token "
+        f"{display_token(ckpt.vocab.tokens[tid])!r}{' (the likeliest)' if target is None else ''}:"
     )
     for k, v in enumerate(curve):
         frac = 1 + math.log10(v / peak) / decades if v > 0 else 0.0
         tok = display_token(tokens[len(tokens) - 1 - k])
-        click.echo(f"{k:>4} {tok[:12]:>12} {v:10.3e} {_bar(frac, 40)}")
+        click.echo(f"{k:>4} {tok[:12]:>12} {v:10.3e} {_bar(frac, 40)} {fm.connectivity[k]:10.3e}")
     # the strip: each of the last tokens shaded by its influence (log scale, same decades)
     shown = tokens[-min(len(curve), 60) :]
     cells, shade = [], []
@@ -606,3 +620,118 @@ def _saturation_map(left, right, width: int = 41, height: int = 11) -> list[str]
     lines.append("        └" + "─" * width)
     lines.append("         0" + " " * (width - 9) + "left 1" + f"   (densest cell: {top} units)")
     return lines
+
+
+@inspect_group.command(short_help="Spans of FILE copied verbatim from the training text.")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--min-span", "k", type=click.IntRange(min=1),
+              help="Shortest copy reported, in tokens  [default: 20 characters, or 5 words]")  # fmt: skip
+def copies(checkpoint: Path, file: Path, k: int | None) -> None:
+    """Which spans of FILE (any text, up to 1 MiB: a sample, or something written elsewhere) occur
+    verbatim in the text the model in CHECKPOINT was trained on (its training split): each copied
+    span with where it occurs, and the novel share by span length (torch-rnn's novel_substrings).
+    Found with a suffix array of the training text, built once and cached beside its token cache."""
+    from rnntui import copies as copies_mod
+    from rnntui.corpus import CorpusError, read_text
+    from rnntui.memory import MemoryLimitError
+    from rnntui.trainingtext import CorpusMissingError
+
+    ckpt = _load(checkpoint)
+    try:
+        text = read_text(file, limit=COPIES_LIMIT)
+        ref = copies_mod.reference_of(ckpt, k)
+    except (CorpusError, CorpusMissingError, MemoryLimitError, OSError) as err:
+        raise _fail(str(err)) from None
+    for line in copies_mod.report_lines(ref, copies_mod.check_text(ref, text), text):
+        click.echo(line)
+
+
+@inspect_group.command(short_help="Autocomplete accuracy by letters seen (top-1, top-3 of the beam).")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--text", "text_file", type=click.Path(path_type=Path),
+              help="Words of this file  [default: the validation split]")  # fmt: skip
+@click.option("--words", "max_words", type=click.IntRange(min=1), default=300, help="Words to try.")
+@click.option("--compare", "other", type=click.Path(path_type=Path), help="A second model, same vocabulary.")
+def autocomplete(checkpoint: Path, text_file: Path | None, max_words: int, other: Path | None) -> None:
+    """Autocomplete accuracy by letters seen (Distill's "Memorization in RNNs"): over the first
+    words of the text, the share the playground's guess finishes right after 0, 1, 2, … of their
+    letters are typed: top-1 (the beam's best word, the ghost text) and top-3 (among its three best).
+    With --compare, a second model's curves beside the first's, on the same words."""
+    from rnntui.autocomplete import MAX_LETTERS, accuracy
+
+    ckpt = _load(checkpoint)
+    models = [(checkpoint, ckpt)]
+    if other is not None:
+        b = _load(other)
+        if b.vocab.tokens != ckpt.vocab.tokens or b.vocab.level != ckpt.vocab.level:
+            raise _fail(f"{checkpoint} and {other} have different vocabularies; compare models of one text")
+        models.append((other, b))
+    ids, source = _text_ids(ckpt, text_file, MAX_TOKENS, "autocomplete")
+    results = [accuracy(c.model, c.vocab, ids, max_words=max_words) for _, c in models]
+    click.echo(f"autocomplete accuracy on the first {results[0].words[0]:,} words of {source}:")
+    head = "".join(f"   {name}: top-1  top-3" for name, _ in zip("AB", models, strict=False))
+    click.echo(f"{'letters':>7} {'words':>6}{head}")
+    for j in range(MAX_LETTERS + 1):
+        if results[0].words[j] == 0:
+            break
+        row = f"{j:>7} {results[0].words[j]:>6}"
+        for r in results:
+            row += f"      {r.top1_share[j]:6.1%} {r.top3_share[j]:6.1%}"
+        bars = "  ".join(_bar(r.top1_share[j], 20) for r in results)
+        click.echo(f"{row}  {bars}")
+    for name, (path, _) in zip("AB", models, strict=False):
+        click.echo(f"  {name}: {path}")
+
+
+@inspect_group.command(short_help="Units on across a span of TEXT; where else they are on (LSTMVis).")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("text")
+@click.option("--threshold", type=click.FloatRange(-1.0, 1.0), default=0.3, help="A unit is on above this h.")
+@click.option("--layer", type=click.IntRange(min=0), help="Layer of the units  [default: the top one]")
+@click.option("--text", "text_file", type=click.Path(path_type=Path),
+              help="Search this file  [default: the validation split]")  # fmt: skip
+@click.option("-n", "count", type=click.IntRange(min=1), default=10, help="Matches to list.")
+def match(checkpoint: Path, text: str, threshold: float, layer: int | None, text_file: Path | None,
+          count: int) -> None:  # fmt: skip
+    """Select and match (LSTMVis): the hidden units on (h > --threshold) at every token of the span of
+    TEXT between [ and ] (the whole TEXT without brackets) form a pattern; the places of the
+    validation text where the units on across as many tokens match it best (Jaccard index) are
+    listed, with the units they share. TEXT is read from a newline's memory, as the playground does."""
+    import numpy as np
+
+    from rnntui.inspect import display_token, hidden_trace
+    from rnntui.match import best_matches, on_across
+
+    ckpt = _load(checkpoint)
+    L = ckpt.model.cfg.layers
+    layer = L - 1 if layer is None else layer
+    if layer >= L:
+        raise _fail(f"layer {layer} is out of range: the model has {L} layer(s), 0..{L - 1}")
+    if text.count("[") > 1 or text.count("]") > 1 or ("[" in text) != ("]" in text):
+        raise _fail('mark the span with one [ and one ], e.g. "He said [(and I agree)] that"')
+    before, span = (text.split("[")[0], text.split("[")[1].split("]")[0]) if "[" in text else ("", text)
+    vocab = ckpt.vocab
+    nl = [vocab.id_of("\n")] if vocab.id_of("\n") is not None else []
+    head = (nl + _encode(ckpt, before).tolist()) if before else nl
+    chosen = _encode(ckpt, span).tolist()
+    hs = hidden_trace(ckpt.model.params, np.array(head + chosen))[:, layer]  # (T, H)
+    w = len(chosen)
+    pattern = on_across(hs[len(head) :], w, threshold)[0]  # (H,)
+    shown = "".join(vocab.tokens[i] for i in chosen) if vocab.level == "char" else span
+    click.echo(f"{int(pattern.sum())} unit(s) of layer {layer} on (h > {threshold:g}) across {shown!r} "
+               f"({w} token(s)): {' '.join(map(str, np.flatnonzero(pattern))) or '-'}")  # fmt: skip
+    if not pattern.any():
+        click.echo("no unit stays on across the span: lower --threshold or choose a shorter span")
+        return
+    ids, source = _text_ids(ckpt, text_file, MAX_TOKENS, "match")
+    found = best_matches(pattern, hidden_trace(ckpt.model.params, ids)[:, layer], w, threshold, count)
+    click.echo(f"best matches in {source}, by the Jaccard index of their on-units:")
+    glue = "" if vocab.level == "char" else " "
+    for m in found:
+        toks = [display_token(vocab.tokens[int(i)]) for i in ids]
+        left = glue.join(toks[max(0, m.start - 20) : m.start])[-30:]
+        mid = glue.join(toks[m.start : m.start + w])
+        right = glue.join(toks[m.start + w : m.start + w + 20])[:30]
+        click.echo(f"  {m.jaccard:5.2f}  {left:>30}[{mid}]{right:<30}  shares {len(m.shared)}: "
+                   f"{' '.join(map(str, m.shared[:12]))}{' …' if len(m.shared) > 12 else ''}")  # fmt: skip

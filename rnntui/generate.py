@@ -1,4 +1,4 @@
-"""Sampling from the model: temperature, top-k, priming, stop strings.
+"""Sampling from the model: temperature, top-k, nucleus (top-p), priming, stop strings.
 
 The model turns its memory into logits (one score per token); dividing them by a temperature
 before the softmax sharpens (T < 1) or flattens (T > 1) the distribution; T = 0 means always take
@@ -20,13 +20,18 @@ from rnntui.memory import Need
 from rnntui.model import RNN
 
 
-def probabilities(logits: np.ndarray, temperature: float = 1.0, top_k: int = 0) -> np.ndarray:
-    """softmax(logits / temperature) over (V,), restricted to the ``top_k`` best when top_k > 0.
+def probabilities(
+    logits: np.ndarray, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
+) -> np.ndarray:
+    """softmax(logits / temperature) over (V,), restricted to the ``top_k`` best when top_k > 0, then
+    to the nucleus of mass ``top_p`` when top_p < 1 (renormalised).
 
     temperature 0 puts all mass on the argmax. Computed in float64.
     """
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0 (got {temperature})")
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1] (got {top_p})")
     z = np.asarray(logits, np.float64)
     if temperature == 0:
         p = np.zeros_like(z)
@@ -37,14 +42,32 @@ def probabilities(logits: np.ndarray, temperature: float = 1.0, top_k: int = 0) 
         cut = np.partition(z, len(z) - top_k)[len(z) - top_k]
         z = np.where(z >= cut, z, -np.inf)
     z = np.exp(z - z.max())
-    return z / z.sum()
+    p = z / z.sum()
+    if top_p < 1.0:
+        p = np.where(nucleus(p, top_p), p, 0.0)
+        p /= p.sum()
+    return p
 
 
-def pick(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.0, top_k: int = 0) -> int:
-    """Draw one token id from the tempered (and top-k restricted) softmax of ``logits`` (V,)."""
+def nucleus(probs: np.ndarray, top_p: float) -> np.ndarray:
+    """(V,) bool: the nucleus of ``probs`` (V,) (Holtzman et al. 2020), the smallest set of the likeliest
+    tokens whose mass is at least ``top_p`` (of the total); ties go to the lower id. top_p >= 1: all."""
+    keep = np.ones(len(probs), bool)
+    if top_p >= 1.0:
+        return keep
+    order = np.argsort(-probs, kind="stable")
+    mass = np.cumsum(probs[order])
+    n = min(len(probs), int(np.searchsorted(mass, top_p * mass[-1], side="left")) + 1)
+    keep[order[n:]] = False
+    return keep
+
+
+def pick(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.0, top_k: int = 0,
+         top_p: float = 1.0) -> int:  # fmt: skip
+    """Draw one token id from the tempered (and top-k, top-p restricted) softmax of ``logits`` (V,)."""
     if temperature == 0:
         return int(np.argmax(logits))
-    p = probabilities(logits, temperature, top_k)
+    p = probabilities(logits, temperature, top_k, top_p)
     return int(min(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"), len(p) - 1))
 
 
@@ -81,11 +104,11 @@ class Generator:
         return [int(i) for i in ids]
 
     def sample(
-        self, n: int, rng: np.random.Generator, temperature: float = 1.0, top_k: int = 0
+        self, n: int, rng: np.random.Generator, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
     ) -> Iterator[int]:
         """Yield ``n`` sampled token ids, feeding each back in."""
         for _ in range(n):
-            tid = pick(self.logits, rng, temperature, top_k)
+            tid = pick(self.logits, rng, temperature, top_k, top_p)
             self.model.step(tid, self.h, self.logits)
             yield tid
 
@@ -99,7 +122,8 @@ def sample_need(vocab: Vocab, length: int) -> Need:
 
 
 def sample_text(model: RNN, vocab: Vocab, *, length: int, prime: str = "", temperature: float = 1.0,
-                top_k: int = 0, seed: int | None = None, stop: str | None = None) -> str:  # fmt: skip
+                top_k: int = 0, top_p: float = 1.0, seed: int | None = None,
+                stop: str | None = None) -> str:  # fmt: skip
     """The prime followed by ``length`` sampled tokens, cut after ``stop`` if it appears."""
     if length < 0:
         raise ValueError(f"length must be >= 0 (got {length})")
@@ -114,7 +138,7 @@ def sample_text(model: RNN, vocab: Vocab, *, length: int, prime: str = "", tempe
     parts = [piece(t) for t in primed] if prime else []
     total = sum(map(len, parts))
     tail = ""  # the last len(stop) - 1 characters generated: where a stop string may begin
-    for tid in gen.sample(length, rng, temperature, top_k):
+    for tid in gen.sample(length, rng, temperature, top_k, top_p):
         new = piece(tid)
         parts.append(new)
         if stop:  # only the newest piece and the tail before it: time linear in the length
@@ -169,16 +193,25 @@ def finish_word(model: RNN, h: np.ndarray, logits: np.ndarray, ends: np.ndarray,
     ``h`` (L, S*H) and ``logits`` (V,), the state after the text typed so far, are not changed.
     Words stop at ``max_len`` letters.
     """
+    return finish_words(model, h, logits, ends, width, max_len, 1)[0]
+
+
+def finish_words(model: RNN, h: np.ndarray, logits: np.ndarray, ends: np.ndarray, width: int = BEAM_WIDTH,
+                 max_len: int = MAX_WORD, n: int = 1) -> list[Word]:  # fmt: skip
+    """The ``n`` likeliest ends of the word being typed that the beam finds (``finish_word`` is
+    n = 1), best first, each a different word: the beam keeps the n best endings it meets and drops a
+    hypothesis once it falls below the n-th of them."""
     if ends.all() or not ends.any():  # nothing continues a word, or nothing ends one
-        return Word([], 0.0, h.copy(), logits.copy())
-    best = _beam(model, h, logits, ends, 1, max_len, None)
+        return [Word([], 0.0, h.copy(), logits.copy())]
+    found = _beam(model, h, logits, ends, 1, max_len, [], n)
     if width > 1:
-        best = _beam(model, h, logits, ends, width, max_len, best)
-    return best
+        found = _beam(model, h, logits, ends, width, max_len, found, n)
+    return found
 
 
-def _beam(model, h, logits, ends, width, max_len, best: Word | None) -> Word:
-    """One beam search of ``width``; returns the best word it finished, or ``best`` if none beats it.
+def _beam(model, h, logits, ends, width, max_len, found: list[Word], n: int) -> list[Word]:
+    """One beam search of ``width``; returns the ``n`` best words among those it finished and those
+    ``found`` before (best first; a tie keeps the one found first).
 
     K = live hypotheses (at most ``width``), W = letters (the tokens that continue a word).
     """
@@ -187,23 +220,33 @@ def _beam(model, h, logits, ends, width, max_len, best: Word | None) -> Word:
     z = logits[None, :]  # (K, V) their next-token logits
     scores = np.zeros(1)  # (K,) log P(letters so far)
     words: list[list[int]] = [[]]
+    found = list(found)
     for length in range(max_len + 1):
         # 1) log-softmax of each hypothesis' next token, in float64: (K, V)
         z64 = z.astype(np.float64)
         e = np.exp(z64 - z64.max(1, keepdims=True))
         log_total = np.log(e.sum(1))  # (K,)
-        # 2) each hypothesis ends here: the best of those endings may be the answer
+        # 2) each hypothesis ends here: the best of those endings may be among the answers
         end = scores + np.log(e[:, ends].sum(1)) - log_total  # (K,)
-        i = int(np.argmax(end))
-        if best is None or end[i] > best.score:
-            best = Word(words[i], float(end[i]), hs[:, i].copy(), z[i].copy())
+        for i in np.argsort(-end, kind="stable"):
+            bar = found[n - 1].score if len(found) >= n else -np.inf
+            if end[i] <= bar:
+                break
+            # the same word again (the wide pass meets the narrow pass's answer): the better scored
+            if any(w.ids == words[i] and w.score >= end[i] for w in found):
+                continue
+            found = [w for w in found if w.ids != words[i]]
+            found.append(Word(words[i], float(end[i]), hs[:, i].copy(), z[i].copy()))
+            found.sort(key=lambda w: -w.score)  # stable: of equal scores the earlier stays first
+            del found[n:]
         if length == max_len:
             break
-        # 3) or goes on by a letter: the `width` likeliest of the K * W, if they can still beat it
+        # 3) or goes on by a letter: the `width` likeliest of the K * W, if they can still beat the n-th
+        bar = found[n - 1].score if len(found) >= n else -np.inf
         ext = (scores - log_total)[:, None] + np.log(e[:, letters])  # (K, W)
         flat = ext.ravel()
         top = np.argpartition(-flat, width - 1)[:width] if flat.size > width else np.arange(flat.size)
-        top = top[flat[top] > best.score]  # adding letters only lowers a score
+        top = top[flat[top] > bar]  # adding letters only lowers a score
         if not len(top):
             break
         rows, cols = np.divmod(top, len(letters))
@@ -212,7 +255,7 @@ def _beam(model, h, logits, ends, width, max_len, best: Word | None) -> Word:
         words = [words[r] + [int(t)] for r, t in zip(rows, tokens, strict=True)]
         hs = hs[:, rows]  # (L, K, S*H) a copy: each survivor starts from its parent's state
         z = model.step_batch(tokens, hs)  # all K advanced in one (K, S*H) step
-    return best
+    return found
 
 
 def complete(gen: Generator, max_chars: int = 40, extra_words: int = 2, partial: str = "",
@@ -398,11 +441,14 @@ class Trace:
             return np.zeros((n, len(model.cell.GATES), model.cfg.hidden), self.gen.h.dtype)
         return np.stack([g[layer] for g in gates])
 
-    def continuation(self, n: int, rng: np.random.Generator, temperature: float = 1.0) -> str:
-        """``n`` tokens sampled after the text at ``temperature``, decoded (the trace is unchanged)."""
+    def continuation(
+        self, n: int, rng: np.random.Generator, temperature: float = 1.0, top_p: float = 1.0
+    ) -> str:
+        """``n`` tokens sampled after the text at ``temperature`` (from the nucleus of mass ``top_p``),
+        decoded (the trace is unchanged)."""
         gen = Generator(self.gen.model, self.gen.vocab)
         gen.h[:], gen.logits[:] = self.gen.h, self.gen.logits
-        ids = list(gen.sample(n, rng, temperature))
+        ids = list(gen.sample(n, rng, temperature, top_p=top_p))
         text = self.gen.vocab.decode(ids)
         if self.gen.vocab.level == "word" and text and self.text and not self.text[-1].isspace():
             text = " " + text

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -113,42 +112,14 @@ def token_id(vocab, word: str) -> int | None:
 
 def training_corpus_ids(ckpt) -> tuple[np.ndarray, np.ndarray] | None:
     """(all token ids, validation ids) of the corpus a checkpoint was trained on, or None when it is
-    not on this machine (or has changed since). Its files are looked for at their recorded paths,
-    then under the same names in the project's ``corpora/`` folder (where the shipped model's text
-    lives)."""
-    from rnntui.checkpoint import corpus_files
-    from rnntui.corpus import Vocab, read_corpus, split_train_val
-    from rnntui.tokencache import tokenize
+    not on this machine (or has changed since): see ``rnntui.trainingtext.locate``."""
+    from rnntui.trainingtext import CorpusMissingError, locate
 
-    recorded = [path for path, _ in corpus_files(ckpt.meta)]
-    if not recorded:
+    try:
+        found = locate(ckpt)
+    except CorpusMissingError:
         return None
-    info = ckpt.meta.get("corpus") or {}
-    train = ckpt.meta.get("train") or {}
-    vocab = ckpt.vocab
-    init = ckpt.meta.get("init_from")  # a fine-tuned model's vocabulary grew from its base's
-    base = Vocab(vocab.level, vocab.tokens[: int(init["base_vocab"])], vocab.lowercase) if init else None
-    corpora = Path(__file__).resolve().parents[1] / "corpora"
-    for files in (recorded, [corpora / path.name for path in recorded]):
-        if not all(path.is_file() for path in files):
-            continue
-        try:
-            # the training run's token cache (memory-mapped) when it fits this checkpoint ...
-            tok = tokenize(files, vocab.level, lowercase=vocab.lowercase, min_count=train.get("min_count", 1),
-                           max_vocab=train.get("max_vocab"), base=base)  # fmt: skip
-            if info.get("sha256") and tok.sha256 != info["sha256"]:
-                continue
-            if tok.vocab.tokens == vocab.tokens:
-                ids = tok.ids
-            else:  # ... else the text encoded with the checkpoint's own vocabulary
-                ids = vocab.encode(read_corpus(files), what=str(files[0]))
-            val_frac = float(train.get("val_frac", 0.05))
-            if not 0.0 < val_frac <= 0.5:
-                continue
-        except (OSError, TypeError, ValueError):  # CorpusError is a ValueError; so are garbled options
-            continue
-        return ids, split_train_val(ids, val_frac)[1]
-    return None
+    return found.ids, found.val
 
 
 def snippet_parts(tokens: Sequence[str], t: int, level: str) -> tuple[str, str, str]:
@@ -578,19 +549,31 @@ class FadingMemory:
     saturated: np.ndarray  # (L,) share of units with |h| > SATURATED at the last position
     saturated_text: np.ndarray  # (L,) the same share averaged over every position of the text
     hs: np.ndarray  # (T, L, H) the memory after each token
+    # (K+1,) connectivity to the target (Distill's "Memorization in RNNs"): ||d z_target / d x_(last-k)||,
+    # z the logits after the last token; None when no target was asked for
+    connectivity: np.ndarray | None = None
+    target: int | None = None
 
 
 def fading_memory(
-    params: Params, ids: np.ndarray, K: int = 50, norm: str = "fro", h0: np.ndarray | None = None
-) -> FadingMemory:
+    params: Params, ids: np.ndarray, K: int = 50, norm: str = "fro", h0: np.ndarray | None = None,
+    target: int | None = None,
+) -> FadingMemory:  # fmt: skip
     """The fading-memory curve of a text: ids (T,) -> ||d h_(T-1) / d x_(T-1-k)|| for k = 0..min(K, T-1),
-    where h is the top layer's memory and x the embedding input (through every layer)."""
+    where h is the top layer's memory and x the embedding input (through every layer). With a
+    ``target`` token, also its connectivity: ||d z_target / d x_(T-1-k)|| (2-norm over the embedding),
+    z = h_(T-1) Why + by the next-token logits, so d z_target / d x = Why[:, target] · J_k."""
     ids = np.asarray(ids, np.int64)
     if len(ids) == 0:
         raise ValueError("the text has no tokens")
     x = params["embed"][ids]
     hs = hidden_trace_from_inputs(params, x, h0)
-    norms = np.array([matrix_norm(J, norm) for J in input_jacobians(params, x, K, h0=h0, hs=hs)])
+    Js = list(input_jacobians(params, x, K, h0=h0, hs=hs))
+    norms = np.array([matrix_norm(J, norm) for J in Js])
+    connectivity = None
+    if target is not None:
+        w = np.asarray(params["Why"][:, int(target)], np.float64)  # (H,)
+        connectivity = np.array([float(np.linalg.norm(w @ J)) for J in Js])  # (K+1,)
     sat = np.abs(hs) > SATURATED  # (T, L, H)
     return FadingMemory(
         norms,
@@ -600,6 +583,8 @@ def fading_memory(
         sat[-1].mean(axis=-1),
         sat.mean(axis=(0, 2)),
         hs,
+        connectivity,
+        None if target is None else int(target),
     )
 
 

@@ -257,6 +257,7 @@ class Trainer:
         self.cfg = cfg
         self.corpus_files = files
         self.corpus_sha = tok.sha256
+        self.token_cache = tok.cache  # where the ids live (None: in memory); copies cache beside it
         self.file_sha256 = tok.file_sha256
         self.vocab = tok.vocab
         self.run_dir = run_dir

@@ -7,6 +7,7 @@ token only, then hands the panels fresh numbers (attributes down). The panels on
 from __future__ import annotations
 
 import numpy as np
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -14,8 +15,9 @@ from textual.events import Resize
 from textual.widgets import Footer, Static, TextArea
 
 from rnntui.checkpoint import Checkpoint
-from rnntui.generate import BEAM_WIDTH, Trace, probabilities
+from rnntui.generate import BEAM_WIDTH, Trace, nucleus, probabilities
 from rnntui.tui.help import HelpScreen
+from rnntui.tui.messages import CopiesFound, CountingBits, MatchFound
 from rnntui.tui.sizes import MIN_SIZE, too_small_message
 from rnntui.tui.views import DEFAULT_SENTENCES, SCREENS, VIEWS, SampleCache, ViewScreen
 from rnntui.tui.widgets.gates import GatesMap
@@ -25,6 +27,7 @@ from rnntui.tui.widgets.next_tokens import NextTokens
 from rnntui.tui.widgets.prompt import Prompt
 
 TEMPERATURES = (0.0, 0.1, 0.25, 0.5, 0.7, 0.85, 1.0, 1.25, 1.5, 2.0, 3.0)
+TOP_PS = (1.0, 0.95, 0.9, 0.8, 0.6, 0.4)  # nucleus sampling's p, in the order Ctrl+O steps through
 GENERATE_TOKENS = 120
 
 
@@ -67,6 +70,9 @@ class PlaygroundApp(RnnApp):
         Binding("ctrl+l", "layer", "Layer"),
         Binding("ctrl+t,alt+c", "cell_state", "h/c", show=False),  # Alt+C: a browser keeps Ctrl+T
         Binding("ctrl+s", "lens", "Lens"),
+        Binding("ctrl+o", "top_p", "top-p", show=False),
+        Binding("ctrl+up", "threshold(0.1)", "threshold+", show=False),
+        Binding("ctrl+down", "threshold(-0.1)", "threshold−", show=False),
         Binding("ctrl+r", "clear", "Clear", show=False),
         *[Binding(key, f"view('{name}')", title, show=False, priority=True) for key, name, title in VIEWS],
         Binding("f10", "tour", "Tour", show=False),  # the title line says so
@@ -78,16 +84,24 @@ class PlaygroundApp(RnnApp):
         ("type", "the model reads each new character; its guess appears as dim ghost text"),
         ("Tab", "accept the next word of the guess (moves focus when there is none)"),
         ("Shift+Tab, Ctrl+→, →", "accept the whole guess"),
-        ("Ctrl+G", f"generate: sample {GENERATE_TOKENS} tokens at the current temperature"),
+        (
+            "Ctrl+G",
+            f"generate: sample {GENERATE_TOKENS} tokens at the current temperature and top-p; the "
+            "lens then marks what was copied verbatim from the training text",
+        ),
         ("F2 / F3", "temperature down / up (watch the next-token bars)"),
+        ("Ctrl+O", "nucleus sampling: top-p 1 → 0.95 → … → 0.4 (the next-token panel strikes what it drops)"),
         ("Ctrl+N / Ctrl+P", "pick the next / previous hidden unit (or click a heatmap row)"),
         ("Ctrl+L", "show the next layer's memory (2-layer models)"),
         ("Ctrl+T or Alt+C", "LSTM: the memory heatmap shows the cell state c instead of h (and back)"),
         (
             "Ctrl+S",
-            "colour the text by surprise, by the picked unit, or (play A --compare B) by the "
-            "difference between the two models' surprise",
+            "colour the text by surprise, by the picked unit, by what it copies from the training "
+            "text, by RNN − n-gram bits (where memory beats counting), or (play A --compare B) by the "
+            "difference between the two models' surprise; or match: the units on across the selected "
+            "span (Shift+arrows) and where else in the validation text they are on (LSTMVis)",
         ),
+        ("Ctrl+↑ / Ctrl+↓", "match lens: the threshold above which a unit is on"),
         ("Ctrl+R", "clear the text"),
         ("F4 … F9", "inside the network: map, softmax, memory, sentences, unit, health (one view each)"),
         ("F10", "the guided tour: one time step of the network, screen by screen, on your text (Esc back)"),
@@ -111,6 +125,7 @@ class PlaygroundApp(RnnApp):
         self.other_ckpt, self.other_source = compare, compare_source
         self.rng = np.random.default_rng(seed)
         self.t_index = TEMPERATURES.index(0.7)
+        self.top_p = 1.0  # nucleus sampling's p for Ctrl+G (1: the whole softmax)
         self.unit = 0
         self.layer = 0
         self.lens_mode = "compare" if compare is not None else "surprise"
@@ -118,6 +133,10 @@ class PlaygroundApp(RnnApp):
         self.initial_text = text
         self.samples = SampleCache(ckpt)  # validation text through the model, for the unit/health views
         self.sentences = DEFAULT_SENTENCES  # what the sentences view's text area holds
+        self.copies: CopiesFound | None = None  # the copies lens's latest answer
+        self.counting: CountingBits | None = None  # the counting lens's latest answer
+        self.matched: MatchFound | None = None  # the match lens's latest answer
+        self.threshold = 0.3  # match lens: a unit is on above this h
 
     @property
     def temperature(self) -> float:
@@ -195,7 +214,8 @@ class PlaygroundApp(RnnApp):
         trace = self.trace
         trace.set_text(self.query_one(Prompt).text)
         tokens = self.ckpt.vocab.tokens
-        self.query_one(NextTokens).show(probabilities(trace.gen.logits, self.temperature), self.temperature)
+        probs = probabilities(trace.gen.logits, self.temperature)
+        self.query_one(NextTokens).show(probs, self.temperature, self.top_p, nucleus(probs, self.top_p))
         heatmap = self.query_one(Heatmap)
         labels = [tokens[i] for i in trace.ids[-1000:]]
         what = "c" if self.show_c and self.ckpt.model.cell.STATE_SLOTS == 2 else "h"
@@ -213,6 +233,47 @@ class PlaygroundApp(RnnApp):
                 wins = (a > b).mean()
                 title = f"A {a.mean():.2f} · B {b.mean():.2f} bits/token · B less surprised on {wins:.0%}"
             lens.show(trace.text, trace.spans, a - b, "compare", title)
+        elif self.lens_mode == "copies":
+            found = self.copies
+            if found is None or found.text != trace.text:
+                self.find_copies(trace.text)
+            if found is not None:  # the last answer (the new one follows within milliseconds)
+                lens.show(
+                    found.text, found.chars, [1.0] * len(found.chars), "copies", f"copies · {found.note}"
+                )
+            else:
+                lens.show(trace.text, [], [], "copies", "copies · indexing the training text…")
+        elif self.lens_mode == "match":
+            prompt = self.query_one(Prompt)
+            a, b = sorted(prompt.document.get_index_from_location(x) for x in prompt.selection)
+            chosen = [i for i, (s, e) in enumerate(trace.spans) if a <= s and e <= b]
+            key = (trace.text, tuple(chosen), self.layer, self.threshold)
+            if not chosen:
+                hint = "select a span of your text (Shift+arrows): the units on across it form a pattern"
+                lens.show(hint, [], [], "match", "match · nothing selected")
+            elif self.matched is not None and self.matched.key == key:
+                found = self.matched
+                lens.show(found.text, found.spans, [1.0] * len(found.spans), "match", found.title)
+            else:
+                span = trace.activations(self.layer)[chosen[0] : chosen[-1] + 1]
+                self.find_matches(key, span, list(trace.ids))
+        elif self.lens_mode == "counting":
+            found = self.counting
+            if found is None or found.text != trace.text:
+                self.count_bits(trace.text, list(trace.ids))
+            if found is None:
+                lens.show(trace.text, [], [], "counting", "RNN − n-gram bits · counting the training text…")
+            elif found.bits is None:
+                lens.show(trace.text, [], [], "counting", f"RNN − n-gram bits · {found.note}")
+            else:
+                n = min(len(found.bits), len(trace.bits))
+                diff = np.asarray(trace.bits[:n]) - found.bits[:n]
+                title = "RNN − n-gram bits"
+                if n:
+                    rnn, counted = np.mean(trace.bits[:n]), found.bits[:n].mean()
+                    title = (f"RNN {rnn:.2f} · n-gram {counted:.2f} bits/token · memory beats counting "
+                             f"on {(diff < 0).mean():.0%}")  # fmt: skip
+                lens.show(trace.text, trace.spans[:n], diff, "counting", title)
         elif self.lens_mode == "surprise":
             total = sum(trace.bits)
             per = total / len(trace.bits) if trace.bits else 0.0
@@ -223,11 +284,49 @@ class PlaygroundApp(RnnApp):
             layer = f" of layer {self.layer + 1}" if self.ckpt.model.cfg.layers > 1 else ""
             lens.show(trace.text, trace.spans, acts, "unit", f"unit {self.unit}{layer} · its activation")
 
+    @work(thread=True, exclusive=True, group="copies", exit_on_error=False)
+    def find_copies(self, text: str) -> None:
+        """The copies of ``text`` from the training text (the first time, the corpus is indexed)."""
+        self.post_message(CopiesFound(text, *self.samples.copies_in(text)))
+
+    @work(thread=True, exclusive=True, group="match", exit_on_error=False)
+    def find_matches(self, key: tuple, span: np.ndarray, ids: list[int]) -> None:
+        """The selection's matches in the validation text (the first time, it is run through the model)."""
+        self.post_message(MatchFound(key, *self.samples.matches(span, self.layer, self.threshold, ids)))
+
+    def on_match_found(self, message: MatchFound) -> None:
+        self.matched = message
+        if self.lens_mode == "match" and not isinstance(self.screen, ViewScreen):
+            self.refresh_panels()
+
+    def action_threshold(self, delta: float) -> None:
+        self.threshold = round(max(-0.9, min(0.9, self.threshold + delta)), 1)
+        self.refresh_panels()
+
+    @work(thread=True, exclusive=True, group="counting", exit_on_error=False)
+    def count_bits(self, text: str, ids: list[int]) -> None:
+        """The n-gram baseline's bits at each token (the first time, the training split is counted)."""
+        self.post_message(CountingBits(text, *self.samples.ngram_bits(ids)))
+
+    def on_counting_bits(self, message: CountingBits) -> None:
+        self.counting = message
+        if self.lens_mode == "counting" and not isinstance(self.screen, ViewScreen):
+            self.refresh_panels()
+
+    def on_copies_found(self, message: CopiesFound) -> None:
+        self.copies = message
+        if self.lens_mode == "copies" and not isinstance(self.screen, ViewScreen):
+            self.refresh_panels()
+
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         if event.text_area.id == "view-prompt" and self.main_prompt.text != event.text_area.text:
             self.main_prompt.load_text(event.text_area.text)  # keep the playground's text in step
             self.main_prompt.move_cursor(self.main_prompt.document.end)
         self.refresh_panels()
+
+    def on_text_area_selection_changed(self, event: TextArea.SelectionChanged) -> None:
+        if self.lens_mode == "match" and event.text_area.id == "prompt":
+            self.refresh_panels()  # the match lens follows the selection
 
     def on_heatmap_unit_picked(self, event: Heatmap.UnitPicked) -> None:
         self.unit = event.unit
@@ -239,13 +338,18 @@ class PlaygroundApp(RnnApp):
     def action_generate(self) -> None:
         prompt = self.active_prompt()
         self.trace.set_text(prompt.text)
-        more = self.trace.continuation(GENERATE_TOKENS, self.rng, self.temperature)
+        more = self.trace.continuation(GENERATE_TOKENS, self.rng, self.temperature, self.top_p)
+        self.lens_mode = "copies"  # what did it copy from the training text?
         prompt.move_cursor(prompt.document.end)
         prompt.insert(more)
         prompt.focus()
 
     def action_temperature(self, delta: int) -> None:
         self.t_index = max(0, min(len(TEMPERATURES) - 1, self.t_index + delta))
+        self.refresh_panels()
+
+    def action_top_p(self) -> None:
+        self.top_p = TOP_PS[(TOP_PS.index(self.top_p) + 1) % len(TOP_PS)]
         self.refresh_panels()
 
     def action_unit(self, delta: int) -> None:
@@ -265,7 +369,8 @@ class PlaygroundApp(RnnApp):
             self.notify("only an LSTM has a cell state c; this model's memory is h alone", timeout=3)
 
     def action_lens(self) -> None:
-        modes = ["surprise", "unit"] + (["compare"] if self.other is not None else [])
+        modes = ["surprise", "unit", "copies", "counting", "match"]
+        modes += ["compare"] if self.other is not None else []
         self.lens_mode = modes[(modes.index(self.lens_mode) + 1) % len(modes)]
         self.refresh_panels()
 

@@ -21,11 +21,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Footer, RichLog, Static
 
+from rnntui import copies
 from rnntui.generate import sample_text
 from rnntui.model import RNN
 from rnntui.train import Evaluated, Progress, Saved, Stopped, Trainer
-from rnntui.tui.app import TEMPERATURES, RnnApp
-from rnntui.tui.messages import Paused, SampleReady, TrainEvent, TrainFailed, TrainProgress
+from rnntui.tui.app import TEMPERATURES, TOP_PS, RnnApp
+from rnntui.tui.messages import CountingLoss, Paused, SampleReady, TrainEvent, TrainFailed, TrainProgress
 from rnntui.tui.widgets.loss_chart import LossChart
 
 PROGRESS_EVERY = 0.25  # seconds between progress messages
@@ -62,6 +63,7 @@ class TrainApp(RnnApp):
         Binding("s", "save", "Save"),
         Binding("minus,f2", "temperature(-1)", "T−"),
         Binding("plus,equals_sign,f3", "temperature(1)", "T+"),
+        Binding("n", "top_p", "top-p", show=False),
         Binding("r", "reroll", "Re-roll"),
         Binding("f1,question_mark", "help", "Help"),
         Binding("q", "quit_training", "Quit (saves)"),
@@ -71,6 +73,7 @@ class TrainApp(RnnApp):
         ("Space or P", "pause / resume training (the loop waits between two steps)"),
         ("S", "save a checkpoint now (latest.npz)"),
         ("− / +  (F2 / F3)", "sampling temperature down / up for the next samples"),
+        ("N", "nucleus sampling for the next samples: top-p 1 → 0.95 → … → 0.4"),
         ("R", "re-roll: a new sample from the current weights right away"),
         ("↑ ↓ PgUp PgDn", "scroll the history of samples (step-stamped)"),
         ("Q or Ctrl+C", "stop: saves a checkpoint, then quits"),
@@ -95,6 +98,7 @@ class TrainApp(RnnApp):
         self.done = threading.Event()  # set when the worker has returned (its checkpoint written)
         self.t_index = TEMPERATURES.index(0.7)
         self.temperature = TEMPERATURES[self.t_index]  # read by the worker: a float swap is atomic
+        self.top_p = 1.0  # nucleus sampling's p (read by the worker too)
         self.progress: Progress | None = None
         self.evaluated: Evaluated | None = None
         self.saved: Saved | None = trainer.last_saved and Saved(trainer.last_saved, trainer.step)
@@ -103,6 +107,7 @@ class TrainApp(RnnApp):
         self.state = "starting"
         self.last_sample: SampleReady | None = None
         self.start_step = trainer.step
+        self._copies: copies.Reference | None = None  # the training split indexed (set by a worker)
 
     # -- layout -------------------------------------------------------------------------------------
 
@@ -145,6 +150,7 @@ class TrainApp(RnnApp):
         self.set_interval(1.0, chart.replot)
         self.state = "running"
         if self.autostart:
+            self.index_training_text()
             self.train()
 
     def on_unmount(self) -> None:
@@ -187,6 +193,34 @@ class TrainApp(RnnApp):
         finally:
             self.done.set()
 
+    @work(thread=True, exit_on_error=False, group="copies")
+    def index_training_text(self) -> None:
+        """Off the UI, once: the training split's suffix array, to mark the samples' copies, then the
+        n-gram baseline for the chart (each read from beside the token cache when it is there; left
+        out when the machine has not the memory for it)."""
+        from rnntui import ngram
+        from rnntui.memory import MemoryLimitError
+
+        t = self.trainer
+        about = ", ".join(f.name for f in t.corpus_files)
+        try:
+            self._copies = copies.make_reference(t.train_ids, t.vocab, t.corpus_sha, t.token_cache, about)
+        except MemoryLimitError:
+            pass
+        try:
+            order = ngram.DEFAULT_ORDER[t.vocab.level]
+            model = ngram.load_or_build(
+                np.asarray(t.train_ids), len(t.vocab), order, t.corpus_sha, t.token_cache
+            )
+        except MemoryLimitError:
+            return
+        if len(t.val_ids) >= 2:
+            chunk = 1 << 20
+            blocks = (np.asarray(t.val_ids[i : i + chunk]) for i in range(0, len(t.val_ids), chunk))
+            table, _ = ngram.stream_losses(model, blocks)
+            best = int(np.argmin(table[1:])) + 1
+            self.post_message(CountingLoss(best, float(table[best])))
+
     @work(thread=True, exit_on_error=False, group="paused")
     def serve_while_paused(self) -> None:
         """Samples and saves while the trainer sleeps (its weights are still)."""
@@ -203,12 +237,21 @@ class TrainApp(RnnApp):
             self._reroll.clear()
             self._last_sample = time.monotonic()
             self._snapshot.flat[:] = self.trainer.model.flat  # a private copy to sample from
-            temperature = self.temperature
+            temperature, top_p = self.temperature, self.top_p
             seed = int(self._rng.integers(2**31))
-            text = sample_text(
-                self._snapshot, self.trainer.vocab, length=SAMPLE_CHARS, temperature=temperature, seed=seed
-            )
-            self.post_message(SampleReady(self.trainer.step, temperature, text))
+            text = sample_text(self._snapshot, self.trainer.vocab, length=SAMPLE_CHARS,
+                               temperature=temperature, top_p=top_p, seed=seed)  # fmt: skip
+            marks, note = self.copies_in(text)
+            self.post_message(SampleReady(self.trainer.step, temperature, text, marks, note, top_p=top_p))
+
+    def copies_in(self, text: str) -> tuple[tuple[tuple[int, int], ...], str]:
+        """The character spans of ``text`` copied from the training text, and a line about them."""
+        ref = self._copies
+        if ref is None:
+            return (), ""
+        found = copies.check_text(ref, text)
+        unit = "characters" if ref.vocab.level == "char" else "words"
+        return tuple(found.chars), copies.summary(found, text, unit)
 
     def on_paused(self, message: Paused) -> None:
         if self.pause.is_set() and self.state == "pausing":
@@ -248,15 +291,28 @@ class TrainApp(RnnApp):
         self.notify(message.error, title="training could not run", severity="error", timeout=30)
         self.show_stats()
 
+    def on_counting_loss(self, message: CountingLoss) -> None:
+        for chart in self.query(LossChart):
+            chart.set_counting(message.loss)
+            counting = f"[magenta]counting gets here: {message.order}-gram {message.loss:.2f}[/]"
+            chart.border_subtitle = (f"[#f97316]train[/] · [cyan]val[/] · {counting} · "
+                                     f"[gray]ln V = {chart.uniform:.2f}[/]")  # fmt: skip
+
     def on_sample_ready(self, message: SampleReady) -> None:
         for log in self.query(RichLog):
             self._write_sample(log, message)
         self.last_sample = message
 
     def _write_sample(self, log: RichLog, message: SampleReady) -> None:
-        head = Text(f"── step {message.step:,} · T={message.temperature:g} ", style="bold #f97316")
+        nucleus = f"· top-p {message.top_p:g} " if message.top_p < 1.0 else ""
+        head = Text(f"── step {message.step:,} · T={message.temperature:g} {nucleus}", style="bold #f97316")
         log.write(head)
-        log.write(Text(message.text))
+        text = Text(message.text)
+        for start, end in message.copies:
+            text.stylize("reverse", start, end)
+        log.write(text)
+        if message.copies_note:
+            log.write(Text(message.copies_note, style="dim"))
 
     # -- the figures --------------------------------------------------------------------------------
 
@@ -286,7 +342,9 @@ class TrainApp(RnnApp):
         if ev:
             table.add_row("train/val", f"{ev.train_loss:.3f} / {ev.val_loss:.3f}{' *' if ev.best else ''}")
             table.add_row("  bits", f"{ev.train_loss / math.log(2):.2f} / {ev.val_loss / math.log(2):.2f}")
-        table.add_row("sample T", f"{self.temperature:g}")
+        table.add_row(
+            "sample T", f"{self.temperature:g}" + (f" · top-p {self.top_p:g}" if self.top_p < 1 else "")
+        )
         if self.saved:
             table.add_row("saved", Text(f"{self.saved.path.name} @ {self.saved.step:,}", overflow="ellipsis"))
         else:
@@ -315,6 +373,10 @@ class TrainApp(RnnApp):
     def action_temperature(self, delta: int) -> None:
         self.t_index = max(0, min(len(TEMPERATURES) - 1, self.t_index + delta))
         self.temperature = TEMPERATURES[self.t_index]
+        self.show_stats()
+
+    def action_top_p(self) -> None:
+        self.top_p = TOP_PS[(TOP_PS.index(self.top_p) + 1) % len(TOP_PS)]
         self.show_stats()
 
     def action_reroll(self) -> None:

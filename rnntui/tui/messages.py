@@ -37,6 +37,9 @@ class SampleReady(Message):
     step: int
     temperature: float
     text: str
+    copies: tuple[tuple[int, int], ...] = ()  # (start, end) characters copied from the training text
+    copies_note: str = ""  # one line about them ("" while the training text's index is being built)
+    top_p: float = 1.0  # the nucleus it was sampled from (1: the whole softmax)
 
 
 @dataclass
@@ -49,3 +52,48 @@ class TrainFailed(Message):
 @dataclass
 class Paused(Message):
     """The trainer has taken the pause: it sleeps before its next step."""
+
+
+@dataclass
+class CopiesFound(Message):
+    """The playground's ``text`` checked against the training text: its copied character spans."""
+
+    text: str
+    chars: list[tuple[int, int]]
+    note: str
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, CopiesFound)
+
+
+@dataclass
+class CountingLoss(Message):
+    """The n-gram baseline's validation loss (its best order), for the loss chart."""
+
+    order: int
+    loss: float
+
+
+@dataclass
+class CountingBits(Message):
+    """The n-gram baseline's surprise at each token of the playground's ``text`` (None: no baseline)."""
+
+    text: str
+    bits: object  # (T,) float64 | None
+    note: str
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, CountingBits)
+
+
+@dataclass
+class MatchFound(Message):
+    """The matches of the playground's selection (``key``: what they were computed for)."""
+
+    key: tuple
+    text: str
+    spans: list[tuple[int, int]]
+    title: str
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, MatchFound)

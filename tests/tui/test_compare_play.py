@@ -23,6 +23,6 @@ async def test_play_compare_lens_shows_the_difference_in_surprise():
         for trace, model in ((app.trace, ma), (app.other, mb)):
             np.testing.assert_allclose(trace.bits, ins.token_bits(model.params, ids), rtol=1e-4, atol=1e-4)
         assert "B less surprised on" in lens.border_title
-        for mode in ("surprise", "unit", "compare"):
+        for mode in ("surprise", "unit", "copies", "counting", "match", "compare"):
             await pilot.press("ctrl+s")
             assert lens.mode == mode

@@ -4,6 +4,9 @@ import asyncio
 import os
 import time
 
+import numpy as np
+import pytest
+
 from rnntui import checkpoint
 from rnntui.train import TrainConfig, Trainer
 from rnntui.tui.dashboard import TrainApp
@@ -150,3 +153,55 @@ def test_core_modules_do_not_import_textual():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+async def test_samples_show_what_they_copied_from_the_training_text(tiny_text, tmp_path):
+    """The dashboard indexes the training split in a worker; a sample's copies (20+ characters that
+    occur verbatim there) are drawn reversed, with a line that counts them."""
+    from textual.widgets import RichLog
+
+    from rnntui.tui.messages import SampleReady
+
+    trainer = tiny_trainer(tiny_text, tmp_path / "run")
+    app = TrainApp(trainer, autostart=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.index_training_text()
+        await wait_for(pilot, lambda: app._copies is not None)
+        text = "qq the dog sat on the log.\nthe cat zz"  # 33 characters copied from the corpus
+        marks, note = app.copies_in(text)
+        assert marks == ((2, 35),) and note.startswith("1 span of 20+ characters copied")
+        app.post_message(SampleReady(7, 0.7, text, marks, note))
+        await wait_for(pilot, lambda: app.last_sample is not None)
+        await pilot.pause()
+        lines = app.query_one(RichLog).lines
+        reversed_text = "".join(s.text for line in lines for s in line if s.style and s.style.reverse)
+        assert reversed_text.replace("\n", "") == text[2:35].replace("\n", "")
+        shown = "".join(s.text for line in lines for s in line)
+        assert note.replace(" ", "") in shown.replace(" ", "")  # (wrapped)
+
+
+async def test_n_steps_the_samples_nucleus(tiny_text, tmp_path):
+    trainer = tiny_trainer(tiny_text, tmp_path / "run")
+    app = TrainApp(trainer, autostart=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n", "n")
+        assert app.top_p == 0.9 and "top-p 0.9" in app.export_screenshot().replace("&#160;", " ")
+        app.between_steps()  # a sample is due: drawn from the nucleus of mass 0.9
+        await wait_for(pilot, lambda: app.last_sample is not None)
+        assert app.last_sample.top_p == 0.9 and app.last_sample.text
+
+
+async def test_the_chart_shows_where_counting_gets(tiny_text, tmp_path):
+    """The n-gram baseline's best validation loss is drawn as a line, and named in the legend."""
+    from rnntui import ngram
+
+    trainer = tiny_trainer(tiny_text, tmp_path / "run")
+    app = TrainApp(trainer, autostart=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.index_training_text()
+        chart = app.query_one(LossChart)
+        await wait_for(pilot, lambda: chart.counting is not None)
+        model = ngram.build(np.asarray(trainer.train_ids), len(trainer.vocab), 8)
+        table = -np.log(ngram.token_probs(model, np.asarray(trainer.val_ids))[:, 1:]).mean(axis=1)
+        assert chart.counting == pytest.approx(table[1:].min(), rel=1e-9)
+        assert "counting gets here" in str(chart.border_subtitle)

@@ -125,7 +125,7 @@ async def test_unit_keys_and_click_recolour_the_text_by_that_unit(tiny_ckpt):
         lens = app.query_one(Lens)
         assert app.unit == 2 and lens.mode == "unit"
         np.testing.assert_array_equal(lens.values, app.trace.activations(0)[:, 2])
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+s", "ctrl+s", "ctrl+s", "ctrl+s")  # unit, copies, counting, match, surprise
         assert lens.mode == "surprise" and lens.values == app.trace.bits
         heat = app.query_one(Heatmap)
         await pilot.click(Heatmap, offset=(12, 1 + 3))  # border, then the 4th row: units 6 and 7

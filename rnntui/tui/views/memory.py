@@ -7,11 +7,11 @@ import math
 import numpy as np
 from rich.style import Style
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.timer import Timer
-from textual.widgets import Static
+from textual.widgets import Static, TextArea
 from textual.worker import get_current_worker
 
 from rnntui import inspect
@@ -26,7 +26,8 @@ SHADES = " ░▒▓█"
 
 
 class MemoryView(ViewScreen):
-    """Fading memory: ||d h_last / d x_(last-k)|| for the text, as a strip and a curve."""
+    """Fading memory at the text's cursor: ||d h_t / d x_(t-k)|| as a strip and a curve, and the
+    connectivity to the next token, ||d logit_next / d x_(t-k)|| (Distill, "Memorization in RNNs")."""
 
     NAME = "memory"
 
@@ -51,52 +52,75 @@ class MemoryView(ViewScreen):
             self.timer.stop()
         self.timer = self.set_timer(DEBOUNCE, self.recompute)
 
+    @on(TextArea.SelectionChanged, "#view-prompt")
+    def cursor_moved(self) -> None:
+        self.refresh_view()
+
+    def tokens_before_cursor(self) -> int:
+        """How many of the trace's tokens end at or before the text's cursor."""
+        prompt = self.query_one(Prompt)
+        index = prompt.document.get_index_from_location(prompt.cursor_location)
+        return sum(1 for _, end in self.play.trace.spans if end <= index)
+
     def recompute(self) -> None:
         trace = self.play.trace
         trace.set_text(self.query_one(Prompt).text)
-        if not trace.ids:
+        n = self.tokens_before_cursor()
+        if not n:
             self.memory, self.strip_tokens = None, 0
-            self.query_one("#memory", Static).update("type some text: the curve is about its last token")
+            self.query_one("#memory", Static).update(
+                "type some text: the curves are about the token before the cursor (move it with the arrows)"
+            )
             return
         nl = self.play.ckpt.vocab.id_of("\n")  # the trace starts from a newline's memory
-        ids = ([nl] if nl is not None else []) + list(trace.ids)
-        self.compute(np.asarray(ids, np.int64), min(LOOK_BACK, len(trace.ids) - 1), len(trace.ids))
+        ids = ([nl] if nl is not None else []) + list(trace.ids[:n])
+        target = trace.ids[n] if n < len(trace.ids) else None  # None: the model's guess
+        self.compute(np.asarray(ids, np.int64), min(LOOK_BACK, n - 1), n, target)
 
     @work(thread=True, exclusive=True, group="memory")
-    def compute(self, ids: np.ndarray, K: int, n_text: int) -> None:
-        fm = inspect.fading_memory(self.play.ckpt.model.params, ids, K=K)
+    def compute(self, ids: np.ndarray, K: int, n_text: int, target: int | None) -> None:
+        params = self.play.ckpt.model.params
+        guessed = target is None
+        if guessed:  # the likeliest next token after the cursor
+            target = int(np.argmax(inspect.logits_of(params, inspect.hidden_trace(params, ids)[-1, -1])))
+        fm = inspect.fading_memory(params, ids, K=K, target=target)
         if not get_current_worker().is_cancelled:
-            self.post_message(Computed("memory", (fm, ids[len(ids) - n_text :])))
+            self.post_message(Computed("memory", (fm, ids[len(ids) - n_text :], guessed)))
 
-    def on_computed(self, message: Computed) -> None:
-        fm, ids = message.result
-        self.memory = fm
-        vocab = self.play.ckpt.vocab
-        curve = fm.norms
-        peak = float(curve.max())
-        floor = max(float(curve.min()), peak * 1e-12)
-        decades = max(1, math.ceil(math.log10(peak / floor))) if peak > 0 else 1
-
-        def level(v: float) -> float:  # 0..1 on the log scale
-            return max(0.0, 1 + math.log10(v / peak) / decades) if v > 0 and peak > 0 else 0.0
-
-        width = max(30, (self.query_one("#memory-scroll").content_size.width or 76) - 2)  # - scrollbar
-        out = Text(no_wrap=True, overflow="ellipsis")
-        out.append("the last tokens, shaded by how much each still moves the memory now:\n", Style(bold=True))
-        shown = [label(vocab, i) for i in ids[-len(curve) :]]
+    def strip(self, out: Text, shown: list[str], curve: np.ndarray, width: int) -> int:
+        """The last tokens, each coloured and shaded by its value of ``curve`` (log scale); returns
+        how many fit in ``width``."""
+        level = log_level(curve)
         cells, budget = [], width
         for j in range(len(shown) - 1, -1, -1):  # from the last token back, as many as fit
-            piece = shown[j] if vocab.level == "char" else shown[j] + " "
+            piece = shown[j] if self.play.ckpt.vocab.level == "char" else shown[j] + " "
             if len(piece) > budget:
                 break
             budget -= len(piece)
             cells.insert(0, (piece, level(float(curve[len(shown) - 1 - j]))))
-        self.strip_tokens = len(cells)
         for piece, f in cells:
             out.append(piece, activation_style(2 * f - 1) if f > 0 else Style(dim=True))
         out.append("\n")
         for piece, f in cells:
             out.append(SHADES[min(len(SHADES) - 1, int(f * (len(SHADES) - 1) + 0.5))] * len(piece))
+        return len(cells)
+
+    def on_computed(self, message: Computed) -> None:
+        fm, ids, guessed = message.result
+        self.memory = fm
+        vocab = self.play.ckpt.vocab
+        curve, conn = fm.norms, fm.connectivity
+        width = max(30, (self.query_one("#memory-scroll").content_size.width or 76) - 2)  # - scrollbar
+        out = Text(no_wrap=True, overflow="ellipsis")
+        out.append("the last tokens, shaded by how much each still moves the memory now:\n", Style(bold=True))
+        shown = [label(vocab, i) for i in ids[-len(curve) :]]
+        self.strip_tokens = self.strip(out, shown, curve, width)
+        whose = "the model's guess" if guessed else "the one in your text"
+        out.append(
+            f"\n\nconnectivity to the next token {label(vocab, fm.target)!r} ({whose}): ", Style(bold=True)
+        )
+        out.append("how much each moves its logit\n", Style(bold=True))
+        self.strip(out, shown, conn, width)
         hl, fit = fm.half_life, fm.fitted_half_life
         hl_text = f"{hl:.1f} tokens" if hl is not None else f"more than {len(curve) - 1} tokens"
         out.append("\n\nhalf-life: ", Style(bold=True))
@@ -104,10 +128,33 @@ class MemoryView(ViewScreen):
         out.append(f"saturated (|h| > {inspect.SATURATED}): ", Style(bold=True))
         pairs = enumerate(zip(fm.saturated, fm.saturated_text, strict=True))
         out.append(", ".join(f"layer {i + 1} {s:.0%} now, {m:.0%} over the text" for i, (s, m) in pairs))
-        heading = f"\n\n{'k':>3} {'token':>8} {'‖∂h/∂x‖':>9}  log scale over {decades} decade(s)\n"
+        level, decades = log_level(curve), log_decades(curve)
+        heading = f"\n\n{'k':>3} {'token':>8} {'‖∂h/∂x‖':>9} {'‖∂z/∂x‖':>9}  ‖∂h/∂x‖ on a log scale"
+        heading += f" over {decades} decade(s)\n"
         out.append(heading, Style(bold=True))
         for k, v in enumerate(curve):
-            out.append(f"{k:>3} {shown[len(shown) - 1 - k][:8]:>8} {v:9.2e}  ")
-            out.append(bar(level(float(v)), min(60, width - 26)) + "\n", Style(color=ORANGE))
+            out.append(f"{k:>3} {shown[len(shown) - 1 - k][:8]:>8} {v:9.2e} {conn[k]:9.2e}  ")
+            out.append(bar(level(float(v)), min(60, width - 36)) + "\n", Style(color=ORANGE))
         self.query_one("#memory", Static).update(out)
-        self.query_one("#memory-scroll").border_title = "fading memory: ‖∂h_last / ∂x_(last−k)‖, Frobenius"
+        self.query_one(
+            "#memory-scroll"
+        ).border_title = (
+            "fading memory at the cursor: ‖∂h_t / ∂x_(t−k)‖, Frobenius · ‖∂ logit_next / ∂x_(t−k)‖"
+        )
+
+
+def log_decades(curve: np.ndarray) -> int:
+    """Decades of a log scale that shows ``curve`` from its peak down to its floor (at most 12)."""
+    peak = float(curve.max())
+    floor = max(float(curve.min()), peak * 1e-12)
+    return max(1, math.ceil(math.log10(peak / floor))) if peak > 0 else 1
+
+
+def log_level(curve: np.ndarray):
+    """v -> 0..1: ``v`` on the log scale of ``curve`` (1 at its peak, 0 at its floor or below)."""
+    peak, decades = float(curve.max()), log_decades(curve)
+
+    def level(v: float) -> float:
+        return max(0.0, 1 + math.log10(v / peak) / decades) if v > 0 and peak > 0 else 0.0
+
+    return level

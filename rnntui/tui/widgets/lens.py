@@ -3,6 +3,7 @@ the activation of one hidden unit, or (comparing two models) the difference in t
 
 from __future__ import annotations
 
+from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
@@ -20,11 +21,22 @@ SUBTITLES = {
     "surprise": f"grey 0 → red ≥{SURPRISE_MAX_BITS:g} bits",
     "unit": "blue −1 · orange +1",
     "compare": f"blue: A less surprised · orange: B (±{COMPARE_MAX_BITS:g} bits)",
+    "copies": "reversed: found verbatim in the training text",
+    "match": "reversed: the selection's match · select with Shift+arrows",
+    "counting": f"blue: memory beats counting · orange: counting wins (±{COMPARE_MAX_BITS:g} bits)",
 }
+COPIED = Style(reverse=True)
+
+
+def copies_style(value: float) -> Style:
+    """A span copied from the training text (value 1) reversed; anything else as it is."""
+    return COPIED if value > 0 else Style()
 
 
 class Lens(Widget):
-    """``mode`` is "surprise", "unit" or "compare"; ``values[i]`` colours ``spans[i]`` of ``text``."""
+    """``mode`` is "surprise", "unit", "compare", "copies", "counting" (bits of the RNN − bits of the
+    n-gram baseline) or "match" (the selection's matches as text); ``values[i]`` colours ``spans[i]``
+    of ``text``."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -43,7 +55,9 @@ class Lens(Widget):
     def render(self) -> Text:
         width, height = self.content_size
         out = Text(self.text, no_wrap=False)
-        style = {"surprise": surprise_style, "unit": activation_style, "compare": compare_style}[self.mode]
+        style = {"surprise": surprise_style, "unit": activation_style, "compare": compare_style,
+                 "copies": copies_style, "counting": compare_style,
+                 "match": copies_style}[self.mode]  # fmt: skip
         for (start, end), value in zip(self.spans, self.values, strict=True):
             out.stylize(style(value), start, end)
         # show the end of the text: the last lines that fit

@@ -1,4 +1,5 @@
-"""The loss chart: training and validation loss against step, with the uniform-guess line ln V."""
+"""The loss chart: training and validation loss against step, with the uniform-guess line ln V and
+(once it is counted) the n-gram baseline's validation loss: "counting gets here"."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ class LossChart(PlotextPlot):
         self.uniform = uniform  # ln V: the loss of a uniform guess
         self.train: list[tuple[int, float]] = []
         self.val: list[tuple[int, float]] = []
+        self.counting: float | None = None  # the best n-gram order's validation loss
+        self.dirty = True
+
+    def set_counting(self, loss: float) -> None:
+        self.counting = loss
         self.dirty = True
 
     def add_train(self, step: int, loss: float) -> None:
@@ -36,6 +42,8 @@ class LossChart(PlotextPlot):
         plt.clear_figure()
         last = max([s for s, _ in self.train + self.val] or [1])
         plt.plot([0, last], [self.uniform, self.uniform], color="gray", marker="braille")
+        if self.counting is not None:
+            plt.plot([0, last], [self.counting, self.counting], color="magenta", marker="braille")
         if self.train:
             plt.plot(*zip(*self.train, strict=True), color="orange", marker="braille")
         if self.val:

@@ -25,26 +25,39 @@ class NextTokens(Widget):
         super().__init__(**kwargs)
         self.tokens = tokens
         self.probs = np.full(len(tokens), 1.0 / len(tokens))
+        self.kept = np.ones(len(tokens), bool)  # the nucleus sampling draws from
 
-    def show(self, probs: np.ndarray, temperature: float) -> None:
+    def show(
+        self, probs: np.ndarray, temperature: float, top_p: float = 1.0, kept: np.ndarray | None = None
+    ) -> None:
+        """``probs`` (V,) at ``temperature``; ``kept`` (V,) bool, the nucleus of mass ``top_p``: the
+        tokens outside it are drawn struck through and dim (sampling never picks them)."""
         self.probs = probs
+        self.kept = np.ones(len(probs), bool) if kept is None else kept
         self.border_title = f"next token · T={temperature:g}"
+        if top_p < 1.0:  # (the panel is narrow)
+            self.border_title = f"next · T={temperature:g} · p={top_p:g} keeps {int(self.kept.sum())}"
         self.refresh()
 
     def top(self, k: int) -> list[tuple[str, float]]:
         order = np.argsort(-self.probs, kind="stable")[:k]
         return [(self.tokens[i], float(self.probs[i])) for i in order]
 
+    def top_kept(self, k: int) -> list[bool]:
+        """Whether each of ``top(k)`` is in the nucleus."""
+        return [bool(self.kept[i]) for i in np.argsort(-self.probs, kind="stable")[:k]]
+
     def render(self) -> Text:
         width, rows = self.content_size
         label = min(8, max(len(show_token(t)) for t in self.tokens))
         bar_width = max(1, width - label - 8)
         out = Text(no_wrap=True, overflow="ellipsis")
-        for i, (token, p) in enumerate(self.top(max(1, rows))):
+        top = self.top(max(1, rows))
+        for i, ((token, p), kept) in enumerate(zip(top, self.top_kept(len(top)), strict=True)):
             if i:
                 out.append("\n")
-            out.append(show_token(token)[:label].rjust(label), style="bold")
+            out.append(show_token(token)[:label].rjust(label), style="bold" if kept else "dim strike")
             out.append(" ")
-            out.append(bar(p, bar_width), style="#f97316" if i == 0 else "#60a5fa")
-            out.append(f" {p:6.1%}", style="dim" if p < 0.01 else "")
+            out.append(bar(p, bar_width), style=("#f97316" if i == 0 else "#60a5fa") if kept else "#404040")
+            out.append(f" {p:6.1%}", style="dim" if p < 0.01 or not kept else "")
         return out

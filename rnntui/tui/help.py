@@ -60,6 +60,10 @@ IDEAS = [
     ("F9 Health",
      "How many activations sit at ±1 (saturated units pass almost no gradient), and the spectral "
      "radius of Whh: above 1 the memory can amplify itself, far below it forgets fast."),
+    ("F11 The ghost text, scored",
+     "How often the autocomplete guess is right on held-out text after 0, 1, 2, … letters of each word "
+     "(top-1: the ghost text; top-3: among the beam's three best), as Distill's \"Memorization in RNNs\" "
+     "charts it; with --compare, model B's curves beside A's."),
     ("F10 The guided tour",
      "One time step of the network, screen by screen, on your own text: the tokens and their ids, the "
      "one-hot vector picking an embedding row, the memory update, the output's dot products and softmax, "

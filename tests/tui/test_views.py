@@ -277,3 +277,32 @@ def test_no_view_module_imports_the_app(module):
     code = f"import sys, rnntui.tui.views.{module}; print('rnntui.tui.app' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+async def test_the_ghost_text_view_charts_both_models_accuracy_by_letters_seen():
+    """F11 on play A --compare B, no corpus on disk: both models scored on the playground's text, as
+    autocomplete.accuracy scores them, in the table and as two pairs of curves on one chart."""
+    from rnntui import autocomplete
+    from rnntui.tui.views.autocomplete import AccuracyChart, AutocompleteView
+
+    (ma, vocab), (mb, _) = tiny_model(cell="rnn"), tiny_model(cell="gru", seed=3)
+    a, b = Checkpoint(model=ma, vocab=vocab, meta={}), Checkpoint(model=mb, vocab=vocab, meta={})
+    app = PlaygroundApp(a, "a", cursor_blink=False, compare=b, compare_source="b")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*"The just man is the happy man. ", "f11")
+        view = app.screen
+        assert isinstance(view, AutocompleteView)
+        await settle(pilot, until=lambda: bool(view.curves))
+        ids = np.asarray(app.trace.ids, np.int64)
+        want = [autocomplete.accuracy(m, vocab, ids, max_words=300) for m in (ma, mb)]
+        assert [name for name, _ in view.curves] == ["A", "B"]
+        for (_, got), w in zip(view.curves, want, strict=True):
+            np.testing.assert_array_equal(got.words, w.words)
+            np.testing.assert_array_equal(got.top1, w.top1)
+            np.testing.assert_array_equal(got.top3, w.top3)
+        assert want[0].words[0] >= 5  # the text's whole words were scored
+        table = rendered(app, "#accuracy").splitlines()
+        first = table[1].split()  # letters 0: words, A top-1, A top-3, B top-1, B top-3
+        assert first[:2] == ["0", str(want[0].words[0])]
+        assert first[2:] == [f"{s[0]:.0%}" for w in want for s in (w.top1_share, w.top3_share)]
+        assert len(view.query_one(AccuracyChart).curves) == 2

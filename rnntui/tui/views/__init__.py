@@ -16,6 +16,7 @@ through the model) runs in a thread worker that posts a ``Computed`` message bac
 
 from __future__ import annotations
 
+from rnntui.tui.views.autocomplete import AutocompleteView
 from rnntui.tui.views.base import VIEWS, Playground, ViewScreen
 from rnntui.tui.views.health import HealthView
 from rnntui.tui.views.map import MapView
@@ -26,10 +27,11 @@ from rnntui.tui.views.softmax import SoftmaxView
 from rnntui.tui.views.unit import UnitView
 
 SCREENS: dict[str, type[ViewScreen]] = {
-    cls.NAME: cls for cls in (MapView, SoftmaxView, MemoryView, SentencesView, UnitView, HealthView)
+    cls.NAME: cls
+    for cls in (MapView, SoftmaxView, MemoryView, SentencesView, UnitView, HealthView, AutocompleteView)
 }
 
 __all__ = [
-    "DEFAULT_SENTENCES", "SCREENS", "VIEWS", "HealthView", "MapView", "MemoryView", "Playground",
-    "SampleCache", "SentencesView", "SoftmaxView", "UnitView", "ViewScreen",
+    "AutocompleteView", "DEFAULT_SENTENCES", "SCREENS", "VIEWS", "HealthView", "MapView", "MemoryView",
+    "Playground", "SampleCache", "SentencesView", "SoftmaxView", "UnitView", "ViewScreen",
 ]  # fmt: skip

@@ -37,6 +37,7 @@ VIEWS = [  # key, name, tab label
     ("f7", "sentences", "Sentences"),
     ("f8", "unit", "Unit"),
     ("f9", "health", "Health"),
+    ("f11", "autocomplete", "Ghost"),
 ]
 ORANGE, CYAN = "#f97316", "#22d3ee"
 
@@ -51,6 +52,7 @@ class Playground(Protocol):
     cursor_blink: bool
     samples: SampleCache  # the validation text run through the model, shared by the views
     sentences: str  # the sentences view's text, kept while the view is closed
+    other_ckpt: Checkpoint | None  # play A --compare B: model B
 
     @property
     def temperature(self) -> float: ...

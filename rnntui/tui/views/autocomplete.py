@@ -36,6 +36,8 @@ class AccuracyChart(PlotextPlot):
             j = np.flatnonzero(acc.words > 0)
             plt.plot(j, 100 * acc.top1_share[j], color=color, marker="braille", label=f"{name} top-1")
             plt.plot(j, 100 * acc.top3_share[j], color=color, marker="dot", label=f"{name} top-3")
+        letters = [int(j) for j in np.flatnonzero(curves[0][1].words > 0)] if curves else [0]
+        plt.xticks(letters)  # whole letters only
         plt.ylim(0, 100)
         plt.xlabel("letters of the word already typed")
         plt.ylabel("% right")

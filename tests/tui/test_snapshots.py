@@ -93,10 +93,13 @@ async def settle(pilot) -> None:
         await pilot.pause()
 
 
-@pytest.mark.parametrize("view", ["f5", "f7", "f11"], ids=["softmax", "sentences", "autocomplete"])
+@pytest.mark.parametrize(
+    "view", ["f5", "f6", "f7", "f11"], ids=["softmax", "memory", "sentences", "autocomplete"]
+)
 def test_views(snap_compare, tiny_ckpt_2layer, view):
-    """The softmax view (memory strip, logit table, entropy), the sentence view (cosine heatmap,
-    PCA map) and the ghost-text view (accuracy by letters seen: chart and table) of the 2-layer tiny
+    """The softmax view (memory strip, logit table, entropy), the memory view (fading memory and the
+    connectivity to the next token at the cursor), the sentence view (cosine heatmap, PCA map) and the
+    ghost-text view (accuracy by letters seen: chart and table) of the 2-layer tiny
     model, after typing a little."""
     app = PlaygroundApp(checkpoint.load(tiny_ckpt_2layer), "tiny2.npz", cursor_blink=False)
 

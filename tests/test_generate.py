@@ -77,3 +77,48 @@ def test_generator_state_advances_token_by_token(model_and_vocab):
     for ch in "abc":
         gen.feed(vocab.encode(ch))
     assert_close(gen.logits, one_go, 1e-6)
+
+
+def test_sample_text_defaults_and_a_length_of_zero(model_and_vocab):
+    """No prime: the text is only the sampled tokens (the newline it starts from is not shown);
+    the default temperature is 1 and no top-k; length 0 gives back the prime; a negative one is refused."""
+    model, vocab = model_and_vocab
+    plain = sample_text(model, vocab, length=40, seed=3)
+    assert len(plain) == 40
+    assert plain == sample_text(model, vocab, length=40, prime="", temperature=1.0, top_k=0, seed=3)
+    gen = Generator(model, vocab)
+    gen.prime("")
+    assert plain == vocab.decode(list(gen.sample(40, np.random.default_rng(3), 1.0)))
+    assert sample_text(model, vocab, length=0, prime="abc", seed=3) == "abc"
+    assert sample_text(model, vocab, length=0, seed=3) == ""
+    with pytest.raises(ValueError, match=r"length must be >= 0 \(got -1\)"):
+        sample_text(model, vocab, length=-1)
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_stop_cuts_right_after_its_first_appearance_in_the_sampled_text(level):
+    """Against the whole sample cut by str.find: stops of 1 to 4 characters, taken from the sample
+    itself so they occur, some spanning several tokens, some more than once within one word."""
+    text = "the cat sat on the mat. a banana, an ant and a bat sat at the bar.\n" * 3
+    vocab = build_vocab(text, level)
+    model = RNN.initialised(ModelConfig(vocab_size=len(vocab), embed=4, hidden=8), np.random.default_rng(5))
+    prime = "the cat" if level == "word" else "th"
+    checked = 0
+    for seed in range(6):
+        full = sample_text(model, vocab, length=60, prime=prime, seed=seed)
+        assert full.startswith(prime)
+        sampled = full[len(prime) :]
+        for start, size in [(0, 1), (5, 2), (11, 3), (20, 4), (3, 2)]:
+            stop = sampled[start : start + size]
+            if len(stop) < size:
+                continue
+            want = prime + sampled[: sampled.find(stop) + len(stop)]
+            got = sample_text(model, vocab, length=60, prime=prime, seed=seed, stop=stop)
+            assert got == want, (seed, stop)
+            checked += 1
+        for stop in ("a", "an", "at"):  # "banana", "bat", "sat": twice in one word, or several tokens
+            if stop in sampled:
+                want = prime + sampled[: sampled.find(stop) + len(stop)]
+                assert sample_text(model, vocab, length=60, prime=prime, seed=seed, stop=stop) == want
+        assert sample_text(model, vocab, length=60, prime=prime, seed=seed, stop="zzz") == full
+    assert checked >= 25

@@ -380,3 +380,24 @@ def test_salient_units_are_the_most_varying_in_index_order_and_keep_the_chosen_o
     assert salient_units(acts, 6).tolist() == list(range(6)) == salient_units(acts, 9).tolist()
     # one token read: no variance yet, so the largest magnitudes
     assert salient_units(acts[1:2], 2).tolist() == [0, 1]
+
+
+def test_char_level_complete_stops_at_a_newline_and_within_its_length():
+    vocab = build_vocab("abcdefgh ,\n", "char")
+    chain = {"\n": "a", "a": "b", "b": "c", "c": " ", " ": "d", "d": "e", "e": "\n"}
+    gen = Generator(chain_model(vocab, chain), vocab)
+    gen.feed(vocab.encode("\n"))
+    assert complete(gen, max_chars=40, extra_words=5) == "abc de"  # the newline ends it
+    long = {"\n": "a", **{a: b for a, b in zip("abcdefg", "bcdefgh", strict=True)}, "h": " ", " ": "a"}
+    gen = Generator(chain_model(vocab, long), vocab)
+    gen.feed(vocab.encode("\n"))
+    assert complete(gen, max_chars=40, extra_words=0) == "abcdefgh"
+    for n in (1, 4, 7):  # a word longer than the ghost text may be is not proposed whole
+        assert len(complete(gen, max_chars=n, extra_words=0)) <= n
+
+
+def test_char_level_complete_without_any_word_end_is_greedy():
+    vocab = build_vocab("abc", "char")  # letters only: nothing ends a word
+    gen = Generator(chain_model(vocab, {"a": "b", "b": "c", "c": "a"}), vocab)
+    gen.feed(vocab.encode("a"))
+    assert complete(gen, max_chars=5) == "bcabc"

@@ -122,3 +122,32 @@ def test_stop_cuts_right_after_its_first_appearance_in_the_sampled_text(level):
                 assert sample_text(model, vocab, length=60, prime=prime, seed=seed, stop=stop) == want
         assert sample_text(model, vocab, length=60, prime=prime, seed=seed, stop="zzz") == full
     assert checked >= 25
+
+
+def test_probabilities_are_computed_in_float64_and_refuse_a_negative_temperature():
+    logits = np.random.default_rng(4).standard_normal(300).astype(np.float32) * 4
+    for t in (0.3, 1.0, 2.5):
+        z = logits.astype(np.float64) / t
+        want = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+        got = probabilities(logits, t)
+        assert got.dtype == np.float64
+        assert_close(got, want, 1e-12)  # float64 throughout: float32 would be off by ~1e-7
+    with pytest.raises(ValueError, match=r"temperature must be >= 0 \(got -0.5\)"):
+        probabilities(logits, -0.5)
+
+
+class _Top:
+    """A generator whose every draw is the largest float below 1."""
+
+    def random(self) -> float:
+        return float(np.nextafter(1.0, 0.0))
+
+
+def test_pick_defaults_to_temperature_one_and_never_draws_past_the_last_token():
+    logits = np.random.default_rng(5).standard_normal(12) * 2
+    a, b = np.random.default_rng(9), np.random.default_rng(9)
+    assert [pick(logits, a) for _ in range(200)] == [pick(logits, b, 1.0, 0) for _ in range(200)]
+    rng = np.random.default_rng(0)
+    for _ in range(50):  # at the top of [0, 1) the running sum may fall short of the total by rounding
+        big = rng.standard_normal(1000) * 3
+        assert 0 <= pick(big, _Top()) < 1000

@@ -151,3 +151,12 @@ def test_pick_defaults_to_temperature_one_and_never_draws_past_the_last_token():
     for _ in range(50):  # at the top of [0, 1) the running sum may fall short of the total by rounding
         big = rng.standard_normal(1000) * 3
         assert 0 <= pick(big, _Top()) < 1000
+
+
+def test_top_k_one_is_the_argmax_and_huge_logits_do_not_overflow():
+    logits = np.random.default_rng(6).standard_normal(30)
+    p = probabilities(logits, 1.0, top_k=1)
+    assert p[np.argmax(logits)] == 1.0 and p.sum() == 1.0
+    huge = np.array([800.0, 799.0, 0.0])  # exp(800) overflows float64; the softmax must not
+    want = np.exp([0.0, -1.0, -800.0]) / np.exp([0.0, -1.0, -800.0]).sum()
+    assert_close(probabilities(huge), want, 1e-12)

@@ -401,3 +401,21 @@ def test_char_level_complete_without_any_word_end_is_greedy():
     gen = Generator(chain_model(vocab, {"a": "b", "b": "c", "c": "a"}), vocab)
     gen.feed(vocab.encode("a"))
     assert complete(gen, max_chars=5) == "bcabc"
+
+
+def test_the_defaults_are_the_word_and_two_more_in_at_most_40_characters():
+    trace = Trace(chain_model(WORDS, CHAIN), WORDS)
+    trace.set_text("the ")
+    assert trace.suggestion() == "man, and" == complete(trace.gen, space=False)
+    long = Vocab("word", ("\n", "internationalisation"))
+    trace = Trace(
+        chain_model(long, {"\n": "internationalisation", "internationalisation": "internationalisation"}),
+        long,
+    )
+    trace.set_text("internationalisation ")
+    assert trace.suggestion() == ("internationalisation " * 2)[:40] == complete(trace.gen, space=False)
+    model, vocab = tiny_model()
+    trace = Trace(model, vocab)
+    trace.set_text("The just")
+    a = trace.continuation(30, np.random.default_rng(2))
+    assert a == trace.continuation(30, np.random.default_rng(2), temperature=1.0)

@@ -347,7 +347,7 @@ def test_trace_views_of_the_last_tokens_and_of_an_empty_text(cell):
     H, G = model.cfg.hidden, len(model.cell.GATES)
     trace = Trace(model, vocab)
     assert trace.activations().shape == (0, H) and trace.activations().dtype == model.dtype
-    assert trace.gate_activations().shape == (0, G, H)
+    assert trace.gate_activations().shape == (0, G, H) and trace.gate_activations().dtype == model.dtype
     trace.set_text("The man")
     everything = trace.activations()
     assert len(everything) == 7
@@ -376,10 +376,13 @@ def test_salient_units_are_the_most_varying_in_index_order_and_keep_the_chosen_o
     assert salient_units(acts, 3).tolist() == [1, 2, 4]
     assert salient_units(acts, 2, keep=0).tolist() == [0, 1]  # the chosen unit takes the last place
     assert salient_units(acts, 2, keep=4).tolist() == [1, 4]
+    assert salient_units(acts, 3, keep=5).tolist() == [1, 4, 5]  # the least varying of the three gives way
     assert salient_units(acts, 0).tolist() == [1]  # never fewer than one
     assert salient_units(acts, 6).tolist() == list(range(6)) == salient_units(acts, 9).tolist()
-    # one token read: no variance yet, so the largest magnitudes
-    assert salient_units(acts[1:2], 2).tolist() == [0, 1]
+    # one token read: no variance yet, so the largest magnitudes; two tokens: their variance
+    assert salient_units(np.array([[0.0, 0, 0.1, 0, 5, -6]]), 2).tolist() == [4, 5]
+    assert salient_units(np.array([[7.0, 0, 0, 0, 0, 2], [7.0, 1, 0, 0, 0, 2]]), 1).tolist() == [1]
+    assert salient_units(np.zeros((0, 6)), 3).tolist() == [0, 1, 2]  # no text yet: the first ones
 
 
 def test_char_level_complete_stops_at_a_newline_and_within_its_length():

@@ -192,3 +192,10 @@ def test_split_keeps_every_token_once_and_rounds_the_validation_share(n, frac, n
     ids = np.arange(n)
     train, val = split_train_val(ids, frac)
     assert len(val) == n_val and np.array_equal(np.concatenate([train, val]), ids)
+
+
+def test_build_vocab_keeps_case_and_every_word_by_default():
+    vocab = build_vocab("The the cat sat", "word")
+    assert vocab.tokens == (UNK, "The", "cat", "sat", "the") and not vocab.lowercase
+    with pytest.raises(CorpusError, match=r"^unknown level 'bytes'; choose char or word$"):
+        build_vocab("abc", "bytes")

@@ -168,3 +168,32 @@ def test_missing_and_directory(tmp_path):
         checkpoint.load(tmp_path / "nope.npz")
     with pytest.raises(CheckpointError, match="is a directory"):
         checkpoint.load(tmp_path)
+
+
+def test_corpus_files_of_every_kind_of_metadata():
+    files = [{"path": "/a/x.txt", "sha256": "11"}, {"path": "/b/y.txt"}]
+    assert checkpoint.corpus_files({"corpus": {"files": files}}) == [
+        (checkpoint.Path("/a/x.txt"), "11"),
+        (checkpoint.Path("/b/y.txt"), None),
+    ]
+    # before several files were possible: one path and its sha256
+    assert checkpoint.corpus_files({"corpus": {"path": "/c/z.txt", "sha256": "22"}}) == [
+        (checkpoint.Path("/c/z.txt"), "22")
+    ]
+    assert checkpoint.corpus_files({"corpus": {"path": "/c/z.txt"}}) == [(checkpoint.Path("/c/z.txt"), None)]
+    for meta in ({}, {"corpus": None}, {"corpus": {}}, {"corpus": {"path": ""}}):
+        assert checkpoint.corpus_files(meta) == []
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("at", [0, 3, 4, 9, 10])
+def test_a_non_finite_value_is_found_in_any_block_and_named_by_its_index(bad, at):
+    a = np.arange(11, dtype=np.float32).reshape(11, 1)
+    assert checkpoint._finite(a, "param/x", checkpoint.Path("c.npz"), block=4) is a
+    a[at] = bad
+    with pytest.raises(CheckpointError) as err:
+        checkpoint._finite(a, "param/x", checkpoint.Path("c.npz"), block=4)
+    assert str(err.value) == (
+        f"c.npz: array 'param/x' is not finite (value {np.float32(bad)} at flat index {at:,}); "
+        "the run diverged or the file was damaged"
+    )

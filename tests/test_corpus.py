@@ -12,6 +12,7 @@ from rnntui.corpus import (
     read_text,
     split_train_val,
     split_words,
+    vocab_from_counts,
 )
 
 
@@ -155,3 +156,46 @@ def test_a_folder_without_texts_and_a_missing_path_are_refused(tmp_path):
         corpus_files([tmp_path / "empty"])
     with pytest.raises(CorpusError, match="missing.txt: no such file"):
         corpus_files([tmp_path / "missing.txt"])
+
+
+def test_word_vocab_ranks_by_count_then_alphabetically_and_keeps_words_at_min_count():
+    counts = {"b": 2, "a": 2, "c": 5, "d": 1, "e": 3}
+    assert vocab_from_counts("word", counts).tokens == (UNK, "c", "e", "a", "b", "d")
+    assert vocab_from_counts("word", counts, min_count=2).tokens == (UNK, "c", "e", "a", "b")
+    assert vocab_from_counts("word", counts, min_count=3).tokens == (UNK, "c", "e")
+    assert vocab_from_counts("word", counts, max_vocab=4).tokens == (UNK, "c", "e", "a")
+    assert vocab_from_counts("word", counts, max_vocab=10).tokens == (UNK, "c", "e", "a", "b", "d")
+    lower = vocab_from_counts("word", counts, lowercase=True)
+    assert lower.lowercase and lower.level == "word" and not vocab_from_counts("word", counts).lowercase
+    # char level: the sorted characters that occur, whatever their counts
+    chars = vocab_from_counts("char", {"b": 1, "a": 9, "\n": 2})
+    assert chars.tokens == ("\n", "a", "b") and chars.level == "char"
+
+
+def test_too_few_tokens_are_refused_with_the_number_found():
+    with pytest.raises(CorpusError, match=r"^the text has only 1 distinct word token\(s\); a language model"):
+        vocab_from_counts("word", {"a": 4})
+    with pytest.raises(CorpusError, match=r"only 0 distinct word token"):
+        vocab_from_counts("word", {"a": 1}, min_count=2)
+    with pytest.raises(CorpusError, match=r"only 1 distinct word token"):
+        vocab_from_counts("word", {"a": 4, "b": 2}, max_vocab=1)
+    assert vocab_from_counts("word", {"a": 4, "b": 2}, max_vocab=3).tokens == (UNK, "a", "b")
+    assert len(vocab_from_counts("char", {"a": 1, "b": 1})) == 2  # two characters are enough
+    with pytest.raises(CorpusError, match=r"unknown level 'line'; choose char or word"):
+        vocab_from_counts("line", {"a": 1, "b": 1})
+
+
+@pytest.mark.parametrize(
+    "n,frac,n_val", [(100, 0.05, 5), (10, 0.25, 2), (10, 0.0, 0), (7, 1.0, 7), (3, 0.5, 2)]
+)
+def test_split_keeps_every_token_once_and_rounds_the_validation_share(n, frac, n_val):
+    ids = np.arange(n)
+    train, val = split_train_val(ids, frac)
+    assert len(val) == n_val and np.array_equal(np.concatenate([train, val]), ids)
+
+
+def test_build_vocab_keeps_case_and_every_word_by_default():
+    vocab = build_vocab("The the cat sat", "word")
+    assert vocab.tokens == (UNK, "The", "cat", "sat", "the") and not vocab.lowercase
+    with pytest.raises(CorpusError, match=r"^unknown level 'bytes'; choose char or word$"):
+        build_vocab("abc", "bytes")

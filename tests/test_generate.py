@@ -77,3 +77,86 @@ def test_generator_state_advances_token_by_token(model_and_vocab):
     for ch in "abc":
         gen.feed(vocab.encode(ch))
     assert_close(gen.logits, one_go, 1e-6)
+
+
+def test_sample_text_defaults_and_a_length_of_zero(model_and_vocab):
+    """No prime: the text is only the sampled tokens (the newline it starts from is not shown);
+    the default temperature is 1 and no top-k; length 0 gives back the prime; a negative one is refused."""
+    model, vocab = model_and_vocab
+    plain = sample_text(model, vocab, length=40, seed=3)
+    assert len(plain) == 40
+    assert plain == sample_text(model, vocab, length=40, prime="", temperature=1.0, top_k=0, seed=3)
+    gen = Generator(model, vocab)
+    gen.prime("")
+    assert plain == vocab.decode(list(gen.sample(40, np.random.default_rng(3), 1.0)))
+    assert sample_text(model, vocab, length=0, prime="abc", seed=3) == "abc"
+    assert sample_text(model, vocab, length=0, seed=3) == ""
+    with pytest.raises(ValueError, match=r"length must be >= 0 \(got -1\)"):
+        sample_text(model, vocab, length=-1)
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_stop_cuts_right_after_its_first_appearance_in_the_sampled_text(level):
+    """Against the whole sample cut by str.find: stops of 1 to 4 characters, taken from the sample
+    itself so they occur, some spanning several tokens, some more than once within one word."""
+    text = "the cat sat on the mat. a banana, an ant and a bat sat at the bar.\n" * 3
+    vocab = build_vocab(text, level)
+    model = RNN.initialised(ModelConfig(vocab_size=len(vocab), embed=4, hidden=8), np.random.default_rng(5))
+    prime = "the cat" if level == "word" else "th"
+    checked = 0
+    for seed in range(6):
+        full = sample_text(model, vocab, length=60, prime=prime, seed=seed)
+        assert full.startswith(prime)
+        sampled = full[len(prime) :]
+        for start, size in [(0, 1), (5, 2), (11, 3), (20, 4), (3, 2)]:
+            stop = sampled[start : start + size]
+            if len(stop) < size:
+                continue
+            want = prime + sampled[: sampled.find(stop) + len(stop)]
+            got = sample_text(model, vocab, length=60, prime=prime, seed=seed, stop=stop)
+            assert got == want, (seed, stop)
+            checked += 1
+        for stop in ("a", "an", "at"):  # "banana", "bat", "sat": twice in one word, or several tokens
+            if stop in sampled:
+                want = prime + sampled[: sampled.find(stop) + len(stop)]
+                assert sample_text(model, vocab, length=60, prime=prime, seed=seed, stop=stop) == want
+        assert sample_text(model, vocab, length=60, prime=prime, seed=seed, stop="zzz") == full
+    assert checked >= 25
+
+
+def test_probabilities_are_computed_in_float64_and_refuse_a_negative_temperature():
+    logits = np.random.default_rng(4).standard_normal(300).astype(np.float32) * 4
+    for t in (0.3, 1.0, 2.5):
+        z = logits.astype(np.float64) / t
+        want = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+        got = probabilities(logits, t)
+        assert got.dtype == np.float64
+        assert_close(got, want, 1e-12)  # float64 throughout: float32 would be off by ~1e-7
+    with pytest.raises(ValueError, match=r"temperature must be >= 0 \(got -0.5\)"):
+        probabilities(logits, -0.5)
+
+
+class _Top:
+    """A generator whose every draw is the largest float below 1."""
+
+    def random(self) -> float:
+        return float(np.nextafter(1.0, 0.0))
+
+
+def test_pick_defaults_to_temperature_one_and_never_draws_past_the_last_token():
+    logits = np.random.default_rng(5).standard_normal(12) * 2
+    a, b = np.random.default_rng(9), np.random.default_rng(9)
+    assert [pick(logits, a) for _ in range(200)] == [pick(logits, b, 1.0, 0) for _ in range(200)]
+    rng = np.random.default_rng(0)
+    for _ in range(50):  # at the top of [0, 1) the running sum may fall short of the total by rounding
+        big = rng.standard_normal(1000) * 3
+        assert 0 <= pick(big, _Top()) < 1000
+
+
+def test_top_k_one_is_the_argmax_and_huge_logits_do_not_overflow():
+    logits = np.random.default_rng(6).standard_normal(30)
+    p = probabilities(logits, 1.0, top_k=1)
+    assert p[np.argmax(logits)] == 1.0 and p.sum() == 1.0
+    huge = np.array([800.0, 799.0, 0.0])  # exp(800) overflows float64; the softmax must not
+    want = np.exp([0.0, -1.0, -800.0]) / np.exp([0.0, -1.0, -800.0]).sum()
+    assert_close(probabilities(huge), want, 1e-12)

@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import re
 import subprocess
 
 import numpy as np
@@ -343,3 +344,53 @@ def test_several_files_share_one_cache_keyed_on_the_set_of_files(tmp_path, xdg, 
     assert not changed.reused
     assert changed.file_sha256[0] == first.file_sha256[0] and changed.file_sha256[1] != first.file_sha256[1]
     assert np.array_equal(changed.ids, changed.vocab.encode(read_corpus([a, b])))
+
+
+def edit_between_passes(monkeypatch, edit):
+    """Run ``edit`` after tokenize's counting pass, before its encoding pass."""
+    count = tokencache._count
+
+    def count_then_edit(*args):
+        result = count(*args)
+        edit()
+        return result
+
+    monkeypatch.setattr(tokencache, "_count", count_then_edit)
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_the_file_that_changed_while_several_were_read_is_named(tmp_path, xdg, monkeypatch, cache):
+    a = write(tmp_path / "a.txt", "the first text\n" * 30)
+    b = write(tmp_path / "b.txt", "the second text\n" * 30)
+    edit_between_passes(monkeypatch, lambda: write(b, "the second text\n" * 31))  # its own characters
+    with pytest.raises(CorpusError, match="^" + re.escape(f"{b} changed while it was being read; run again")):
+        tokenize([a, b], cache=cache)
+
+
+@pytest.mark.parametrize("several", [False, True])
+def test_an_edit_that_keeps_size_and_times_is_caught_by_the_token_count(tmp_path, xdg, monkeypatch, several):
+    """Same bytes count, same inode and mtime: only the number of tokens read tells."""
+    a = write(tmp_path / "a.txt", "é" * 100 + "ab" * 100)
+    files = [write(tmp_path / "z.txt", "first\n" * 5), a] if several else [a]
+    st = a.stat()
+
+    def same_size_fewer_characters():
+        write(a, "ab" * 200)  # the same 400 bytes, 400 characters instead of 300
+        os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    edit_between_passes(monkeypatch, same_size_fewer_characters)
+    what = "the corpus" if several else str(a)
+    message = f"{what} changed while it was being read; run again"
+    with pytest.raises(CorpusError, match="^" + re.escape(message)):
+        tokenize(files, cache=False)
+
+
+def test_a_cache_is_reused_only_for_the_same_files_unchanged(tmp_path, xdg, monkeypatch):
+    a = write(tmp_path / "a.txt", "the first text\n" * 30)
+    b = write(tmp_path / "b.txt", "the second text\n" * 30)
+    assert not tokenize([a, b]).reused
+    assert tokenize([a, b]).reused
+    write(b, "the second text\n" * 29 + "the other text\n")  # new contents
+    again = tokenize([a, b])
+    assert not again.reused and "other" in again.vocab.decode(again.ids)
+    assert tokenize([a, b]).reused

@@ -124,3 +124,22 @@ def reference_suggestion(model, vocab, text: str, width: int = 4, max_chars: int
         logits = model.step(tid, h).copy()
         tid = int(np.argmax(logits))
     return "".join(out)
+
+
+def chain_model(vocab, successor: dict[str, str], second: dict[str, str] | None = None, cell: str = "rnn"):
+    """A model that is a designed bigram table: after reading token ``a`` it predicts
+    ``successor[a]`` with a logit 20 above the rest, and ``second[a]`` (if given) 5 above the rest.
+
+    Embedding one-hot, Wxh = 3 I, Whh = 0, so h = tanh(3 onehot(a)) depends only on the token just
+    read; Why maps it to the chosen logits. float64, so nothing is near a tie."""
+    V = len(vocab)
+    model = RNN(ModelConfig(vocab_size=V, embed=V, hidden=V, cell=cell), dtype=np.float64)
+    p = model.params
+    for name in p:
+        p[name][...] = 0.0
+    p["embed"][...] = np.eye(V)
+    p["Wxh0"][...] = 3 * np.eye(V)
+    for table, size in ((successor, 20.0), (second or {}, 5.0)):
+        for a, b in table.items():
+            p["Why"][vocab.id_of(a), vocab.id_of(b)] = size / np.tanh(3.0)
+    return model

@@ -8,7 +8,7 @@ import pytest
 
 from rnntui import checkpoint
 from rnntui.cli import SHIPPED_MODEL
-from rnntui.corpus import build_vocab
+from rnntui.corpus import Vocab, build_vocab
 from rnntui.generate import (
     Generator,
     Trace,
@@ -16,12 +16,13 @@ from rnntui.generate import (
     finish_word,
     next_word,
     probabilities,
+    salient_units,
     surprise_bits,
     word_ends,
 )
 from rnntui.model import RNN, ModelConfig
 
-from .conftest import log_softmax, reference_suggestion, reference_word, tiny_model
+from .conftest import chain_model, log_softmax, reference_suggestion, reference_word, tiny_model
 
 
 def test_complete_is_the_beam_word_then_greedy_and_leaves_the_state_alone():
@@ -259,3 +260,165 @@ def test_trace_layers_and_continuation_leave_trace_alone():
     b = trace.continuation(20, np.random.default_rng(1), 0.8)
     assert a == b and len(a) == 20
     np.testing.assert_array_equal(trace.gen.h, h)
+
+
+# -- word-level autocomplete, the trace's views and the continuation, on a designed bigram model ------
+
+WORDS = Vocab("word", ("\n", "the", "mad", "man", "mat", ",", "and", "sat"))
+CHAIN = {"\n": "the", "the": "man", "man": ",", ",": "and", "and": "sat", "sat": "\n", "mat": "and"}
+
+
+def chain_generator(*read: str) -> Generator:
+    gen = Generator(chain_model(WORDS, CHAIN, {"the": "mat"}), WORDS)
+    gen.feed([WORDS.id_of(w) for w in read])
+    return gen
+
+
+def test_word_level_complete_follows_the_likeliest_words_and_stops_at_a_newline():
+    gen = chain_generator("\n", "the")
+    h, logits = gen.h.copy(), gen.logits.copy()
+    assert complete(gen, extra_words=0) == " man"
+    assert complete(gen, extra_words=2) == " man, and"  # "," is a word: no space before it
+    assert complete(gen, extra_words=9) == " man, and sat"  # then the model writes a newline
+    assert complete(gen, extra_words=2, space=False) == "man, and"
+    assert complete(gen, extra_words=2, max_chars=6) == " man, "
+    assert np.array_equal(gen.h, h) and np.array_equal(gen.logits, logits)
+    # after "man" the likeliest word is ",", which takes no space before it
+    assert complete(chain_generator("\n", "the", "man"), extra_words=1) == ", and"
+
+
+def test_word_level_complete_finishes_the_typed_word_with_its_likeliest_vocabulary_word():
+    gen = chain_generator("\n", "the")
+    # "mad", "man" and "mat" start with "ma"; after "the" the model puts "man" first, "mat" second
+    assert complete(gen, partial="ma", extra_words=1) == "n,"
+    assert complete(gen, partial="mat", extra_words=1) == " and"  # the typed word is whole already
+    assert complete(gen, partial="zz") == ""  # no word of the vocabulary starts so
+
+
+def test_trace_suggestion_passes_its_length_words_and_spacing_on():
+    trace = Trace(chain_model(WORDS, CHAIN, {"the": "mat"}), WORDS)
+    trace.set_text("the ")
+    assert trace.suggestion(extra_words=0) == "man"  # after a space: no space of its own
+    assert trace.suggestion(extra_words=3) == "man, and sat"
+    assert trace.suggestion(max_chars=5, extra_words=3) == "man, "
+    trace.set_text("the man,")
+    assert trace.suggestion(extra_words=1) == " and sat"  # right after the comma: a space first
+    trace.set_text("the ma")
+    assert trace.partial == "ma" and trace.suggestion(extra_words=1) == "n,"
+
+
+def test_trace_suggestion_passes_the_beam_width_on():
+    model, vocab = word_model()
+    differ = 0
+    for prime in PRIMES:
+        trace = Trace(model, vocab)
+        trace.set_text(prime)
+        for width in (1, 4):
+            assert trace.suggestion(max_chars=8, width=width) == reference_suggestion(
+                model, vocab, prime, width, max_chars=8
+            ), (prime, width)
+        differ += trace.suggestion(max_chars=8, width=1) != trace.suggestion(max_chars=8, width=4)
+    assert differ >= 1  # some context where the width changes the suggestion
+
+
+def test_trace_continuation_samples_at_its_temperature_and_spaces_words():
+    model, vocab = tiny_model()
+    trace = Trace(model, vocab)
+    trace.set_text("The just")
+    gen = Generator(model, vocab)
+    gen.feed(vocab.encode("\nThe just"))
+    greedy = [int(np.argmax(gen.logits))]
+    for _ in range(11):
+        gen.feed(greedy[-1:])
+        greedy.append(int(np.argmax(gen.logits)))
+    assert trace.continuation(12, np.random.default_rng(0), temperature=0) == vocab.decode(greedy)
+    hot = {trace.continuation(12, np.random.default_rng(s), temperature=3.0) for s in range(4)}
+    assert len(hot) > 1  # a high temperature samples, it does not take the likeliest
+    words = Trace(chain_model(WORDS, CHAIN), WORDS)
+    words.set_text("the man,")
+    assert words.continuation(2, np.random.default_rng(0), 0) == " and sat"
+    words.set_text("the man, ")
+    assert words.continuation(2, np.random.default_rng(0), 0) == "and sat"
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_trace_views_of_the_last_tokens_and_of_an_empty_text(cell):
+    model, vocab = tiny_model(cell=cell)
+    H, G = model.cfg.hidden, len(model.cell.GATES)
+    trace = Trace(model, vocab)
+    assert trace.activations().shape == (0, H) and trace.activations().dtype == model.dtype
+    assert trace.gate_activations().shape == (0, G, H) and trace.gate_activations().dtype == model.dtype
+    trace.set_text("The man")
+    everything = trace.activations()
+    assert len(everything) == 7
+    np.testing.assert_array_equal(trace.activations(last=3), everything[-3:])
+    np.testing.assert_array_equal(trace.activations(last=100), everything)
+    states = np.stack(trace._states)  # (N, L, S*H)
+    np.testing.assert_array_equal(everything, states[:, 0, :H])
+    gates = trace.gate_activations()
+    assert gates.shape == (7, G, H)
+    np.testing.assert_array_equal(trace.gate_activations(last=2), gates[-2:])
+    np.testing.assert_array_equal(trace.gate_activations(last=100), gates)
+    if cell == "lstm":
+        np.testing.assert_array_equal(trace.activations(cell_state=True), states[:, 0, H:])
+        assert not np.array_equal(trace.activations(cell_state=True), everything)
+    else:
+        assert trace.gate_activations(last=2).shape == (2, 0, H)
+
+
+def test_salient_units_are_the_most_varying_in_index_order_and_keep_the_chosen_one():
+    acts = np.zeros((5, 6))
+    acts[:, 4] = [0, 1, 0, 1, 0]  # variance 0.24
+    acts[:, 1] = [0, 3, 0, 3, 0]  # the most varying
+    acts[:, 2] = [0, 0.5, 0, 0.5, 0]
+    acts[:, 0] = 7.0  # large but constant
+    assert salient_units(acts, 2).tolist() == [1, 4]
+    assert salient_units(acts, 3).tolist() == [1, 2, 4]
+    assert salient_units(acts, 2, keep=0).tolist() == [0, 1]  # the chosen unit takes the last place
+    assert salient_units(acts, 2, keep=4).tolist() == [1, 4]
+    assert salient_units(acts, 3, keep=5).tolist() == [1, 4, 5]  # the least varying of the three gives way
+    assert salient_units(acts, 0).tolist() == [1]  # never fewer than one
+    assert salient_units(acts, 6).tolist() == list(range(6)) == salient_units(acts, 9).tolist()
+    # one token read: no variance yet, so the largest magnitudes; two tokens: their variance
+    assert salient_units(np.array([[0.0, 0, 0.1, 0, 5, -6]]), 2).tolist() == [4, 5]
+    assert salient_units(np.array([[7.0, 0, 0, 0, 0, 2], [7.0, 1, 0, 0, 0, 2]]), 1).tolist() == [1]
+    assert salient_units(np.zeros((0, 6)), 3).tolist() == [0, 1, 2]  # no text yet: the first ones
+
+
+def test_char_level_complete_stops_at_a_newline_and_within_its_length():
+    vocab = build_vocab("abcdefgh ,\n", "char")
+    chain = {"\n": "a", "a": "b", "b": "c", "c": " ", " ": "d", "d": "e", "e": "\n"}
+    gen = Generator(chain_model(vocab, chain), vocab)
+    gen.feed(vocab.encode("\n"))
+    assert complete(gen, max_chars=40, extra_words=5) == "abc de"  # the newline ends it
+    long = {"\n": "a", **{a: b for a, b in zip("abcdefg", "bcdefgh", strict=True)}, "h": " ", " ": "a"}
+    gen = Generator(chain_model(vocab, long), vocab)
+    gen.feed(vocab.encode("\n"))
+    assert complete(gen, max_chars=40, extra_words=0) == "abcdefgh"
+    for n in (1, 4, 7):  # a word longer than the ghost text may be is not proposed whole
+        assert len(complete(gen, max_chars=n, extra_words=0)) <= n
+
+
+def test_char_level_complete_without_any_word_end_is_greedy():
+    vocab = build_vocab("abc", "char")  # letters only: nothing ends a word
+    gen = Generator(chain_model(vocab, {"a": "b", "b": "c", "c": "a"}), vocab)
+    gen.feed(vocab.encode("a"))
+    assert complete(gen, max_chars=5) == "bcabc"
+
+
+def test_the_defaults_are_the_word_and_two_more_in_at_most_40_characters():
+    trace = Trace(chain_model(WORDS, CHAIN), WORDS)
+    trace.set_text("the ")
+    assert trace.suggestion() == "man, and" == complete(trace.gen, space=False)
+    long = Vocab("word", ("\n", "internationalisation"))
+    trace = Trace(
+        chain_model(long, {"\n": "internationalisation", "internationalisation": "internationalisation"}),
+        long,
+    )
+    trace.set_text("internationalisation ")
+    assert trace.suggestion() == ("internationalisation " * 2)[:40] == complete(trace.gen, space=False)
+    model, vocab = tiny_model()
+    trace = Trace(model, vocab)
+    trace.set_text("The just")
+    a = trace.continuation(30, np.random.default_rng(2))
+    assert a == trace.continuation(30, np.random.default_rng(2), temperature=1.0)

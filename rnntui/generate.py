@@ -82,10 +82,6 @@ class Generator:
         # (L, G*H) the gates of the last token read (gated cells; kept only when asked for)
         self.gates = np.zeros((model.cfg.layers, model.gate_width), model.dtype) if model.gate_width else None
 
-    def reset(self) -> None:
-        self.h[:] = 0.0
-        self.logits[:] = 0.0
-
     def feed(self, ids, gates: bool = False) -> None:
         """Advance the memory through token ids; afterwards ``logits`` predict the next one.
         ``gates``: also leave the last token's gate activations in ``self.gates``."""

@@ -147,13 +147,28 @@ Examples:
 @click.option("--optimizer", type=click.Choice(["adam", "adagrad", "sgd"]), default="adam")
 @click.option("--lr", type=POS_FLOAT, help="Learning rate  [default: adam 2e-3, adagrad 0.1, sgd 1.0]")
 @click.option(
+    "--schedule", type=click.Choice(["constant", "step", "cosine"]), default="constant",
+    help="Learning rate over the run: constant; step (times --lr-decay every --decay-every steps); cosine "
+    "(down to a tenth of --lr at the end of the budget, --steps or --minutes; a resume carries on).",
+)  # fmt: skip
+@click.option(
     "--lr-decay",
     type=POS_FLOAT,
     default=1.0,
-    help="Multiply the learning rate by this every --decay-every steps.",
+    help="--schedule step: multiply the learning rate by this every --decay-every steps.",
 )
 @click.option("--decay-every", type=POS_INT, default=1000)
+@click.option("--warmup", type=NONNEG_INT, default=0, help="Ramp the learning rate up over the first N steps")
 @click.option("--clip", type=NONNEG_FLOAT, default=5.0, help="Clip gradients to this global norm (0: off).")
+@click.option(
+    "--dropout", type=float, default=0.0, metavar="P",
+    help="Drop this share of the non-recurrent connections while training (each layer's input, the top "
+    "layer's output); off when evaluating, sampling and playing.",
+)  # fmt: skip
+@click.option(
+    "--weight-decay", type=NONNEG_FLOAT, default=0.0, metavar="W",
+    help="Decoupled (AdamW-style) weight decay on the weight matrices, not biases or the embedding.",
+)  # fmt: skip
 @click.option("--steps", type=POS_INT, help=f"Stop at this step  [default: {DEFAULT_STEPS} unless --minutes]")
 @click.option("--minutes", type=POS_FLOAT, help="Stop after this much wall time.")
 @click.option(
@@ -453,23 +468,33 @@ Examples:
 Train your own with: rnntui train corpora/republic.txt"""
 )
 @click.argument("checkpoint", required=False, type=click.Path(path_type=Path))
+@click.option("--model", "model_name", metavar="NAME",
+              help="A shipped model, by name (rnntui models lists them), instead of CHECKPOINT")  # fmt: skip
 @click.option("--text", default="", help="Start with this text in the editor.")
 @click.option("--seed", type=NONNEG_INT, default=0, help="Seed of the generate key's sampling.")
 @click.option(
     "--compare", "compare_path", type=click.Path(path_type=Path),
     help="A second model (same vocabulary) that reads along: the lens shows who is less surprised.",
 )  # fmt: skip
-def play(checkpoint: Path | None, text: str, seed: int, compare_path: Path | None) -> None:
+def play(
+    checkpoint: Path | None, model_name: str | None, text: str, seed: int, compare_path: Path | None
+) -> None:
     """Type with the model in CHECKPOINT: its guesses, next-token odds and memory, live.
 
-    Without CHECKPOINT, uses the small model trained on Plato's Republic that ships with rnntui.
+    Without CHECKPOINT, uses the small model trained on Plato's Republic that ships with rnntui, or
+    the shipped model --model NAME; Alt+M (or F12) in the playground picks another shipped model.
     With --compare B, model B reads the same text and the lens colours each token by the difference
     in the two models' surprise.
     """
     from rnntui import checkpoint as ckpt_mod
+    from rnntui import shipped
 
-    path = checkpoint if checkpoint is not None else SHIPPED_MODEL
+    if checkpoint is not None and model_name is not None:
+        raise click.UsageError("give CHECKPOINT or --model, not both")
     try:
+        path = checkpoint if checkpoint is not None else SHIPPED_MODEL
+        if model_name is not None:
+            path = shipped.model_path(model_name)
         ckpt = ckpt_mod.load(path)
         other = None if compare_path is None else ckpt_mod.load(compare_path)
     except _expected_errors() as err:
@@ -483,8 +508,19 @@ def play(checkpoint: Path | None, text: str, seed: int, compare_path: Path | Non
         )
     from rnntui.tui.app import PlaygroundApp  # Textual loads only here: --help stays fast
 
-    source = str(path) if checkpoint is not None else "shipped model (Republic)"
-    PlaygroundApp(ckpt, source, text=text, seed=seed, compare=other, compare_source=str(compare_path)).run()
+    name = None if checkpoint is not None else model_name or "republic"
+    source = str(path) if name is None else f"shipped model: {name}"
+    while True:  # the model picker (Alt+M) ends the app with the name of the model to open next
+        app = PlaygroundApp(ckpt, source, text=text, seed=seed, compare=other,
+                            compare_source=str(compare_path), shipped_name=name)  # fmt: skip
+        picked = app.run()
+        if not isinstance(picked, str):
+            break
+        try:
+            ckpt, name, other = ckpt_mod.load(shipped.model_path(picked)), picked, None
+        except _expected_errors() as err:
+            raise _fail(err) from None
+        source, text = f"shipped model: {name}", app.current_text()
     if checkpoint is None:
         click.echo("Train your own: rnntui train corpora/republic.txt; rnntui play runs/republic/latest.npz")
 
@@ -522,6 +558,26 @@ def tour(checkpoint: Path | None, text: str) -> None:
     from rnntui.tui.tour.app import TourApp  # Textual loads only here: --help stays fast
 
     TourApp(ckpt, text).run()
+
+
+@main.command()
+def models() -> None:
+    """List the models that ship with rnntui: name, cell, level, size and validation loss.
+
+    Open one with: rnntui play --model NAME (or Alt+M in the playground)."""
+    from rnntui import shipped
+
+    try:
+        infos = shipped.list_models()
+    except _expected_errors() as err:
+        raise _fail(err) from None
+    click.echo(f"{'name':<16} {'cell':<5} {'level':<5} {'size':<16} {'parameters':>10} {'file':>8}  "
+               "val loss   trained on")  # fmt: skip
+    for m in infos:
+        size = f"H={m.hidden}" + (f"x{m.layers}" if m.layers > 1 else "") + f", V={m.vocab}"
+        unit = "char" if m.level == "char" else "word"
+        click.echo(f"{m.name:<16} {m.cell:<5} {m.level:<5} {size:<16} {m.params:>10,} "
+                   f"{m.file_bytes / 1e6:>6.1f}MB  {m.val_loss:.3f}/{unit}  {m.corpus}")  # fmt: skip
 
 
 # -- serve ----------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ def _describe(ckpt) -> str:
 Examples:
   rnntui export runs/republic/best.npz republic.safetensors
   rnntui export republic republic.safetensors      (the shipped model, by name)
+  rnntui export runs/republic/best.npz republic.npz    (weights only, for shipping)
 Load it in PyTorch: examples/pytorch_bridge.py, and the README's 'PyTorch' section.""",
 )
 @click.argument("checkpoint", metavar="CKPT")
@@ -53,7 +54,12 @@ Load it in PyTorch: examples/pytorch_bridge.py, and the README's 'PyTorch' secti
 def export_command(checkpoint: str, out: Path, force: bool) -> None:
     """Write the model in CKPT (a checkpoint, or a shipped model's name) to OUT as safetensors, under
     PyTorch's names and layouts: nn.Embedding -> nn.RNN/GRU/LSTM -> nn.Linear, float32, with the
-    cell, sizes and vocabulary in its metadata."""
+    cell, sizes and vocabulary in its metadata.
+
+    An OUT ending in .npz is a weights-only rnntui checkpoint instead: CKPT without its optimiser
+    state, carried memory and data position (a third of the size with Adam), keeping its training
+    options and loss histories. It plays, samples, evaluates, inspects and fine-tunes (--init-from)
+    like CKPT; --resume refuses it. The shipped models are such files."""
     from rnntui import checkpoint as ckpt_mod
     from rnntui import interop
     from rnntui.cli import _expected_errors, _fail
@@ -62,9 +68,17 @@ def export_command(checkpoint: str, out: Path, force: bool) -> None:
     _not_over(out, force)
     try:
         ckpt = ckpt_mod.load(resolve(checkpoint))
-        interop.export(ckpt, out)
+        if out.suffix == ".npz":
+            from rnntui.shipped import weights_only
+
+            ckpt_mod.save(weights_only(ckpt), out)
+        else:
+            interop.export(ckpt, out)
     except _expected_errors() as err:
         raise _fail(err) from None
+    if out.suffix == ".npz":
+        click.echo(f"wrote {out}: {_describe(ckpt)}, weights only ({out.stat().st_size / 1e6:.1f} MB)")
+        return
     rnn = f"{interop.TORCH[ckpt.model.cfg.cell]}({ckpt.model.cfg.embed}, {ckpt.model.cfg.hidden}, "
     click.echo(f"wrote {out}: {_describe(ckpt)}; embedding (nn.Embedding), rnn "
                f"({rnn}num_layers={ckpt.model.cfg.layers})), decoder (nn.Linear)")  # fmt: skip

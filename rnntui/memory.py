@@ -93,7 +93,8 @@ def init_bytes(cfg: ModelConfig) -> int:
     return 8 * max(V * E, H * V, layer + 4 * H * H)
 
 
-def training_need(cfg: ModelConfig, *, batch: int, seq: int, parts: int, optimizer: str) -> Need:
+def training_need(cfg: ModelConfig, *, batch: int, seq: int, parts: int, optimizer: str,
+                  dropout: bool = False) -> Need:  # fmt: skip
     """What training ``cfg`` on (seq, batch) chunks takes at its peak: the weights and their gradient
     (one more gradient per extra thread), the optimiser state, two sets of workspaces (a training
     chunk's and the evaluation's are kept at once) and the carried memory; or, if more, the weights
@@ -108,6 +109,8 @@ def training_need(cfg: ModelConfig, *, batch: int, seq: int, parts: int, optimiz
         f"workspaces ({threads} thread{'s' * (threads > 1)})": 2 * workspace_bytes(cfg, seq, batch),
         "carried memory": FLOAT * 3 * cfg.layers * batch * H,  # carry, final state, dh0
     })  # fmt: skip
+    if dropout:  # a chunk's masks and the masked inputs (rnntui.model.RNN.dropout_masks)
+        steady.parts["dropout masks"] = 2 * FLOAT * seq * batch * (cfg.embed + cfg.layers * H)
     start = Need({"weights and gradients": weights, "initialising them (float64)": init_bytes(cfg)})
     return max(steady, start, key=lambda need: need.total)
 

@@ -5,6 +5,12 @@
     logits  = h_t^L Why + by                                  (B, V)   memory . each token's vector
     p       = softmax(logits)                                 (B, V)
 
+Dropout (training only, ``loss_and_grads(..., masks)``): on the connections that are not recurrent
+(Zaremba, Sutskever & Vinyals 2014), each layer's input x^l and the top layer's output h^L before
+Why are multiplied by a mask of 0 and 1/(1-P) entries (inverted dropout: nothing to rescale at
+evaluation). The recurrence h_{t-1} -> h_t is never dropped. ``dropout_masks`` draws the masks from
+the caller's generator; evaluation, sampling and every view run without them.
+
 The cell is one of ``rnntui.cells`` (``ModelConfig.cell``): the vanilla tanh RNN, the default and
 the reference, h_t = tanh(x_t Wxh + h_{t-1} Whh + bh); or the gated GRU and LSTM, whose equations
 head their own modules. A cell's state is h, or for the LSTM (h, c); the model carries it as one
@@ -121,6 +127,13 @@ class _Workspace:
         self.dh0 = np.empty((L, B, cfg.state_size), dtype)
         self.logits = np.empty((T * B, V), dtype)
         self.losses = np.empty(T * B, dtype)
+        self.dropped: list[np.ndarray | None] = [None] * (L + 1)  # masked layer inputs, masked top output
+
+    def masked(self, i: int, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """x * mask into buffer i (made on first use: a run without dropout never allocates it)."""
+        if self.dropped[i] is None:
+            self.dropped[i] = np.empty(x.shape, x.dtype)
+        return np.multiply(x, mask, out=self.dropped[i])
 
 
 class RNN:
@@ -246,41 +259,68 @@ class RNN:
             self._share_grads.append(np.empty_like(self.grad))
         return [self.grads] + [views(g, self.shapes) for g in self._share_grads[: n - 1]]
 
-    def _forward(self, ws: _Workspace, inputs: np.ndarray, h0: np.ndarray) -> None:
-        """Every layer over inputs (T, b) from the state h0 (L, b, S*H); logits (T*b, V) left in ``ws``."""
+    def dropout_masks(self, rng: np.random.Generator, p: float, T: int, B: int) -> list[np.ndarray]:
+        """Dropout masks for one (T, B) chunk, drawn from ``rng``: L + 1 arrays, the input of each
+        layer ((T, B, E) for layer 0, (T, B, H) above) and the top layer's output (T, B, H), each
+        entry 0 (probability p) or 1/(1-p)."""
+        widths = [self.cfg.embed] + [self.cfg.hidden] * self.cfg.layers
+        scale = self.dtype.type(1.0 / (1.0 - p))
+        masks = []
+        for w in widths:
+            keep = rng.random((T, B, w), dtype=np.float32) >= p
+            masks.append(np.multiply(keep, scale, dtype=self.dtype))
+        return masks
+
+    def _forward(self, ws: _Workspace, inputs: np.ndarray, h0: np.ndarray,
+                 masks: list[np.ndarray] | None = None) -> None:  # fmt: skip
+        """Every layer over inputs (T, b) from the state h0 (L, b, S*H); logits (T*b, V) left in ``ws``.
+        ``masks`` (this share's columns of ``dropout_masks``): dropout on each layer's input and the top
+        output; None: none, and no copies."""
         T, B = inputs.shape
         p = self.params
         kernels.embed_forward(inputs, p["embed"], ws.x)
         x = ws.x
         for layer, lp in enumerate(self.layer_params):
+            if masks is not None:
+                x = ws.masked(layer, x, masks[layer])
             self.cell.layer_forward(x, lp, h0[layer], ws.layers[layer])
             x = ws.layers[layer].hs[1:]
+        if masks is not None:
+            x = ws.masked(self.cfg.layers, x, masks[-1])
         kernels.matmul(x.reshape(T * B, -1), p["Why"], ws.logits)
         ws.logits += p["by"]
 
     def _share_loss_and_grads(
-        self, ws: _Workspace, g: dict, tokens: np.ndarray, h0: np.ndarray, N: int
-    ) -> float:
+        self, ws: _Workspace, g: dict, tokens: np.ndarray, h0: np.ndarray, N: int,
+        masks: list[np.ndarray] | None = None,
+    ) -> float:  # fmt: skip
         """Forward and backward of one share: tokens (T+1, b), h0 (L, b, S*H); the gradient of the
         mean loss over all N rows of the chunk goes into g. Returns the share's summed loss."""
         inputs = np.ascontiguousarray(tokens[:-1])
         T, B = inputs.shape
         L, H = self.cfg.layers, self.cfg.hidden
-        self._forward(ws, inputs, h0)
+        self._forward(ws, inputs, h0, masks)
         # 1) loss, and dLoss/dlogits in place of the logits
         loss = kernels.softmax_xent(ws.logits, np.ascontiguousarray(tokens[1:]).reshape(-1), N)
-        # 2) output layer
-        top = ws.layers[L - 1].hs[1:].reshape(T * B, H)
+        # 2) output layer (what Why read: the top output, or its dropped-out copy)
+        top = (ws.layers[L - 1].hs[1:] if masks is None else ws.dropped[L]).reshape(T * B, H)
         kernels.matmul_tn(top, ws.logits, g["Why"])
         kernels.column_sums(ws.logits, g["by"])
         kernels.matmul(ws.logits, self._WhyT, ws.dhs[L - 1].reshape(T * B, H))
+        if masks is not None:
+            ws.dhs[L - 1] *= masks[L]
         # 3) down through the layers; a layer's dx is the dLoss/dh of the layer below
         glayers = layer_views(g, self.cfg)
         for layer in range(L - 1, -1, -1):
-            x = ws.layers[layer - 1].hs[1:] if layer > 0 else ws.x
+            if masks is None:
+                x = ws.layers[layer - 1].hs[1:] if layer > 0 else ws.x
+            else:
+                x = ws.dropped[layer]
             dx = ws.dhs[layer - 1] if layer > 0 else ws.dx
             self.cell.layer_backward(x, self.layer_params[layer], ws.layers[layer], ws.dhs[layer], dx,
                                      glayers[layer], ws.dh0[layer])  # fmt: skip
+            if masks is not None:
+                dx *= masks[layer]
         # 4) the embedding rows that were looked up
         kernels.embed_backward(inputs, ws.dx, g["embed"])
         return loss
@@ -289,12 +329,14 @@ class RNN:
         """The state after a share's chunk: (L, b, S*H)."""
         return np.stack([self.cell.final_state(layer) for layer in ws.layers])
 
-    def loss_and_grads(self, tokens: np.ndarray, h0: np.ndarray) -> tuple[float, np.ndarray]:
+    def loss_and_grads(self, tokens: np.ndarray, h0: np.ndarray,
+                       masks: list[np.ndarray] | None = None) -> tuple[float, np.ndarray]:  # fmt: skip
         """Mean next-token loss (nats) of a chunk, with gradients written into ``self.grad``.
 
         tokens (T+1, B): inputs are tokens[:-1], targets tokens[1:]. h0 (L, B, S*H) is the state
         carried in from the previous chunk (truncated BPTT: no gradient flows past it, but its
-        gradient is left in ``self.dh0`` (L, B, S*H) for tests). Returns (loss, final state (L, B, S*H)).
+        gradient is left in ``self.dh0`` (L, B, S*H) for tests). ``masks``: dropout, as drawn by
+        ``dropout_masks`` for this (T, B). Returns (loss, final state (L, B, S*H)).
         """
         T, B = tokens.shape[0] - 1, tokens.shape[1]
         N = T * B
@@ -304,8 +346,10 @@ class RNN:
             self._WhyT = np.empty(self.params["Why"].shape[::-1], self.dtype)
         self._WhyT[...] = self.params["Why"].T  # contiguous, once per step for every share: (V, H)
         losses = self._run_shares(
-            lambda i, b0, b1: self._share_loss_and_grads(wss[i], gs[i], tokens[:, b0:b1], h0[:, b0:b1], N), B
-        )
+            lambda i, b0, b1: self._share_loss_and_grads(
+                wss[i], gs[i], tokens[:, b0:b1], h0[:, b0:b1], N,
+                None if masks is None else [m[:, b0:b1] for m in masks]), B
+        )  # fmt: skip
         for extra in self._share_grads[: len(wss) - 1]:
             self.grad += extra
         self.dh0 = np.concatenate([ws.dh0 for ws in wss], axis=1)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnntui import cells, checkpoint, finetune, kernels, memory
+from rnntui import cells, checkpoint, finetune, kernels, memory, schedule, shipped
 from rnntui.checkpoint import Checkpoint, CheckpointError
 from rnntui.corpus import LEVELS, CorpusError, Vocab, corpus_files, split_train_val
 from rnntui.inspect import recurrent_spectra
@@ -61,9 +61,13 @@ class TrainConfig:
     batch: int = 32  # B: parallel streams through the text
     optimizer: str = "adam"
     lr: float | None = None  # None: the optimiser's default (DEFAULT_LR)
-    lr_decay: float = 1.0  # multiply the learning rate by this ...
+    schedule: str = "constant"  # constant | step | cosine (rnntui.schedule)
+    lr_decay: float = 1.0  # step: multiply the learning rate by this ...
     decay_every: int = 1000  # ... every this many steps
+    warmup: int = 0  # ramp the learning rate up linearly over the first this many steps
     clip: float = 5.0  # clip gradients to this global norm; 0 disables
+    dropout: float = 0.0  # P: dropout on the non-recurrent connections (rnntui.model)
+    weight_decay: float = 0.0  # decoupled weight decay on the weight matrices (rnntui.schedule)
     # budget and bookkeeping
     steps: int | None = None  # stop at this step (counted over the whole run, resumes included)
     minutes: float | None = None  # stop after this much wall time in this invocation
@@ -108,6 +112,25 @@ class TrainConfig:
             raise ValueError(f"--lr must be a positive number (got {self.lr})")
         if not 0.0 < self.lr_decay <= 1.0:
             raise ValueError(f"--lr-decay must be in (0, 1] (got {self.lr_decay})")
+        if self.schedule not in schedule.SCHEDULES:
+            names = ", ".join(schedule.SCHEDULES)
+            raise ValueError(f"--schedule must be one of {names} (got {self.schedule!r})")
+        if self.lr_decay != 1.0 and self.schedule != "step":
+            raise ValueError(f"--lr-decay is for --schedule step (got --schedule {self.schedule}); add "
+                             "--schedule step, or leave --lr-decay out")  # fmt: skip
+        if self.schedule == "cosine" and self.steps is None and self.minutes is None:
+            raise ValueError("--schedule cosine decays over the run's budget: give --steps or --minutes")
+        if self.warmup < 0:
+            raise ValueError(f"--warmup must be 0 (off) or a number of steps (got {self.warmup})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"--dropout must be in [0, 1): the share of units dropped (got {self.dropout})")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ValueError(f"--weight-decay must be 0 (off) or positive (got {self.weight_decay})")
+        if self.weight_decay * self.learning_rate >= 1.0:
+            raise ValueError(
+                f"--weight-decay {self.weight_decay:g} x --lr {self.learning_rate:g} must be "
+                "below 1 (each step multiplies the weights by 1 - lr x weight decay)"
+            )
         if self.clip < 0:
             raise ValueError(f"--clip must be 0 (off) or positive (got {self.clip})")
         if self.steps is not None and self.steps < 1:
@@ -115,8 +138,20 @@ class TrainConfig:
         if self.minutes is not None and not self.minutes > 0:
             raise ValueError(f"--minutes must be positive (got {self.minutes})")
 
-    def lr_at(self, step: int) -> float:
-        return self.learning_rate * self.lr_decay ** (step // self.decay_every)
+    def lr_at(self, step: int, progress: float = 0.0) -> float:
+        """The learning rate of update ``step`` (0-based); ``progress``: the share of the budget spent
+        once it is done (the cosine's f, see rnntui.schedule)."""
+        factor = schedule.lr_factor(self.schedule, step, progress, lr_decay=self.lr_decay,
+                                    decay_every=self.decay_every, warmup=self.warmup)  # fmt: skip
+        return self.learning_rate * factor
+
+
+def saved_options(options: dict) -> dict:
+    """The training options a checkpoint recorded, as TrainConfig takes them. Checkpoints from before
+    --schedule existed decayed by --lr-decay without naming a schedule: that is the step schedule."""
+    if "schedule" not in options and options.get("lr_decay", 1.0) != 1.0:
+        return {**options, "schedule": "step"}
+    return options
 
 
 # -- events: how the trainer reports ------------------------------------------------------------
@@ -280,6 +315,11 @@ class Trainer:
         self.spectra_history: list[list[float]] = []  # [step, radius_0, sigma_0, radius_1, ...]
         self.best_val = math.inf
         self.last_saved: Path | None = None
+        self.decayed = [self.model.params[k] for k in schedule.decayed_names(self.model.shapes)]
+        # the cosine's budget: the share f0 spent before this invocation, at step step0; and the share
+        # of --minutes spent so far in it (set by run, None outside it)
+        self.sched_f0, self.sched_step0 = 0.0, 0
+        self.time_spent: float | None = None
         self.init_from: dict | None = None  # fine-tuned: path, sha256, step, base_vocab, added
 
     @property
@@ -313,6 +353,7 @@ class Trainer:
         base = checkpoint.load(path)
         names = {f.name for f in fields(TrainConfig)}
         inherited = {k: v for k, v in (base.meta.get("train") or {}).items() if k in names}
+        inherited = saved_options(inherited)
         mcfg = base.model.cfg
         shape = {"level": base.vocab.level, "lowercase": base.vocab.lowercase, "cell": mcfg.cell,
                  "embed": mcfg.embed, "hidden": mcfg.hidden, "layers": mcfg.layers}  # fmt: skip
@@ -357,8 +398,10 @@ class Trainer:
                 f"{ckpt_path}: holds weights only, no training state to resume; start a new run from "
                 f"them with: rnntui train CORPUS --init-from {ckpt_path}"
             )
+        if shipped.is_weights_only(ckpt):  # rnntui export's .npz: the run's own state left out
+            raise CheckpointError(shipped.resume_refusal(ckpt_path))
         try:
-            saved = TrainConfig(**meta["train"])
+            saved = TrainConfig(**saved_options(meta["train"]))
             saved.validate()
             step, pos, epoch = (int(x) for x in (meta["step"], meta["data"]["pos"], meta["data"]["epoch"]))
             np.random.default_rng().bit_generator.state = meta["rng"]  # is it a PCG64 state at all?
@@ -417,6 +460,7 @@ class Trainer:
         self.spectra_history = ckpt.spectra_history.tolist()
         self.best_val = float(meta.get("best_val") or math.inf)
         self.init_from = init
+        self.sched_f0, self.sched_step0 = _schedule_progress(meta, ckpt_path), step
         return self
 
     # -- one step ---------------------------------------------------------------------------------
@@ -426,12 +470,19 @@ class Trainer:
         loss or gradient the weights are left untouched."""
         cfg = self.cfg
         tokens = self.streams.chunk(self.pos)
-        loss, carry = self.model.loss_and_grads(tokens, self.carry)
+        masks = None  # dropout: drawn from the run's generator, so --seed and resume stay exact
+        if cfg.dropout > 0:
+            masks = self.model.dropout_masks(self.rng, cfg.dropout, cfg.seq, cfg.batch)
+        loss, carry = self.model.loss_and_grads(tokens, self.carry, masks)
         gnorm = float(kernels.global_norm(self.model.grad))
-        lr = cfg.lr_at(self.step)
+        lr = cfg.lr_at(self.step, self.schedule_progress(self.step + 1))
         if not (math.isfinite(loss) and math.isfinite(gnorm)):
             return loss, gnorm, lr
         scale = cfg.clip / gnorm if cfg.clip > 0 and gnorm > cfg.clip else 1.0
+        if cfg.weight_decay > 0:  # decoupled: the weights shrink before the optimiser's update
+            shrink = self.model.dtype.type(1.0 - lr * cfg.weight_decay)
+            for w in self.decayed:
+                w *= shrink
         p, g, s = self.model.flat, self.model.grad, self.opt_state
         if cfg.optimizer == "adam":
             kernels.adam_step(p, g, s["m"], s["v"], lr, *ADAM_BETAS, EPS, self.step + 1, scale)
@@ -449,6 +500,18 @@ class Trainer:
             self.carry = self.model.zero_state(cfg.batch)
         return loss, gnorm, lr
 
+    def schedule_progress(self, steps_done: int) -> float:
+        """The share f of the run's budget spent once ``steps_done`` updates are done (the cosine's
+        clock, rnntui.schedule): what the checkpoint had spent, plus this invocation's share of what
+        was left, by steps or by time, whichever is further along."""
+        cfg, shares = self.cfg, []
+        if cfg.steps is not None:
+            shares.append((steps_done - self.sched_step0) / max(1, cfg.steps - self.sched_step0))
+        if self.time_spent is not None:
+            shares.append(self.time_spent)
+        spent = min(1.0, max(0.0, max(shares))) if shares else 0.0
+        return self.sched_f0 + (1.0 - self.sched_f0) * spent
+
     def evaluate(self) -> float:
         return mean_loss(self.model, self.val_ids, self.cfg.batch, self.cfg.seq)
 
@@ -465,6 +528,7 @@ class Trainer:
                        "sha256": self.corpus_sha,
                        "train_tokens": len(self.train_ids), "val_tokens": len(self.val_ids)},
             "best_val": None if math.isinf(self.best_val) else self.best_val,
+            "schedule_progress": self.schedule_progress(self.step),
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }  # fmt: skip
         if self.init_from is not None:
@@ -497,6 +561,8 @@ class Trainer:
         cfg = self.cfg
         stop = stop or threading.Event()
         deadline = cfg.minutes * 60 if cfg.minutes is not None else None
+        self.sched_f0, self.sched_step0 = self.schedule_progress(self.step), self.step
+        self.time_spent = 0.0 if deadline is not None else None
         t0 = time.perf_counter()
         tokens_per_step = cfg.seq * cfg.batch
         rate = 0.0
@@ -507,7 +573,7 @@ class Trainer:
                 if cfg.steps is not None and self.step >= cfg.steps:
                     reason = "steps"
                 elif deadline is not None and time.perf_counter() - t0 >= deadline:
-                    reason = "time"
+                    reason, self.time_spent = "time", 1.0  # the budget is spent: the cosine is at its floor
                 elif stop.is_set():
                     reason = "interrupted"
                 if reason:
@@ -523,6 +589,8 @@ class Trainer:
                     t0 += 0.05  # paused time does not count against --minutes
                     continue
                 ts = time.perf_counter()
+                if deadline is not None:
+                    self.time_spent = (ts - t0) / deadline
                 loss, gnorm, lr = self.train_step()
                 if not (math.isfinite(loss) and math.isfinite(gnorm)):
                     where = (
@@ -559,12 +627,20 @@ class Trainer:
                        rate, best))  # fmt: skip
 
 
+def _schedule_progress(meta: dict, path) -> float:
+    """The share of its budget a checkpoint's run had spent (0 for checkpoints that predate it)."""
+    f = meta.get("schedule_progress", 0.0)
+    if not isinstance(f, int | float) or isinstance(f, bool) or not 0.0 <= f <= 1.0:
+        raise CheckpointError(f"{path}: its schedule_progress {f!r} is not a share between 0 and 1")
+    return float(f)
+
+
 def check_memory(mcfg: ModelConfig, cfg: TrainConfig) -> None:
     """Refuse (MemoryLimitError, one line) a run whose model, optimiser state and workspaces would
     not fit in the memory left, before any of it is allocated. The token ids already exist by now
     (memory-mapped, or counted when tokenised into memory), so what is left already allows for them."""
     need = memory.training_need(mcfg, batch=cfg.batch, seq=cfg.seq, parts=default_parts(),
-                                optimizer=cfg.optimizer)  # fmt: skip
+                                optimizer=cfg.optimizer, dropout=cfg.dropout > 0)  # fmt: skip
     what = f"training --hidden {cfg.hidden} --layers {cfg.layers} --batch {cfg.batch} --seq {cfg.seq}"
     memory.require(need, what, "lower --hidden, --layers, --batch or --seq (or --embed, --max-vocab)")
 

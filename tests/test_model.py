@@ -155,11 +155,11 @@ def test_a_failing_share_waits_for_the_others():
     finished = []
     real = model._share_loss_and_grads
 
-    def share(ws, g, tokens, h0, N):
+    def share(ws, g, tokens, h0, N, masks):
         if g is model.grads:
             raise MemoryError("share 0 failed")
         time.sleep(0.2)
-        loss = real(ws, g, tokens, h0, N)
+        loss = real(ws, g, tokens, h0, N, masks)
         finished.append(threading.current_thread().name)
         return loss
 

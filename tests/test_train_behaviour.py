@@ -154,15 +154,19 @@ def test_sgd_steps_match_hand_computation_and_default_lrs(tiny_text, tmp_path):
 
 
 def test_lr_schedule_values():
-    cfg = TrainConfig(lr=0.1, lr_decay=0.5, decay_every=3)
+    cfg = TrainConfig(lr=0.1, schedule="step", lr_decay=0.5, decay_every=3)
     assert [cfg.lr_at(s) for s in range(8)] == pytest.approx([0.1] * 3 + [0.05] * 3 + [0.025] * 2)
     assert [TrainConfig(optimizer="sgd").lr_at(s) for s in (0, 999, 10_000)] == [1.0, 1.0, 1.0]
-    assert TrainConfig(lr_decay=0.9, decay_every=1000).lr_at(2500) == pytest.approx(2e-3 * 0.81)
+    assert TrainConfig(schedule="step", lr_decay=0.9, decay_every=1000).lr_at(2500) == pytest.approx(
+        2e-3 * 0.81
+    )
 
 
 def test_each_step_uses_the_scheduled_lr(tiny_text, tmp_path):
     """SGD without clipping: step k's update is -lr_at(k) * g, and Progress reports that lr."""
-    cfg = TrainConfig(**SMALL, optimizer="sgd", lr=0.2, lr_decay=0.5, decay_every=2, clip=0, steps=5)
+    cfg = TrainConfig(
+        **SMALL, optimizer="sgd", lr=0.2, schedule="step", lr_decay=0.5, decay_every=2, clip=0, steps=5
+    )
     trainer = Trainer.start(tiny_text, cfg, tmp_path / "r")
     for k in range(5):
         g, dp, _ = take_step(trainer)
@@ -234,7 +238,7 @@ def test_resume_continues_adam_bias_correction_lr_schedule_and_clipping(tiny_tex
     """Resumed at step 3: the next Adam update uses t = 4 and the saved moments, the lr of step 3 on
     the schedule, and the saved --clip."""
     lr, clip = 0.01, 0.05
-    cfg = TrainConfig(**SMALL, lr=lr, lr_decay=0.5, decay_every=2, clip=clip, steps=3)
+    cfg = TrainConfig(**SMALL, lr=lr, schedule="step", lr_decay=0.5, decay_every=2, clip=clip, steps=3)
     Trainer.start(tiny_text, cfg, tmp_path / "r").run()
     trainer = Trainer.resume(tmp_path / "r" / "latest.npz", steps=6)
     assert trainer.step == 3 and trainer.cfg.clip == clip
@@ -491,8 +495,8 @@ def test_a_non_finite_gradient_leaves_the_weights_and_the_step_alone(tiny_text, 
     trainer = Trainer.start(tiny_text, TrainConfig(**SMALL), tmp_path / "r")
     real = trainer.model.loss_and_grads
 
-    def inf_gradient(tokens, h0):
-        loss, carry = real(tokens, h0)
+    def inf_gradient(tokens, h0, masks=None):
+        loss, carry = real(tokens, h0, masks)
         trainer.model.grad[3] = np.inf
         return loss, carry
 

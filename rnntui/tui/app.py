@@ -74,6 +74,7 @@ class PlaygroundApp(RnnApp):
         Binding("ctrl+up", "threshold(0.1)", "threshold+", show=False),
         Binding("ctrl+down", "threshold(-0.1)", "threshold−", show=False),
         Binding("ctrl+r", "clear", "Clear", show=False),
+        Binding("alt+m,f12", "models", "Models", show=False),  # a browser keeps F12: Alt+M first
         *[Binding(key, f"view('{name}')", title, show=False, priority=True) for key, name, title in VIEWS],
         Binding("f10", "tour", "Tour", show=False),  # the title line says so
         Binding("f1", "help", "Help", priority=True),
@@ -107,16 +108,20 @@ class PlaygroundApp(RnnApp):
         ("F10", "the guided tour: one time step of the network, screen by screen, on your text (Esc back)"),
         ("Esc", "back from a view to the playground (F2/F3, Ctrl+N/P/L work in the views too)"),
         ("Ctrl+O", "map view: input / projected / output vectors"),
+        ("Alt+M or F12", "open another of the models that ship with rnntui (a list to pick from)"),
         ("F1", "this help (? too, when the text area is not focused)"),
         ("Ctrl+Q", "quit"),
     ]
 
     def __init__(self, ckpt: Checkpoint, source: str, *, text: str = "", seed: int = 0,
                  cursor_blink: bool = True, compare: Checkpoint | None = None,
-                 compare_source: str = "") -> None:  # fmt: skip
+                 compare_source: str = "", shipped_name: str | None = None) -> None:  # fmt: skip
         """``compare``: a second model (same vocabulary) that reads the same text: the lens then
-        colours each token by the difference in the two models' surprise."""
+        colours each token by the difference in the two models' surprise. ``shipped_name``: the
+        shipped model this is, if it is one. Picking another shipped model (Alt+M) ends the app with
+        its name as the return value, for the caller to open it."""
         super().__init__()
+        self.shipped_name = shipped_name
         self.cursor_blink = cursor_blink
         self.ckpt = ckpt
         self.source = source
@@ -187,6 +192,20 @@ class PlaygroundApp(RnnApp):
     def restore_focus(self) -> None:
         if self.focused is None and self.screen is self.screen_stack[0]:
             self.query_one(Prompt).focus()
+
+    def action_models(self) -> None:
+        from rnntui.shipped import list_models
+        from rnntui.tui.picker import ModelPicker
+
+        def picked(name: str | None) -> None:
+            if name is not None and name != self.shipped_name:
+                self.exit(name)
+
+        self.push_screen(ModelPicker(list_models(), self.shipped_name), picked)
+
+    def current_text(self) -> str:
+        """The text in the playground's text area (what a newly picked model starts with)."""
+        return self.main_prompt.text
 
     @property
     def main_prompt(self) -> Prompt:

@@ -1,0 +1,96 @@
+"""The models that ship with rnntui (``rnntui/data/<name>.npz``), and weights-only checkpoints.
+
+A weights-only checkpoint keeps what a trained model needs to be used (its weights, vocabulary,
+config, training options and loss histories) and drops what only continuing its run needs (the
+optimiser state, the carried memory, the data position and the generator's state): a third of the
+size for Adam (``rnntui export CKPT OUT.npz`` writes one). It loads for play, sample, eval,
+compare, inspect and fine-tuning (``--init-from``); ``--resume`` refuses it and says why. The
+shipped models are such files; their own metadata says what each is, so there is no separate
+manifest to keep in step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from rnntui import checkpoint, finetune
+from rnntui.checkpoint import Checkpoint, CheckpointError
+
+RUN_ONLY_META = ("rng", "data")  # what only resuming a run reads
+
+
+def weights_only(ckpt: Checkpoint) -> Checkpoint:
+    """``ckpt`` without its optimiser state, carried memory, data position and generator state,
+    marked ``weights_only`` in its metadata."""
+    meta = {k: v for k, v in ckpt.meta.items() if k not in RUN_ONLY_META} | {"weights_only": True}
+    return replace(ckpt, meta=meta, opt_state={}, carry=None)
+
+
+def is_weights_only(ckpt: Checkpoint) -> bool:
+    """Whether a checkpoint is marked weights-only, or has none of the state a run resumes from (no
+    carried memory, optimiser state or generator state: a model made elsewhere, say)."""
+    meta = ckpt.meta
+    return meta.get("weights_only") is True or (
+        ckpt.carry is None and not ckpt.opt_state and "rng" not in meta
+    )
+
+
+def resume_refusal(path: str | Path) -> str:
+    """Why a weights-only checkpoint cannot be resumed, and what it can do, in one line."""
+    return (
+        f"{path} is a weights-only checkpoint (no optimiser state, data position or carried memory), so "
+        "its run cannot be resumed; play, sample, eval and inspect it, or start a new run from its "
+        f"weights with --init-from {path}"
+    )
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One shipped model, as ``rnntui models`` lists it."""
+
+    name: str
+    cell: str
+    level: str
+    hidden: int
+    layers: int
+    vocab: int
+    params: int
+    file_bytes: int
+    val_loss: float  # nats/token on its training text's held-out tail (nan if never evaluated)
+    corpus: str
+
+
+def model_path(name: str) -> Path:
+    """The file of the shipped model ``name``; CheckpointError naming the shipped ones otherwise."""
+    names = finetune.shipped_models()
+    if name not in names:
+        raise CheckpointError(f"no shipped model named {name!r}; the shipped models are {', '.join(names)}")
+    return finetune.SHIPPED / f"{name}.npz"
+
+
+def val_loss(meta: dict, val_history: np.ndarray) -> float:
+    """A checkpoint's validation loss: the best its run recorded, or else its last evaluation."""
+    best = meta.get("best_val")
+    if isinstance(best, int | float) and math.isfinite(best):
+        return float(best)
+    return float(val_history[-1, 1]) if len(val_history) else math.nan
+
+
+def describe(name: str) -> ModelInfo:
+    path = model_path(name)
+    ckpt = checkpoint.load(path)
+    cfg = ckpt.model.cfg
+    files = checkpoint.corpus_files(ckpt.meta)
+    corpus = Path(files[0][0]).name if files else "?"
+    return ModelInfo(name=name, cell=cfg.cell, level=ckpt.vocab.level, hidden=cfg.hidden, layers=cfg.layers,
+                     vocab=len(ckpt.vocab), params=ckpt.model.flat.size, file_bytes=path.stat().st_size,
+                     val_loss=val_loss(ckpt.meta, ckpt.val_history), corpus=corpus)  # fmt: skip
+
+
+def list_models() -> list[ModelInfo]:
+    """Every shipped model, by name."""
+    return [describe(name) for name in finetune.shipped_models()]

@@ -1,0 +1,143 @@
+"""Weights-only checkpoints (``rnntui export``), the shipped models (``rnntui models``, ``play
+--model``) and the size of the package data."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from rnntui import checkpoint, finetune, shipped
+from rnntui.checkpoint import CheckpointError
+from rnntui.cli import main
+from rnntui.generate import sample_text
+from rnntui.train import TrainConfig, Trainer
+
+DATA = Path(finetune.__file__).parent / "data"
+
+
+def export(src: Path, dst: Path) -> None:
+    checkpoint.save(shipped.weights_only(checkpoint.load(src)), dst)
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small run (Adam, so its optimiser state is twice the weights)."""
+    root = tmp_path_factory.mktemp("run")
+    text = root / "text.txt"
+    text.write_text("the cat sat on the mat. the dog sat on the log.\n" * 40, encoding="utf-8")
+    Trainer.start(
+        text, TrainConfig(hidden=32, embed=8, seq=8, batch=4, steps=12, eval_every=6), root / "r"
+    ).run()
+    return root / "r" / "latest.npz", text
+
+
+def test_export_writes_weights_only_that_use_like_the_original(trained, tmp_path):
+    src, text = trained
+    result = invoke("export", src, tmp_path / "w.npz")
+    assert result.exit_code == 0, result.output
+    assert "weights only" in result.output
+    full, light = checkpoint.load(src), checkpoint.load(tmp_path / "w.npz")
+    assert light.opt_state == {} and light.carry is None and light.meta["weights_only"] is True
+    assert "rng" not in light.meta and "data" not in light.meta
+    assert np.array_equal(light.model.flat, full.model.flat) and light.vocab.tokens == full.vocab.tokens
+    assert np.array_equal(light.val_history, full.val_history)
+    assert (tmp_path / "w.npz").stat().st_size < 0.6 * src.stat().st_size
+    # sample and eval say exactly what the original says
+    for cmd in (["sample", "{}", "--seed", "2", "--length", "60"], ["eval", "{}", text]):
+        a = invoke(*[src if c == "{}" else c for c in cmd])
+        b = invoke(*[tmp_path / "w.npz" if c == "{}" else c for c in cmd])
+        assert a.exit_code == b.exit_code == 0 and a.output.replace(str(src), "X") == b.output.replace(
+            str(tmp_path / "w.npz"), "X"
+        )
+    assert sample_text(light.model, light.vocab, length=20, seed=1) == sample_text(
+        full.model, full.vocab, length=20, seed=1
+    )
+
+
+def test_resume_on_a_weights_only_checkpoint_says_why_it_cannot(trained, tmp_path):
+    src, text = trained
+    export(src, tmp_path / "w.npz")
+    result = invoke("train", "--resume", tmp_path / "w.npz", "--steps", "20", "--no-tui")
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "is a weights-only checkpoint" in lines[0] and "--init-from" in lines[0]
+    with pytest.raises(CheckpointError, match="cannot be resumed"):
+        Trainer.resume(tmp_path / "w.npz")
+    # a new run from its weights works
+    tuned = Trainer.fine_tune(text, tmp_path / "w.npz", tmp_path / "ft", steps=2)
+    assert np.array_equal(tuned.model.flat, checkpoint.load(src).model.flat)
+    assert tuned.cfg.hidden == 32 and tuned.step == 0
+
+
+def test_export_refuses_to_overwrite_its_source(trained):
+    src, _ = trained
+    result = invoke("export", src, src)
+    assert result.exit_code != 0 and "already exists; pass --force" in result.output
+
+
+@pytest.fixture
+def two_shipped(trained, tmp_path, monkeypatch):
+    """The shipped folder with the real model and a second, weights-only one."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    shutil.copy(DATA / "republic.npz", folder / "republic.npz")
+    export(trained[0], folder / "tiny-word.npz")
+    monkeypatch.setattr(finetune, "SHIPPED", folder)
+    return folder
+
+
+def test_models_lists_each_shipped_model_from_its_own_metadata(two_shipped):
+    result = invoke("models")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:4] == ["name", "cell", "level", "size"]
+    republic = next(line for line in lines if line.startswith("republic "))
+    ckpt = checkpoint.load(two_shipped / "republic.npz")
+    assert "rnn" in republic and "char" in republic and "H=256" in republic
+    assert f"{ckpt.meta['best_val']:.3f}/char" in republic and f"{ckpt.model.flat.size:,}" in republic
+    tiny = next(line for line in lines if line.startswith("tiny-word "))
+    assert "H=32" in tiny and "text.txt" in tiny
+    info = {m.name: m for m in shipped.list_models()}
+    assert info["tiny-word"].val_loss == checkpoint.load(two_shipped / "tiny-word.npz").meta["best_val"]
+
+
+def test_play_model_opens_a_shipped_model_and_names_them_for_an_unknown_one(two_shipped, monkeypatch):
+    from rnntui.tui.app import PlaygroundApp
+
+    opened = []
+    monkeypatch.setattr(PlaygroundApp, "run", lambda self, *a, **k: opened.append(self))
+    result = invoke("play", "--model", "tiny-word")
+    assert result.exit_code == 0, result.output
+    assert opened[0].source == "shipped model: tiny-word" and opened[0].shipped_name == "tiny-word"
+    assert opened[0].ckpt.model.cfg.hidden == 32
+    bad = invoke("play", "--model", "nope")
+    assert bad.exit_code != 0
+    assert "no shipped model named 'nope'; the shipped models are republic, tiny-word" in bad.output
+    both = invoke("play", two_shipped / "republic.npz", "--model", "republic")
+    assert both.exit_code != 0 and "not both" in both.output
+
+
+def test_picking_a_model_in_the_playground_reopens_it_with_the_text(two_shipped, monkeypatch):
+    """The app returns the picked name (Alt+M, tests/tui/test_picker.py); play opens that model next,
+    with the text typed so far, and stops when the app returns nothing."""
+    from rnntui.tui.app import PlaygroundApp
+
+    opened = []
+    answers = iter(["tiny-word", None])
+    monkeypatch.setattr(PlaygroundApp, "run", lambda self, *a, **k: opened.append(self) or next(answers))
+    monkeypatch.setattr(PlaygroundApp, "current_text", lambda self: "the cat")
+    result = invoke("play")
+    assert result.exit_code == 0, result.output
+    assert [app.shipped_name for app in opened] == ["republic", "tiny-word"]
+    assert opened[1].initial_text == "the cat" and opened[1].ckpt.model.cfg.hidden == 32
+
+
+def test_the_package_data_stays_under_20_mb():
+    files = [p for p in DATA.rglob("*") if p.is_file()]
+    assert files and sum(p.stat().st_size for p in files) <= 20_000_000

@@ -220,6 +220,43 @@ def analogy(checkpoint: Path, a: str, b: str, c: str, count: int, which) -> None
     click.echo(result.verdict)
 
 
+@inspect_group.command(short_help="Word pairs: how many partners are among the 10 nearest neighbours.")
+@_CKPT
+@click.option(
+    "--pairs",
+    "pairs_file",
+    type=click.Path(path_type=Path),
+    help="Two related words a line  [default: the Republic list, rnntui/data/republic_word_pairs.txt]",
+)
+@click.option("-k", "k", type=click.IntRange(min=1), default=10, help="Nearest neighbours that count.")
+@_WHICH
+def probe(checkpoint: Path, pairs_file: Path | None, k: int, which) -> None:  # fmt: skip
+    """For a word model in CHECKPOINT: for each pair of related words (he/she, soul/body, ...), each
+    word's rank among the other's nearest neighbours by cosine; a pair is found when either is
+    within the k nearest. A word the vocabulary lacks makes its pair a miss. The last lines give
+    the count in each kind of vectors."""
+    from rnntui.probe import PAIRS_FILE, load_pairs, word_probe
+
+    ckpt = _load(checkpoint)
+    try:
+        pairs = load_pairs(pairs_file or PAIRS_FILE)
+        results = {
+            w: word_probe(ckpt.model.params, ckpt.vocab, pairs, k, w)
+            for w in ("input", "projected", "output")
+        }
+    except (OSError, ValueError) as err:
+        raise _fail(str(err)) from None
+    shown = results[which]
+    click.echo(f"{'pair':<26} {'rank b of a':>11} {'rank a of b':>11}  ({which} vectors)")
+    for p in shown.pairs:
+        ranks = "   not in the vocabulary" if p.rank_ab is None else f"{p.rank_ab:>11} {p.rank_ba:>11}"
+        click.echo(f"{p.a + ' / ' + p.b:<26} {ranks}  {'found' if p.found else ''}")
+    for w, r in results.items():
+        missing = f"; {len(r.missing)} with a word not in the vocabulary" if r.missing else ""
+        click.echo(f"{w:>9} vectors: {r.found}/{len(r.pairs)} pairs ({r.share:.0%}) have the partner among "
+                   f"the {k} nearest{missing}")  # fmt: skip
+
+
 # -- unit ---------------------------------------------------------------------------------------------
 
 

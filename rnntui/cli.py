@@ -514,13 +514,14 @@ def play(
         app = PlaygroundApp(ckpt, source, text=text, seed=seed, compare=other,
                             compare_source=str(compare_path), shipped_name=name)  # fmt: skip
         picked = app.run()
-        if not isinstance(picked, str):
+        if not isinstance(picked, tuple):
             break
+        name, text = picked
         try:
-            ckpt, name, other = ckpt_mod.load(shipped.model_path(picked)), picked, None
+            ckpt, other = ckpt_mod.load(shipped.model_path(name)), None
         except _expected_errors() as err:
             raise _fail(err) from None
-        source, text = f"shipped model: {name}", app.current_text()
+        source = f"shipped model: {name}"
     if checkpoint is None:
         click.echo("Train your own: rnntui train corpora/republic.txt; rnntui play runs/republic/latest.npz")
 

@@ -129,9 +129,8 @@ def test_picking_a_model_in_the_playground_reopens_it_with_the_text(two_shipped,
     from rnntui.tui.app import PlaygroundApp
 
     opened = []
-    answers = iter(["tiny-word", None])
+    answers = iter([("tiny-word", "the cat"), None])
     monkeypatch.setattr(PlaygroundApp, "run", lambda self, *a, **k: opened.append(self) or next(answers))
-    monkeypatch.setattr(PlaygroundApp, "current_text", lambda self: "the cat")
     result = invoke("play")
     assert result.exit_code == 0, result.output
     assert [app.shipped_name for app in opened] == ["republic", "tiny-word"]

@@ -119,7 +119,7 @@ class PlaygroundApp(RnnApp):
         """``compare``: a second model (same vocabulary) that reads the same text: the lens then
         colours each token by the difference in the two models' surprise. ``shipped_name``: the
         shipped model this is, if it is one. Picking another shipped model (Alt+M) ends the app with
-        its name as the return value, for the caller to open it."""
+        (its name, the text typed so far) as the return value, for the caller to open it."""
         super().__init__()
         self.shipped_name = shipped_name
         self.cursor_blink = cursor_blink
@@ -199,13 +199,9 @@ class PlaygroundApp(RnnApp):
 
         def picked(name: str | None) -> None:
             if name is not None and name != self.shipped_name:
-                self.exit(name)
+                self.exit((name, self.main_prompt.text))  # the text goes on with the next model
 
         self.push_screen(ModelPicker(list_models(), self.shipped_name), picked)
-
-    def current_text(self) -> str:
-        """The text in the playground's text area (what a newly picked model starts with)."""
-        return self.main_prompt.text
 
     @property
     def main_prompt(self) -> Prompt:

@@ -43,7 +43,7 @@ train republic-words --level word --lowercase --min-count 5 --hidden 256 --embed
 
 mkdir -p "$OUT/weights"
 for name in republic republic-lstm republic-words; do
-    rnntui export "$OUT/$name/best.npz" "$OUT/weights/$name.npz"
+    rnntui export "$OUT/$name/best.npz" "$OUT/weights/$name.npz" --force
 done
 
 echo "== the held-out tail (the last 5% of $CORPUS, as training held it out), and three samples at T = 0.7"

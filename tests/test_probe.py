@@ -98,6 +98,12 @@ def test_inspect_probe_reports_each_pair_and_a_count_per_kind_of_vectors(tmp_pat
     assert "input vectors: 1/3 pairs (33%) have the partner among the 1 nearest; 1 with a word not in" in (
         result.output
     )
+    out = CliRunner().invoke(
+        main, ["inspect", "probe", str(path), "--pairs", str(pairs), "--vectors", "output"]
+    )
+    assert out.output.splitlines()[0].endswith("(output vectors)")
+    rank = next(p for p in want.pairs if p.a == "he").rank_ab
+    assert out.output.splitlines()[2].split()[3] == str(rank)  # he / she: the rank in the output vectors
     char = CliRunner().invoke(main, ["inspect", "probe", str(SHIPPED_MODEL)])
     assert char.exit_code != 0 and "needs a word-level model" in char.output
     assert PAIRS_FILE.exists()

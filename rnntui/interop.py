@@ -23,7 +23,8 @@ Biases: PyTorch keeps two per gate, b_ih and b_hh, and every cell only ever adds
 GRU's candidate, n = tanh(x W_in + b_in + r * (h W_hn + b_hn)), where b_hn sits inside the reset
 gate's product: that one is rnntui's bhn. So export writes the exact equivalent bias_ih = bh,
 bias_hh = 0 (the GRU's n block: bhn), and import folds a file's two into one: bh = b_ih + b_hh,
-except the GRU's n block, bh_n = b_in and bhn = b_hn. Export then import is the identity.
+except the GRU's n block, bh_n = b_in and bhn = b_hn. Export then import is the identity. A module
+made with ``bias=False`` (the rnn's, no bias_* tensor at all, or the decoder's) imports with zeros.
 
 The safetensors metadata (str -> str) says what the tensors cannot: ``rnntui`` "1" (this layout's
 version), ``format`` "pt", ``cell`` rnn|gru|lstm, ``nonlinearity`` "tanh" (rnn only; rnntui has no
@@ -112,13 +113,15 @@ def to_tensors(model: RNN) -> dict[str, np.ndarray]:
 
 def from_tensors(tensors: dict[str, np.ndarray], model: RNN) -> None:
     """Set ``model``'s parameters from a file's tensors (``torch_shapes(model.cfg)``, checked), folding
-    PyTorch's two biases into rnntui's (module docstring)."""
+    PyTorch's two biases into rnntui's (module docstring); bias tensors a ``bias=False`` module has
+    none of are zeros."""
     p, cfg, H = model.params, model.cfg, model.cfg.hidden
+    zeros = np.zeros(gates(cfg.cell) * H, np.float32)
     p["embed"][...] = tensors["embedding.weight"]
     for k in range(cfg.layers):
         p[f"Wxh{k}"][...] = tensors[f"rnn.weight_ih_l{k}"].T
         p[f"Whh{k}"][...] = tensors[f"rnn.weight_hh_l{k}"].T
-        b_ih, b_hh = tensors[f"rnn.bias_ih_l{k}"], tensors[f"rnn.bias_hh_l{k}"]
+        b_ih, b_hh = tensors.get(f"rnn.bias_ih_l{k}", zeros), tensors.get(f"rnn.bias_hh_l{k}", zeros)
         if cfg.cell == "gru":  # r, z: summed; n: b_in stays outside the reset product, b_hn inside
             p[f"bh{k}"][: 2 * H] = b_ih[: 2 * H] + b_hh[: 2 * H]
             p[f"bh{k}"][2 * H :] = b_ih[2 * H :]
@@ -126,7 +129,7 @@ def from_tensors(tensors: dict[str, np.ndarray], model: RNN) -> None:
         else:
             p[f"bh{k}"][...] = b_ih + b_hh
     p["Why"][...] = tensors["decoder.weight"].T
-    p["by"][...] = tensors["decoder.bias"]
+    p["by"][...] = tensors.get("decoder.bias", 0.0)
 
 
 # -- export ---------------------------------------------------------------------------------------
@@ -328,10 +331,16 @@ def _check_entries(entries: dict, cfg: ModelConfig, buffer: int, path: Path) -> 
                 f"{path}: unknown tensor {name[:80]!r}; rnntui reads embedding.weight, rnn.*_l<k> of "
                 "nn.RNN/GRU/LSTM and decoder.weight/bias, nothing else"
             )
+    absent = set()  # bias=False in PyTorch: no bias tensors at all (rnn's, or the decoder's) are zeros
+    if not any(name.startswith("rnn.bias_") for name in entries):
+        absent |= {name for name in shapes if name.startswith("rnn.bias_")}
+    absent |= {"decoder.bias"} - set(entries)
     spans = []
     for name, shape in shapes.items():
+        if name in absent:
+            continue
         if name not in entries:
-            hint = "; made with bias=False? save zeros under that name" if "bias" in name else ""
+            hint = "; the file has other rnn.bias_* tensors: bias=False has none" if "bias_" in name else ""
             raise CheckpointError(f"{path}: missing tensor {name!r} (of {where}){hint}")
         e = entries[name]
         if not isinstance(e, dict):

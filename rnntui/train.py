@@ -393,7 +393,7 @@ class Trainer:
         bad = set(overrides) - allowed
         if bad:
             raise ValueError(f"cannot change {', '.join(sorted(bad))} when resuming")
-        if "train" not in meta:  # weights only: rnntui import's, or a .safetensors file
+        if "train" not in meta and ckpt.carry is None:  # weights only: rnntui import's, a .safetensors
             raise CheckpointError(
                 f"{ckpt_path}: holds weights only, no training state to resume; start a new run from "
                 f"them with: rnntui train CORPUS --init-from {ckpt_path}"

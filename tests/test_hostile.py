@@ -418,7 +418,7 @@ RESUME_CASES = {
     "hidden-float": (edit("train", hidden=1.5), "--hidden must be an integer (got 1.5))"),
     "level-none": (edit("train", level=None), "--level must be a string (got None))"),
     "seed-string": (edit("train", seed="x"), "--seed must be an integer (got 'x'))"),
-    "train-missing": (lambda a: with_meta(a, lambda m: m.pop("train")), "holds weights only"),
+    "train-missing": (lambda a: with_meta(a, lambda m: m.pop("train")), "has no usable training state"),
     "pos-past-the-text": (
         edit("data", pos=10**12),
         "(pos 1000000000000, epoch 0) is not in the text",

@@ -211,10 +211,12 @@ HOSTILE = {  # name: (edit of a valid 2-layer GRU file's (header, data), words t
     "offsets out of order": (edit_tensor("decoder.bias", data_offsets=[-4, 56]), "which do not hold (15,)"),
     "overlapping": (shift("decoder.bias", 4), "of the data, not"),
     "a missing tensor": (drop_tensor("decoder.weight"), "missing tensor 'decoder.weight'"),
+    "a missing weight": (drop_tensor("rnn.weight_hh_l1"), "missing tensor 'rnn.weight_hh_l1' (of nn.GRU(E=3"),
     "a missing bias": (
-        drop_tensor("decoder.bias"),
-        "'decoder.bias' (of nn.GRU(E=3, H=5, layers=2), V=15); made with bias=False?",
-    ),
+        drop_tensor("rnn.bias_hh_l1"),
+        "missing tensor 'rnn.bias_hh_l1' (of nn.GRU(E=3, H=5, layers=2), "
+        "V=15); the file has other rnn.bias_* tensors: bias=False has none",
+    ),  # fmt: skip
     "a projection": (add_tensor("rnn.weight_hr_l0"), "an LSTM with projections (rnn.weight_hr_l0"),
     "bidirectional": (
         add_tensor("rnn.weight_ih_l0_reverse"),
@@ -298,6 +300,31 @@ def test_what_safetensors_itself_refuses_is_one_line_too(tmp_path, monkeypatch):
     assert str(err.value).endswith(
         "not a valid safetensors file (Error while deserializing header: InvalidOffset)"
     )
+
+
+def interop_tensor(header: dict, data: bytes, name: str) -> np.ndarray:
+    begin, end = header[name]["data_offsets"]
+    return np.frombuffer(data[begin:end], "<f4").reshape(header[name]["shape"])
+
+
+def test_a_model_without_biases_imports_with_zeros(tmp_path, good):
+    """PyTorch's bias=False: no rnn.bias_* tensor at all, or no decoder.bias."""
+    header, data = good
+    for names in (["decoder.bias"], [n for n in header if n.startswith("rnn.bias_")]):
+        kept = {n: e for n, e in json.loads(json.dumps(header)).items() if n not in names}
+        body, offset = b"", 0
+        for e in sorted((e for n, e in kept.items() if n != "__metadata__"), key=lambda e: e["data_offsets"]):
+            begin, end = e["data_offsets"]
+            body += data[begin:end]
+            e["data_offsets"] = [offset, offset + end - begin]
+            offset += end - begin
+        build(tmp_path / "nobias.safetensors", kept, body)
+        p = checkpoint.load(tmp_path / "nobias.safetensors").model.params
+        np.testing.assert_array_equal(p["Whh1"], interop_tensor(header, data, "rnn.weight_hh_l1").T)
+        if names == ["decoder.bias"]:
+            assert not p["by"].any() and p["bh0"].any()
+        else:
+            assert not any(p[f"{b}{k}"].any() for b in ("bh", "bhn") for k in (0, 1)) and p["by"].any()
 
 
 def test_a_step_that_is_not_a_count_is_left_out(tmp_path, good):

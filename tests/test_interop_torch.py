@@ -51,11 +51,16 @@ def test_an_exported_model_gives_rnntui_logits_in_pytorch(tmp_path, cell, layers
     assert json.loads(meta["tokens"]) == list(VOCAB.tokens)
 
 
+@pytest.mark.parametrize("bias", [True, False], ids=["biases", "bias=False"])
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
-def test_a_pytorch_model_imports_with_pytorch_loss(tmp_path, cell):
+def test_a_pytorch_model_imports_with_pytorch_loss(tmp_path, cell, bias):
     torch.manual_seed(0)
     model = bridge.LanguageModel(cell, len(VOCAB), 5, 7, 2)  # PyTorch's init: both biases random
-    assert all(getattr(model.rnn, f"bias_hh_l{k}").abs().min() > 0 for k in range(2))
+    if bias:
+        assert all(getattr(model.rnn, f"bias_hh_l{k}").abs().min() > 0 for k in range(2))
+    else:  # no bias tensors at all: rnntui's are zeros
+        model.rnn = bridge.RNNS[cell](5, 7, num_layers=2, bias=False, batch_first=True)
+        model.decoder = torch.nn.Linear(7, len(VOCAB), bias=False)
     path = tmp_path / "torch.safetensors"
     bridge.save(model, str(path), list(VOCAB.tokens))
     out = tmp_path / "imported.npz"

@@ -26,3 +26,18 @@ def assert_close(got, want, rel: float, what: str = "", scale: float | None = No
         scale = float(np.abs(want).max()) if want.size else 0.0
     err = float(np.abs(got - want).max()) if want.size else 0.0
     assert err <= rel * scale, f"{what}: max error {err:.3g} > {rel:g} x {scale:.3g} (the size of the values)"
+
+
+def central_differences(f, x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """d f / d x by central differences, one entry of x (float64, changed in place and restored) at a
+    time: (f(x + eps e_i) - f(x - eps e_i)) / (2 eps), the same shape as x."""
+    out = np.empty(x.shape)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + eps
+        up = f()
+        x[idx] = old - eps
+        down = f()
+        x[idx] = old
+        out[idx] = (up - down) / (2 * eps)
+    return out

@@ -5,6 +5,7 @@ generator); and that --seed and --resume stay exact with dropout on."""
 
 import numpy as np
 import pytest
+from numerics import central_differences
 
 from rnntui import cells, checkpoint, reference
 from rnntui.model import RNN, ModelConfig, param_shapes
@@ -54,15 +55,7 @@ def test_gradients_with_a_fixed_mask_match_finite_differences(case, cell):
     assert loss == pytest.approx(f(), rel=1e-12)
     assert loss != pytest.approx(reference.model_loss(model.params, L, tokens, h0, cell)[0], rel=1e-6)
     eps = 1e-5
-    numeric = np.empty_like(model.flat)
-    for i in range(model.flat.size):
-        old = model.flat[i]
-        model.flat[i] = old + eps
-        up = f()
-        model.flat[i] = old - eps
-        down = f()
-        model.flat[i] = old
-        numeric[i] = (up - down) / (2 * eps)
+    numeric = central_differences(f, model.flat, eps)
     offset = 0
     for name, shape in param_shapes(cfg).items():
         size = int(np.prod(shape))

@@ -7,6 +7,7 @@ Relative error: max|a - b| / max(|a| + |b|, 1e-8), which must be below 1e-6.
 
 import numpy as np
 import pytest
+from numerics import central_differences
 
 from rnntui import reference
 from rnntui.model import RNN, ModelConfig, param_shapes
@@ -46,29 +47,13 @@ def test_gradients_match_finite_differences(case, cell):
         return reference.model_loss(model.params, L, tokens, h0, cell)[0]
 
     eps = 1e-5
-    numeric = np.empty_like(model.flat)
-    for i in range(model.flat.size):
-        old = model.flat[i]
-        model.flat[i] = old + eps
-        up = f()
-        model.flat[i] = old - eps
-        down = f()
-        model.flat[i] = old
-        numeric[i] = (up - down) / (2 * eps)
+    numeric = central_differences(f, model.flat, eps)
     for name, shape in param_shapes(model.cfg).items():
         got, want = model.grads[name], numeric[_slice(model, name)].reshape(shape)
         assert rel_error(got, want) < 1e-6, name
 
     dh0 = model.dh0.copy()
-    numeric_h0 = np.empty_like(h0)
-    for idx in np.ndindex(h0.shape):
-        old = h0[idx]
-        h0[idx] = old + eps
-        up = f()
-        h0[idx] = old - eps
-        down = f()
-        h0[idx] = old
-        numeric_h0[idx] = (up - down) / (2 * eps)
+    numeric_h0 = central_differences(f, h0, eps)
     assert rel_error(dh0, numeric_h0) < 1e-6
 
 

@@ -182,7 +182,8 @@ class EmbeddingStep(Step):
         return (
             f"The token {self.token(e.token)} enters as a one-hot vector: {s.tokens.vocab_size:,} cells, "
             f"only cell {e.token} is 1. Multiplying it by the embedding matrix picks out row {e.token}: "
-            f"that row is x_t, the input the memory reads. Tokens used alike get similar rows."
+            "that row is x_t, the input the memory reads. Training moves tokens used alike toward "
+            "similar rows."
         )
 
     def lines(self, width: int) -> list[Text]:

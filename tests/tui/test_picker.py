@@ -54,3 +54,19 @@ async def test_picking_the_open_model_changes_nothing(shipped_two):
         assert app.is_running and not isinstance(app.screen, ModelPicker)
         await pilot.press("ctrl+q")
     assert app.return_value is None
+
+
+async def test_a_terminals_alt_m_opens_the_picker_and_types_nothing(shipped_two):
+    """A terminal sends Alt+M as the key alt+m with the character "m" (a pilot's press has none):
+    the prompt must not type the m, so the app's binding opens the picker."""
+    from textual import events
+
+    from rnntui.tui.widgets.prompt import Prompt
+
+    app = PlaygroundApp(checkpoint.load(shipped_two / "alpha.npz"), "shipped model: alpha", text="The j",
+                        cursor_blink=False, shipped_name="alpha")  # fmt: skip
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.post_message(events.Key("alt+m", "m"))
+        await pilot.pause()
+        assert isinstance(app.screen, ModelPicker)
+        assert app.query_one(Prompt).text == "The j"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from textual import events
 from textual.binding import Binding
 from textual.widgets import TextArea
 
@@ -25,6 +26,13 @@ class Prompt(TextArea):
         super().__init__(soft_wrap=True, tab_behavior="focus", show_line_numbers=False,
                          highlight_cursor_line=False, **kwargs)  # fmt: skip
         self.suggest = suggest
+
+    def _on_key(self, event: events.Key) -> None:
+        """Alt+letter is a command here (Alt+M models, Alt+C the cell state), not a letter to type. A
+        terminal's Alt+M is the key alt+m with the character m, which TextArea's handler (run after
+        this one) would insert before the app's binding saw it: prevent_default skips that handler."""
+        if event.key.startswith("alt+"):
+            event.prevent_default()
 
     def update_suggestion(self) -> None:
         at_end = self.selection.is_empty and self.cursor_location == self.document.end

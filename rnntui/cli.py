@@ -401,8 +401,7 @@ def sample(checkpoint: Path, length: int, temperature: float, top_k: int, top_p:
 
     With --mark-copies the copied spans are shown reversed on a terminal, and between ⟦ and ⟧ when
     the output goes elsewhere."""
-    from rnntui import checkpoint as ckpt_mod
-    from rnntui import memory
+    from rnntui import memory, shipped
     from rnntui.corpus import read_text
     from rnntui.generate import sample_need, sample_text
 
@@ -411,7 +410,7 @@ def sample(checkpoint: Path, length: int, temperature: float, top_k: int, top_p:
     try:
         if prime_file is not None:
             prime = read_text(prime_file, limit=PRIME_LIMIT)  # fed a token at a time: a page, not a book
-        ckpt = ckpt_mod.load(checkpoint)
+        ckpt = shipped.load(checkpoint)
         memory.require(sample_need(ckpt.vocab, length), f"--length {length:,}", "lower --length")
         text = sample_text(ckpt.model, ckpt.vocab, length=length, prime=prime, temperature=temperature,
                            top_k=top_k, top_p=top_p, seed=seed, stop=stop)  # fmt: skip
@@ -492,11 +491,11 @@ def play(
     if checkpoint is not None and model_name is not None:
         raise click.UsageError("give CHECKPOINT or --model, not both")
     try:
-        path = checkpoint if checkpoint is not None else SHIPPED_MODEL
+        path = shipped.resolve(checkpoint) if checkpoint is not None else SHIPPED_MODEL
         if model_name is not None:
             path = shipped.model_path(model_name)
         ckpt = ckpt_mod.load(path)
-        other = None if compare_path is None else ckpt_mod.load(compare_path)
+        other = None if compare_path is None else shipped.load(compare_path)
     except _expected_errors() as err:
         raise _fail(err) from None
     if other is not None and (
@@ -546,11 +545,10 @@ def tour(checkpoint: Path | None, text: str) -> None:
     gates. Without CHECKPOINT, uses the small model that ships with rnntui. F10 in the playground
     opens the same tour.
     """
-    from rnntui import checkpoint as ckpt_mod
+    from rnntui import shipped
 
-    path = checkpoint if checkpoint is not None else SHIPPED_MODEL
     try:
-        ckpt = ckpt_mod.load(path)
+        ckpt = shipped.load(checkpoint if checkpoint is not None else SHIPPED_MODEL)
         from rnntui import tour as tour_mod
 
         tour_mod.tokens(ckpt.vocab, text)  # a vocabulary that cannot spell any text fails here, in one line
@@ -610,13 +608,13 @@ def serve(checkpoint: Path | None, model_name: str | None, host: str, port: int,
     if checkpoint is not None and model_name is not None:
         raise click.UsageError("give CHECKPOINT or --model, not both")
     from rnntui import checkpoint as ckpt_mod
-    from rnntui.finetune import SHIPPED, shipped_models
+    from rnntui.shipped import SHIPPED, resolve, shipped_models
 
     # the arguments first, so a wrong one is named whether or not the serve extra is installed
     if model_name is not None and model_name not in shipped_models():
         raise click.UsageError(f"--model {model_name}: the shipped models are {', '.join(shipped_models())}")
-    path = checkpoint if checkpoint is not None else SHIPPED / f"{model_name or 'republic'}.npz"
     try:
+        path = resolve(checkpoint) if checkpoint is not None else SHIPPED / f"{model_name or 'republic'}.npz"
         ckpt_mod.load(path)  # fail here, in one line, rather than in every tab
     except _expected_errors() as err:
         raise _fail(err) from None
@@ -653,8 +651,7 @@ def eval_(checkpoint: Path, file: Path, encoding: str, ngram_order: int | None) 
     """
     import math
 
-    from rnntui import checkpoint as ckpt_mod
-    from rnntui import memory
+    from rnntui import memory, shipped
     from rnntui.corpus import BLOCK_BYTES, iter_text
     from rnntui.train import nats_to_bits, sequence_loss
 
@@ -667,7 +664,7 @@ def eval_(checkpoint: Path, file: Path, encoding: str, ngram_order: int | None) 
             yield block
 
     try:
-        ckpt = ckpt_mod.load(checkpoint)
+        ckpt = shipped.load(checkpoint)
         cfg = ckpt.model.cfg
         need = {"workspace": memory.workspace_bytes(cfg, EVAL_SEQ, 1), "a block of text": 8 * BLOCK_BYTES}
         memory.require(memory.Need(need), f"scoring with {checkpoint}", "it needs a bigger machine")

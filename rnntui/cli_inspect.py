@@ -47,8 +47,9 @@ def _fail(message: str) -> click.ClickException:
 
 
 def _load(path: Path):
-    """The checkpoint at ``path``, or one clear error line."""
-    from rnntui.checkpoint import CheckpointError, load
+    """The checkpoint at ``path`` (or the shipped model of that name), or one clear error line."""
+    from rnntui.checkpoint import CheckpointError
+    from rnntui.shipped import load
 
     try:
         return load(path)

@@ -61,13 +61,12 @@ def export_command(checkpoint: str, out: Path, force: bool) -> None:
     options and loss histories. It plays, samples, evaluates, inspects and fine-tunes (--init-from)
     like CKPT; --resume refuses it. The shipped models are such files."""
     from rnntui import checkpoint as ckpt_mod
-    from rnntui import interop
+    from rnntui import interop, shipped
     from rnntui.cli import _expected_errors, _fail
-    from rnntui.finetune import resolve
 
     _not_over(out, force)
     try:
-        ckpt = ckpt_mod.load(resolve(checkpoint))
+        ckpt = shipped.load(checkpoint)
         if out.suffix == ".npz":
             from rnntui.shipped import weights_only
 

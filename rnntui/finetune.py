@@ -21,25 +21,7 @@ from pathlib import Path
 from rnntui.checkpoint import CheckpointError
 from rnntui.model import RNN
 
-SHIPPED = Path(__file__).parent / "data"  # models that ship with rnntui, by name: data/<name>.npz
 TOKEN_ROWS = {"embed": 0, "Why": 1, "by": 0}  # the arrays indexed by token id, and along which axis
-
-
-def shipped_models() -> list[str]:
-    """Names ``--init-from`` takes for the models shipped with rnntui."""
-    return sorted(p.stem for p in SHIPPED.glob("*.npz"))
-
-
-def resolve(init_from: str | Path) -> Path:
-    """The checkpoint ``--init-from`` names: a file, or else the name of a shipped model."""
-    path = Path(init_from)
-    if path.exists() or path.suffix == ".npz" or len(path.parts) > 1:
-        return path  # checkpoint.load says what is wrong with it
-    if str(init_from) in shipped_models():
-        return SHIPPED / f"{init_from}.npz"
-    raise CheckpointError(
-        f"{init_from}: no such checkpoint, nor the name of a shipped model ({', '.join(shipped_models())})"
-    )
 
 
 def file_sha256(path: Path) -> str:

@@ -17,10 +17,34 @@ from pathlib import Path
 
 import numpy as np
 
-from rnntui import checkpoint, finetune
+from rnntui import checkpoint
 from rnntui.checkpoint import Checkpoint, CheckpointError
 
+SHIPPED = Path(__file__).parent / "data"  # models that ship with rnntui, by name: data/<name>.npz
 RUN_ONLY_META = ("rng", "data")  # what only resuming a run reads
+
+
+def shipped_models() -> list[str]:
+    """The names of the models shipped with rnntui (what ``--model`` and ``--init-from`` take)."""
+    return sorted(p.stem for p in SHIPPED.glob("*.npz"))
+
+
+def resolve(checkpoint_or_name: str | Path) -> Path:
+    """The checkpoint a command's CHECKPOINT names: a file, or else the name of a shipped model."""
+    path = Path(checkpoint_or_name)
+    if path.exists() or path.suffix == ".npz" or len(path.parts) > 1:
+        return path  # checkpoint.load says what is wrong with it
+    if str(checkpoint_or_name) in shipped_models():
+        return SHIPPED / f"{checkpoint_or_name}.npz"
+    raise CheckpointError(
+        f"{checkpoint_or_name}: no such checkpoint, nor the name of a shipped model "
+        f"({', '.join(shipped_models())})"
+    )
+
+
+def load(checkpoint_or_name: str | Path) -> Checkpoint:
+    """``checkpoint.load`` of a file, or of the shipped model of that name (``resolve``)."""
+    return checkpoint.load(resolve(checkpoint_or_name))
 
 
 def weights_only(ckpt: Checkpoint) -> Checkpoint:
@@ -66,10 +90,10 @@ class ModelInfo:
 
 def model_path(name: str) -> Path:
     """The file of the shipped model ``name``; CheckpointError naming the shipped ones otherwise."""
-    names = finetune.shipped_models()
+    names = shipped_models()
     if name not in names:
         raise CheckpointError(f"no shipped model named {name!r}; the shipped models are {', '.join(names)}")
-    return finetune.SHIPPED / f"{name}.npz"
+    return SHIPPED / f"{name}.npz"
 
 
 def val_loss(meta: dict, val_history: np.ndarray) -> float:
@@ -93,4 +117,4 @@ def describe(name: str) -> ModelInfo:
 
 def list_models() -> list[ModelInfo]:
     """Every shipped model, by name."""
-    return [describe(name) for name in finetune.shipped_models()]
+    return [describe(name) for name in shipped_models()]

@@ -349,7 +349,7 @@ class Trainer:
         a shipped model's name): its model shape and training options, except those ``given``
         (TrainConfig fields; the model's shape cannot change) and the budget; a fresh optimiser
         state and step 0; the vocabulary grown for tokens the model lacks (``finetune``)."""
-        path = finetune.resolve(init_from)
+        path = shipped.resolve(init_from)
         base = checkpoint.load(path)
         names = {f.name for f in fields(TrainConfig)}
         inherited = {k: v for k, v in (base.meta.get("train") or {}).items() if k in names}

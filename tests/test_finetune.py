@@ -6,7 +6,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from rnntui import checkpoint, finetune
+from rnntui import checkpoint, finetune, shipped
 from rnntui.checkpoint import CheckpointError
 from rnntui.model import RNN, ModelConfig
 from rnntui.train import TrainConfig, Trainer
@@ -129,13 +129,13 @@ def test_a_fine_tuned_run_is_deterministic_and_resumes_exactly(base, new_text, t
 
 
 def test_the_shipped_model_learns_a_new_text_faster_than_a_fresh_one(tmp_path):
-    """Republic (the shipped model, 3000 steps) fine-tuned on Shakespeare, against a fresh model of
-    the same shape on the same text, seed and budget: the same 80 steps, validation loss at the end."""
+    """Republic (the shipped model) fine-tuned on Shakespeare, against a fresh model of the same
+    shape on the same text, seed and budget: the same 80 steps, validation loss at the end."""
     budget = dict(steps=80, eval_every=80, save_every=1000, batch=16, seq=32, val_frac=0.1)
     tuned = Trainer.fine_tune(SHAKESPEARE, "republic", tmp_path / "tuned", **budget)
     assert tuned.vocab.tokens[80:] == ("&",)  # the one character the Republic never uses
-    fresh = Trainer.start(SHAKESPEARE, TrainConfig(hidden=256, **budget), tmp_path / "fresh")
-    assert tuned.model.shapes["Whh0"] == fresh.model.shapes["Whh0"] and tuned.cfg.embed_size == 64
+    fresh = Trainer.start(SHAKESPEARE, tuned.cfg, tmp_path / "fresh")  # its shape and options, from scratch
+    assert tuned.model.shapes["Whh0"] == fresh.model.shapes["Whh0"] and fresh.model.shapes["embed"][1] == 64
     before = tuned.evaluate()
     tuned.run()
     fresh.run()
@@ -156,14 +156,16 @@ def test_cli_says_what_fine_tuning_did_first_and_health_shows_it(tmp_path):
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     first, second = result.stderr.splitlines()[:2]
-    assert first.startswith(f"fine-tuning from {finetune.SHIPPED / 'republic.npz'} (its step 3000)")
+    base = shipped.SHIPPED / "republic.npz"
+    step = checkpoint.load(base).meta["step"]
+    assert first.startswith(f"fine-tuning from {base} (its step {step})")
     assert "fresh adam optimiser state" in first
     assert second.startswith("vocabulary: 1 new token(s) added after the model's 80 (V = 81): &")
     ckpt = tmp_path / "shakespeare" / "latest.npz"
     health = runner.invoke(main, ["inspect", "health", str(ckpt), "--max-tokens", "200"])
     assert health.exit_code == 0, health.output
     assert health.output.splitlines()[0].startswith(
-        f"fine-tuned from {finetune.SHIPPED / 'republic.npz'} (its step 3000, sha256 "
-        f"{finetune.file_sha256(finetune.SHIPPED / 'republic.npz')[:16]}…); vocabulary 80 + 1 new token(s)"
+        f"fine-tuned from {base} (its step {step}, sha256 "
+        f"{finetune.file_sha256(base)[:16]}…); vocabulary 80 + 1 new token(s)"
     )
     assert "validation split" in health.output  # it finds its corpus through the grown vocabulary

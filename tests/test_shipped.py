@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnntui import checkpoint, finetune, shipped
+from rnntui import checkpoint, shipped
 from rnntui.checkpoint import CheckpointError
 from rnntui.cli import main
 from rnntui.generate import sample_text
 from rnntui.train import TrainConfig, Trainer
 
-DATA = Path(finetune.__file__).parent / "data"
+DATA = shipped.SHIPPED
 
 
 def export(src: Path, dst: Path) -> None:
@@ -88,7 +88,7 @@ def two_shipped(trained, tmp_path, monkeypatch):
     folder.mkdir()
     shutil.copy(DATA / "republic.npz", folder / "republic.npz")
     export(trained[0], folder / "tiny-word.npz")
-    monkeypatch.setattr(finetune, "SHIPPED", folder)
+    monkeypatch.setattr(shipped, "SHIPPED", folder)
     return folder
 
 
@@ -99,7 +99,7 @@ def test_models_lists_each_shipped_model_from_its_own_metadata(two_shipped):
     assert lines[0].split()[:4] == ["name", "cell", "level", "size"]
     republic = next(line for line in lines if line.startswith("republic "))
     ckpt = checkpoint.load(two_shipped / "republic.npz")
-    assert "rnn" in republic and "char" in republic and "H=256" in republic
+    assert "rnn" in republic and "char" in republic and f"H={ckpt.model.cfg.hidden}" in republic
     assert f"{ckpt.meta['best_val']:.3f}/char" in republic and f"{ckpt.model.flat.size:,}" in republic
     tiny = next(line for line in lines if line.startswith("tiny-word "))
     assert "H=32" in tiny and "text.txt" in tiny
@@ -140,3 +140,42 @@ def test_picking_a_model_in_the_playground_reopens_it_with_the_text(two_shipped,
 def test_the_package_data_stays_under_20_mb():
     files = [p for p in DATA.rglob("*") if p.is_file()]
     assert files and sum(p.stat().st_size for p in files) <= 20_000_000
+
+
+def test_every_command_takes_a_shipped_models_name(two_shipped, trained, tmp_path, monkeypatch):
+    """sample, eval, compare, inspect, export, play (and its --compare) and tour read ``tiny-word`` as
+    rnntui/data/tiny-word.npz; a name that is neither a file nor a shipped model is one clear line."""
+    from rnntui.tui.app import PlaygroundApp
+    from rnntui.tui.tour.app import TourApp
+
+    src, text = trained
+    by_path, by_name = (
+        invoke("sample", src, "--seed", "3", "--length", "40"),
+        invoke("sample", "tiny-word", "--seed", "3", "--length", "40"),
+    )
+    assert by_name.exit_code == by_path.exit_code == 0, by_name.output
+    assert by_name.output == by_path.output
+    uses = (
+        ["eval", "tiny-word", text],
+        ["compare", "tiny-word", src, "--text", text],
+        ["inspect", "neighbours", "tiny-word", "t"],
+        ["export", "tiny-word", tmp_path / "x.npz"],
+    )
+    for args in uses:
+        result = invoke(*args)
+        assert result.exit_code == 0, (args, result.output)
+    opened = []
+    monkeypatch.setattr(PlaygroundApp, "run", lambda self, *a, **k: opened.append(self))
+    monkeypatch.setattr(TourApp, "run", lambda self, *a, **k: opened.append(self))
+    assert invoke("play", "tiny-word", "--compare", "tiny-word").exit_code == 0
+    assert invoke("tour", "tiny-word", "--text", "the cat").exit_code == 0
+    assert [app.ckpt.model.cfg.hidden for app in opened] == [32, 32]
+    assert opened[0].other_ckpt is not None and opened[0].other_ckpt.model.cfg.hidden == 32
+    for command in (["sample"], ["eval", "nope", text], ["compare", src], ["inspect", "health"], ["play"],
+                    ["tour"], ["export", "nope", tmp_path / "y.npz"]):  # fmt: skip
+        args = command if "nope" in command else [*command, "nope"]
+        result = invoke(*args)
+        assert result.exit_code != 0 and "Traceback" not in result.output, args
+        assert "nope: no such checkpoint, nor the name of a shipped model (republic, tiny-word)" in (
+            result.output
+        )

@@ -71,6 +71,18 @@ def pick(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.0,
     return int(min(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"), len(p) - 1))
 
 
+def writable(logits: np.ndarray, vocab: Vocab) -> np.ndarray:
+    """``logits`` (V,) for writing text: with ``<unk>`` (a word level's stand-in for every rare word)
+    at -inf, so what is generated is words, and its probability is shared among them by the softmax.
+    Scores (eval, the lenses) keep it: there it is what the model predicts. A copy when changed."""
+    unk = vocab.unk_id
+    if unk is None or len(logits) < 2:
+        return logits
+    out = np.array(logits, copy=True)
+    out[unk] = -np.inf
+    return out
+
+
 class Generator:
     """A model plus its running memory, fed one token at a time."""
 
@@ -102,9 +114,9 @@ class Generator:
     def sample(
         self, n: int, rng: np.random.Generator, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
     ) -> Iterator[int]:
-        """Yield ``n`` sampled token ids, feeding each back in."""
+        """Yield ``n`` sampled token ids, feeding each back in. Never ``<unk>`` (``writable``)."""
         for _ in range(n):
-            tid = pick(self.logits, rng, temperature, top_k, top_p)
+            tid = pick(writable(self.logits, self.vocab), rng, temperature, top_k, top_p)
             self.model.step(tid, self.h, self.logits)
             yield tid
 
@@ -278,7 +290,7 @@ def complete(gen: Generator, max_chars: int = 40, extra_words: int = 2, partial:
                     return ""
                 tid = max(fits, key=lambda i: logits[i])
             else:
-                tid = int(np.argmax(logits))
+                tid = int(np.argmax(writable(logits, vocab)))
             token = vocab.tokens[tid]
             if token == "\n":
                 break

@@ -160,3 +160,41 @@ def test_top_k_one_is_the_argmax_and_huge_logits_do_not_overflow():
     huge = np.array([800.0, 799.0, 0.0])  # exp(800) overflows float64; the softmax must not
     want = np.exp([0.0, -1.0, -800.0]) / np.exp([0.0, -1.0, -800.0]).sum()
     assert_close(probabilities(huge), want, 1e-12)
+
+
+def test_generation_never_writes_unk_even_where_the_model_likes_it_best():
+    """A word model whose output bias makes <unk> the likeliest token by far: sampling (any
+    temperature, top-k, top-p), the playground's continuation and the autocomplete's next words write
+    only real words, with <unk>'s share spread over them; scoring keeps it; char level is untouched."""
+    from rnntui.generate import Trace, complete, writable
+
+    text = "the cat sat on the mat. a dog ran. zebra quokka\n" * 4
+    vocab = build_vocab(text + "rare words here\n", "word", min_count=2)  # the last three: <unk>
+    unk = vocab.unk_id
+    assert unk is not None
+    model = RNN.initialised(ModelConfig(vocab_size=len(vocab), embed=4, hidden=8), np.random.default_rng(1))
+    model.params["by"][unk] = 8.0  # e^8: <unk> would take nearly all the mass
+    logits = np.zeros(len(vocab), np.float32)
+    logits[unk] = 8.0
+    assert probabilities(logits)[unk] > 0.9  # the model's own distribution keeps it
+    masked = writable(logits, vocab)
+    assert masked[unk] == -np.inf and np.array_equal(np.delete(masked, unk), np.delete(logits, unk))
+    assert logits[unk] == 8.0  # a copy: the caller's logits are left alone
+    uniform_but_unk = np.where(np.arange(len(vocab)) == unk, 0.0, 1 / (len(vocab) - 1))
+    assert_close(probabilities(masked), uniform_but_unk, 1e-12)
+    for temperature, top_k, top_p in [(1.0, 0, 1.0), (0.0, 0, 1.0), (2.0, 3, 1.0), (0.7, 0, 0.5)]:
+        gen = Generator(model, vocab)
+        gen.prime("the cat")
+        ids = list(gen.sample(200, np.random.default_rng(4), temperature, top_k, top_p))
+        assert unk not in ids, (temperature, top_k, top_p)
+    out = sample_text(model, vocab, length=100, prime="the", seed=2)
+    assert "<unk>" not in out
+    trace = Trace(model, vocab)
+    trace.set_text("the dog")
+    assert "<unk>" not in trace.continuation(50, np.random.default_rng(0))
+    gen = Generator(model, vocab)
+    gen.prime("the")
+    assert "<unk>" not in complete(gen, extra_words=3)
+    char = build_vocab("abc", "char")
+    plain = np.array([0.0, 3.0, 1.0], np.float32)
+    assert writable(plain, char) is plain

@@ -127,7 +127,7 @@ def test_several_files_and_a_folder(runner, tmp_path):
         (["train", "missing.txt"], "no such file"),
         (["train", "{folder}"], "is a folder with no *.txt files below it"),
         (["train", "{tiny}", "{binary}"], "bin.txt: not valid utf-8"),
-        (["train", "{tiny}", "--init-from", "nosuchmodel"], "nor the name of a shipped model (republic)"),
+        (["train", "{tiny}", "--init-from", "nosuchmodel"], "shipped model (republic, republic-lstm"),
         (["train", "{tiny}", "--init-from", "{ckpt}", "--hidden", "64"], "keeps the shape"),
         (["train", "{tiny}", "--init-from", "{ckpt}", "--resume", "{ckpt}"], "give one of them"),
         (["train", "{tiny}", "--hidden", "0"], "not a positive integer"),

@@ -389,7 +389,7 @@ def test_export_writes_refuses_to_overwrite_and_names_what_it_cannot_read(tmp_pa
         missing.exit_code == 1 and missing.output == f"Error: {tmp_path / 'nope.npz'}: no such checkpoint\n"
     )
     shipped = runner.invoke(main, ["export", "republic", str(tmp_path / "r.safetensors")])
-    assert shipped.exit_code == 0 and "rnn (E=64, H=256), char level, V=80" in shipped.output
+    assert shipped.exit_code == 0 and "rnn (E=64, H=512), char level, V=80" in shipped.output
 
 
 def test_import_writes_a_weights_only_checkpoint_that_every_reader_opens(tmp_path, tiny_text):

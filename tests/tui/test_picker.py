@@ -6,7 +6,7 @@ import shutil
 import pytest
 from textual.widgets import OptionList
 
-from rnntui import checkpoint, finetune
+from rnntui import checkpoint, shipped
 from rnntui.tui.app import PlaygroundApp
 from rnntui.tui.picker import ModelPicker
 
@@ -17,7 +17,7 @@ def shipped_two(tiny_ckpt, tiny_ckpt_2layer, tmp_path, monkeypatch):
     folder.mkdir()
     shutil.copy(tiny_ckpt, folder / "alpha.npz")
     shutil.copy(tiny_ckpt_2layer, folder / "beta.npz")
-    monkeypatch.setattr(finetune, "SHIPPED", folder)
+    monkeypatch.setattr(shipped, "SHIPPED", folder)
     return folder
 
 

@@ -507,7 +507,10 @@ def play(
         )
     from rnntui.tui.app import PlaygroundApp  # Textual loads only here: --help stays fast
 
-    name = None if checkpoint is not None else model_name or "republic"
+    # the shipped model this is, named by --model, by CHECKPOINT (resolve found a name) or by nothing
+    name = model_name or (
+        "republic" if checkpoint is None else None if path == checkpoint else checkpoint.name
+    )
     source = str(path) if name is None else f"shipped model: {name}"
     while True:  # the model picker (Alt+M) ends the app with the name of the model to open next
         app = PlaygroundApp(ckpt, source, text=text, seed=seed, compare=other,

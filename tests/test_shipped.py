@@ -116,6 +116,10 @@ def test_play_model_opens_a_shipped_model_and_names_them_for_an_unknown_one(two_
     assert result.exit_code == 0, result.output
     assert opened[0].source == "shipped model: tiny-word" and opened[0].shipped_name == "tiny-word"
     assert opened[0].ckpt.model.cfg.hidden == 32
+    assert invoke("play", "tiny-word").exit_code == 0  # CHECKPOINT a shipped model's name: the same
+    assert opened[1].source == "shipped model: tiny-word" and opened[1].shipped_name == "tiny-word"
+    assert invoke("play", str(two_shipped / "tiny-word.npz")).exit_code == 0  # a file: its path
+    assert opened[2].source == str(two_shipped / "tiny-word.npz") and opened[2].shipped_name is None
     bad = invoke("play", "--model", "nope")
     assert bad.exit_code != 0
     assert "no shipped model named 'nope'; the shipped models are republic, tiny-word" in bad.output

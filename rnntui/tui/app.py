@@ -159,8 +159,9 @@ class PlaygroundApp(RnnApp):
                  " · F1 help · F4–F9 views · F10 tour")  # fmt: skip
         if self.other_ckpt is not None:
             other = self.other_ckpt.model.cfg
-            about = (f"A: {self.source} ({cfg.cell}, H={cfg.hidden}) · B: {self.other_source} "
-                     f"({other.cell}, H={other.hidden}) · Ctrl+S lens · F1 help")  # fmt: skip
+            about = (f"A: {self.shipped_name or self.source} ({cfg.cell}, H={cfg.hidden}) · "
+                     f"B: {self.other_source} ({other.cell}, H={other.hidden}) · "
+                     "Ctrl+S lens · F1 help")  # fmt: skip
         yield Static(about, id="title")
         with Horizontal(id="top"):
             with Vertical(id="left"):

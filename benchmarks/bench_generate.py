@@ -6,7 +6,7 @@
   autocomplete  per keystroke: feed the typed character (one step), then propose up to 20
                 characters greedily from a copy of the memory (20 more steps); p50/p99 over
                 keystrokes typed from the Republic, char level, H = 256
-  beam          on the shipped model (rnntui/data/republic.npz: trained, char level, H = 256), at every
+  beam          on the shipped model (rnntui/data/republic.npz: trained, char level, H = 512), at every
                 keystroke of the same text: the beam of width 4 that finishes the word being typed
                 (generate.finish_word), alone; and the whole keystroke as the playground does it
                 (feed the character, then generate.complete: the beam's word and two more words
@@ -245,7 +245,7 @@ def main(argv=None) -> int:
     for k, v in results.items():
         print(f"{k:<{width}}  {v:,.2f}" if v < 1000 else f"{k:<{width}}  {v:,.0f}")
     if not args.no_write:
-        write_markdown(args, results, len(vocab))
+        write_markdown(args, results, len(vocab), shipped.model.cfg.hidden)
         print(f"\nwrote {args.out}")
     return 0
 
@@ -254,7 +254,7 @@ def main(argv=None) -> int:
 _UNSET = "" if "OPENBLAS_CORETYPE" in os.environ else "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "
 
 
-def write_markdown(args, results, V) -> None:
+def write_markdown(args, results, V: int, shipped_hidden: int) -> None:
     lines = [
         "## Generation and start-up",
         "",
@@ -262,8 +262,8 @@ def write_markdown(args, results, V) -> None:
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
         f"Char level, H = {args.hidden}, V = {V}. A keystroke = feed one character, then propose "
         f"{PROPOSE} characters greedily from a copy of the memory. The beam rows use the shipped model "
-        f"(trained, H = 256): the width-4 beam that finishes the word being typed, alone, and a whole "
-        f"playground keystroke (feed + the beam's word + two greedy words, up to 40 characters).",
+        f"(trained, H = {shipped_hidden}): the width-4 beam that finishes the word being typed, alone, "
+        f"and a whole playground keystroke (feed + the beam's word + two greedy words, up to 40 characters).",
         "",
         "| measure | value |",
         "|---|---:|",

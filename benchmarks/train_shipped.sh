@@ -14,7 +14,7 @@
 #   republic-words  word level (--lowercase --min-count 5), vanilla RNN, H = 256, E = 128
 #
 # The settings are the ones the shipped models were trained with (README "The shipped models" has
-# their losses; BENCHMARKS.md how they were chosen). OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for
+# their losses; BENCHMARKS.md "The shipped models" how they were chosen). OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for
 # the training commands only: this machine sets them, and they halve rnntui's speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."

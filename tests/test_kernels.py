@@ -60,6 +60,15 @@ def test_matmul_nt_matches_numpy(rng, R, K, M, dtype):
     np.testing.assert_allclose(out, want, rtol=tol, atol=tol * np.sqrt(K))
 
 
+@pytest.mark.parametrize("K, M", [(1, 1), (3, 5), (8, 8), (9, 17), (64, 256), (130, 520)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transpose_matches_numpy(rng, K, M, dtype):
+    W = rng.standard_normal((K, M)).astype(dtype)
+    out = kernels.transpose(W)
+    assert out.flags.c_contiguous and out.dtype == dtype
+    np.testing.assert_array_equal(out, W.T)  # sizes that are not whole tiles of 8 included
+
+
 @pytest.mark.parametrize("R,H", [(16, 256), (13, 256), (3, 100), (16, 512), (6, 390), (40, 400), (2, 400)])
 def test_recurrent_product_matches_numpy(rng, R, H):
     """Every path (BLAS 8 rows at a time for H <= 352; above it matmul_nt for 4 <= R < 32, else one BLAS

@@ -35,6 +35,7 @@ from rnntui.kernels import (
     stacked_product_t,
     stacked_workspace,
     tanh32,
+    transpose,
 )
 
 NAME = "gru"
@@ -112,7 +113,7 @@ def forward(x, Wxh, Whh, bh, bhn, hs, gates, hn):
     np.dot(x.reshape(T * B, I), Wxh, gates.reshape(T * B, 3 * H))  # every step's input part at once
     exact = hs.itemsize == 8
     rec = np.empty((B, 3 * H), hs.dtype)
-    WhhT = np.ascontiguousarray(Whh.T)
+    WhhT = transpose(Whh)
     Wb, tmp, part = stacked_workspace(Whh, B)
     for t in range(T):
         stacked_product(hs[t], Whh, WhhT, Wb, tmp, rec)  # (B, 3H) = h_{t-1} Whh
@@ -160,7 +161,7 @@ def backward(x, Wxh, Whh, hs, gates, hn, dhs, dgx, dgh, dx, dWxh, dWhh, dbh, dbh
     """
     T, B, I = x.shape
     H = hs.shape[2]
-    WhhT = np.ascontiguousarray(Whh.T)  # (3H, H)
+    WhhT = transpose(Whh)  # (3H, H)
     dprev = np.zeros((B, H), hs.dtype)
     drec = np.zeros((B, H), hs.dtype)
     _, gtmp, part = stacked_workspace(Whh, B, False)
@@ -176,7 +177,7 @@ def backward(x, Wxh, Whh, hs, gates, hn, dhs, dgx, dgh, dx, dWxh, dWhh, dbh, dbh
         np.dot(hs[:-1].reshape(N, H).T, gh, dWhh)
         column_sums(gx, dbh)
         column_sums(gh[:, 2 * H :], dbhn)
-    np.dot(gx, np.ascontiguousarray(Wxh.T), dx.reshape(N, I))
+    np.dot(gx, transpose(Wxh), dx.reshape(N, I))
 
 
 # -- the model's interface -----------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from rnntui.kernels import (
     stacked_workspace,
     tanh_add_vec,
     tanh_into,
+    transpose,
 )
 
 NAME = "lstm"
@@ -108,7 +109,7 @@ def forward(x, Wxh, Whh, bh, hs, cs, gates, tcs):
     np.dot(x.reshape(T * B, I), Wxh, gates.reshape(T * B, 4 * H))  # every step's input part at once
     exact = hs.itemsize == 8
     rec = np.empty((B, 4 * H), hs.dtype)
-    WhhT = np.ascontiguousarray(Whh.T)
+    WhhT = transpose(Whh)
     Wb, tmp, part = stacked_workspace(Whh, B)
     for t in range(T):
         stacked_product(hs[t], Whh, WhhT, Wb, tmp, rec)  # (B, 4H) = h_{t-1} Whh
@@ -152,7 +153,7 @@ def backward(x, Wxh, Whh, hs, cs, gates, tcs, dhs, dg, dx, dWxh, dWhh, dbh, dh0,
     """
     T, B, I = x.shape
     H = hs.shape[2]
-    WhhT = np.ascontiguousarray(Whh.T)  # (4H, H)
+    WhhT = transpose(Whh)  # (4H, H)
     drec = np.zeros((B, H), hs.dtype)
     dc0[:] = 0.0  # carries dLoss/dc_t backwards, ending as dLoss/dc_0
     _, gtmp, part = stacked_workspace(Whh, B, False)
@@ -166,7 +167,7 @@ def backward(x, Wxh, Whh, hs, cs, gates, tcs, dhs, dg, dx, dWxh, dWhh, dbh, dh0,
         np.dot(x.reshape(N, I).T, G, dWxh)
         np.dot(hs[:-1].reshape(N, H).T, G, dWhh)
         column_sums(G, dbh)
-    np.dot(G, np.ascontiguousarray(Wxh.T), dx.reshape(N, I))
+    np.dot(G, transpose(Wxh), dx.reshape(N, I))
 
 
 # -- the model's interface -----------------------------------------------------------------------------

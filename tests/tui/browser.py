@@ -2,7 +2,7 @@
 
 Debian's ``chromium`` (never a downloaded browser) with a fresh profile, spoken to over its
 DevTools websocket with aiohttp (which the serve extra brings), so the browser test needs no
-package beyond ``rnntui[serve]``. Only what the tests use: open a page, run JavaScript in it, type,
+package beyond the serve extra. Only what the tests use: open a page, run JavaScript in it, type,
 take a screenshot, close the tab.
 """
 

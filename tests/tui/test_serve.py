@@ -2,7 +2,7 @@
 playground typed into in a real headless Chromium.
 
 The server tests run the real command in a subprocess on a free loopback port; they need the
-serve extra (``pip install 'rnntui[serve]'``), the browser test also Debian's ``chromium``. Each
+serve extra (``pip install -e '.[serve]'``), the browser test also Debian's ``chromium``. Each
 skips with the reason where those are missing.
 """
 
@@ -37,7 +37,7 @@ try:
     from rnntui import serve
 except ModuleNotFoundError as err:
     serve = None
-    NO_EXTRA = f"the serve extra is not installed ({err.name} missing): pip install 'rnntui[serve]'"
+    NO_EXTRA = f"the serve extra is not installed ({err.name} missing): pip install -e '.[serve]'"
 else:
     NO_EXTRA = ""
 
@@ -55,13 +55,13 @@ def test_without_the_extra_serve_says_how_to_install_it(monkeypatch):
     result = CliRunner().invoke(main, ["serve"])
     assert result.exit_code == 1
     assert result.output.strip() == f"Error: {SERVE_EXTRA_HINT}"
-    assert "pip install 'rnntui[serve]'" in result.output
+    assert "pip install -e '.[serve]'" in result.output
 
 
 def test_serve_help_names_the_options_and_the_extra():
     result = CliRunner().invoke(main, ["serve", "--help"])
     assert result.exit_code == 0
-    for word in ("--model", "--host", "--port", "--max-sessions", "127.0.0.1", "8000", "rnntui[serve]"):
+    for word in ("--model", "--host", "--port", "--max-sessions", "127.0.0.1", "8000", "'.[serve]'"):
         assert word in result.output, word
 
 

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_quality import parse_run  # noqa: E402
 
+from rnntui import schedule  # noqa: E402
 from rnntui.cli import DEFAULT_STEPS  # noqa: E402
 from rnntui.train import Trainer  # noqa: E402
 
@@ -50,11 +51,6 @@ CANDIDATES = [
     "schedule=cosine dropout=0.1 weight_decay=0.1",
     "schedule=cosine hidden=512 dropout=0.1",
 ]
-
-
-def with_embedding(shapes: dict[str, tuple[int, ...]]) -> list[str]:
-    """``schedule.decayed_names`` and the embedding: what ``decay_embedding=1`` decays."""
-    return [name for name, shape in shapes.items() if len(shape) == 2]
 
 
 def main() -> None:
@@ -79,7 +75,7 @@ def main() -> None:
                 start = time.perf_counter()
                 trainer = Trainer.start(text, cfg, Path(tmp) / f"{text.stem}-{len(rows)}")
                 if decay_embedding:
-                    names = with_embedding(trainer.model.shapes)
+                    names = [*schedule.decayed_names(trainer.model.shapes), "embed"]
                     trainer.decayed = [trainer.model.params[k] for k in names]
                 trainer.run()
                 seconds = time.perf_counter() - start

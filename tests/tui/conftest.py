@@ -24,6 +24,17 @@ def tiny_model(hidden: int = 24, layers: int = 1, seed: int = 7, level: str = "c
     return model, vocab
 
 
+def ckpt_for(tmp_path: Path, level: str, corpus: bool = True) -> Checkpoint:
+    """The tiny model (GRU at word level) with its training text TEXT * 12 on disk (unless not
+    ``corpus``), 10% held out: what the copies, counting and match lenses read."""
+    path = tmp_path / "tiny.txt"
+    if corpus:
+        path.write_text(TEXT * 12, encoding="utf-8")
+    model, vocab = tiny_model(level=level, cell="gru" if level == "word" else "rnn")
+    return Checkpoint(model=model, vocab=vocab, meta={"step": 1, "corpus": {"path": str(path)},
+                                                      "train": {"val_frac": 0.1}})  # fmt: skip
+
+
 @pytest.fixture
 def tiny_ckpt(tmp_path: Path) -> Path:
     model, vocab = tiny_model()

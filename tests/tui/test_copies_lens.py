@@ -4,27 +4,17 @@ against a brute-force search; Ctrl+G turns it on; a missing corpus is said so.""
 import numpy as np
 import pytest
 
-from rnntui.checkpoint import Checkpoint
 from rnntui.corpus import split_train_val
 from rnntui.tui.app import PlaygroundApp
 from rnntui.tui.widgets.lens import Lens
 
-from .conftest import TEXT, tiny_model
+from .conftest import TEXT, ckpt_for
 
 
 async def settle(pilot) -> None:
     for _ in range(4):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-
-
-def ckpt_for(tmp_path, level: str, corpus: bool = True) -> Checkpoint:
-    path = tmp_path / "tiny.txt"
-    if corpus:
-        path.write_text(TEXT * 12, encoding="utf-8")
-    model, vocab = tiny_model(level=level, cell="gru" if level == "word" else "rnn")
-    return Checkpoint(model=model, vocab=vocab, meta={"step": 1, "corpus": {"path": str(path)},
-                                                      "train": {"val_frac": 0.1}})  # fmt: skip
 
 
 def brute_marks(vocab, text: str, k: int) -> list[tuple[int, int]]:

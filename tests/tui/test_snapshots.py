@@ -114,16 +114,10 @@ def test_views(snap_compare, tiny_ckpt_2layer, view):
 def test_lenses(snap_compare, tmp_path, presses):
     """The copies lens (spans found verbatim in the training split, reversed) and the counting lens
     (RNN bits − n-gram bits per token) on the tiny model, with its training text on disk."""
-    from rnntui.checkpoint import Checkpoint
+    from .conftest import ckpt_for
 
-    from .conftest import tiny_model
-
-    corpus = tmp_path / "tiny.txt"
-    corpus.write_text(TEXT * 12, encoding="utf-8")
-    model, vocab = tiny_model()
-    meta = {"step": 1, "corpus": {"path": str(corpus)}, "train": {"val_frac": 0.1}}
-    app = PlaygroundApp(Checkpoint(model=model, vocab=vocab, meta=meta), "tiny.npz",
-                        text="Oh! " + TEXT[10:60] + " ok?", cursor_blink=False)  # fmt: skip
+    app = PlaygroundApp(ckpt_for(tmp_path, "char"), "tiny.npz", text="Oh! " + TEXT[10:60] + " ok?",
+                        cursor_blink=False)  # fmt: skip
 
     async def open_lens(pilot) -> None:
         await pilot.press(*["ctrl+s"] * presses)  # surprise → unit → copies → counting

@@ -147,9 +147,10 @@ Examples:
 @click.option("--optimizer", type=click.Choice(["adam", "adagrad", "sgd"]), default="adam")
 @click.option("--lr", type=POS_FLOAT, help="Learning rate  [default: adam 2e-3, adagrad 0.1, sgd 1.0]")
 @click.option(
-    "--schedule", type=click.Choice(["constant", "step", "cosine"]), default="constant",
-    help="Learning rate over the run: constant; step (times --lr-decay every --decay-every steps); cosine "
-    "(down to a tenth of --lr at the end of the budget, --steps or --minutes; a resume carries on).",
+    "--schedule", type=click.Choice(["constant", "step", "cosine"]), default="cosine",
+    help="Learning rate over the run: cosine (down to a tenth of --lr at the end of the budget, --steps "
+    "or --minutes; a resume carries on); constant; step (times --lr-decay every --decay-every steps; "
+    "giving --lr-decay alone implies it).",
 )  # fmt: skip
 @click.option(
     "--lr-decay",
@@ -209,6 +210,10 @@ def train(ctx: click.Context, corpus: tuple[Path, ...], resume: Path | None, ini
         raise click.UsageError("--resume continues a run; --init-from starts a new one: give one of them")
     if options["steps"] is None and options["minutes"] is None and resume is None:
         options["steps"] = DEFAULT_STEPS
+    schedule_given = ctx.get_parameter_source("schedule") != DEFAULT
+    if ctx.get_parameter_source("lr_decay") != DEFAULT and not schedule_given:
+        options["schedule"] = "step"  # --lr-decay alone: the step schedule, as before cosine was the default
+        schedule_given = True
 
     def note(line: str) -> None:  # tokenising a corpus the first time (later runs use the cache)
         click.echo(line, err=True)
@@ -226,6 +231,8 @@ def train(ctx: click.Context, corpus: tuple[Path, ...], resume: Path | None, ini
                 )
             if init_from is not None:  # the options given on the command line; the rest are the model's
                 given = {k: v for k, v in options.items() if ctx.get_parameter_source(k) != DEFAULT}
+                if schedule_given:
+                    given["schedule"] = options["schedule"]
                 given["steps"] = options["steps"]
                 trainer = Trainer.fine_tune(corpus, init_from, run_dir, encoding, on_note=note, **given)
                 for line in fine_tune_summary(trainer):

@@ -61,7 +61,7 @@ class TrainConfig:
     batch: int = 32  # B: parallel streams through the text
     optimizer: str = "adam"
     lr: float | None = None  # None: the optimiser's default (DEFAULT_LR)
-    schedule: str = "constant"  # constant | step | cosine (rnntui.schedule)
+    schedule: str = "cosine"  # constant | step | cosine (rnntui.schedule; BENCHMARKS.md "Defaults")
     lr_decay: float = 1.0  # step: multiply the learning rate by this ...
     decay_every: int = 1000  # ... every this many steps
     warmup: int = 0  # ramp the learning rate up linearly over the first this many steps
@@ -118,8 +118,6 @@ class TrainConfig:
         if self.lr_decay != 1.0 and self.schedule != "step":
             raise ValueError(f"--lr-decay is for --schedule step (got --schedule {self.schedule}); add "
                              "--schedule step, or leave --lr-decay out")  # fmt: skip
-        if self.schedule == "cosine" and self.steps is None and self.minutes is None:
-            raise ValueError("--schedule cosine decays over the run's budget: give --steps or --minutes")
         if self.warmup < 0:
             raise ValueError(f"--warmup must be 0 (off) or a number of steps (got {self.warmup})")
         if not 0.0 <= self.dropout < 1.0:
@@ -148,9 +146,10 @@ class TrainConfig:
 
 def saved_options(options: dict) -> dict:
     """The training options a checkpoint recorded, as TrainConfig takes them. Checkpoints from before
-    --schedule existed decayed by --lr-decay without naming a schedule: that is the step schedule."""
-    if "schedule" not in options and options.get("lr_decay", 1.0) != 1.0:
-        return {**options, "schedule": "step"}
+    --schedule existed ran a constant learning rate, or decayed it by --lr-decay without naming a
+    schedule (that is the step schedule): not today's default, the cosine."""
+    if "schedule" not in options:
+        return {**options, "schedule": "step" if options.get("lr_decay", 1.0) != 1.0 else "constant"}
     return options
 
 
@@ -505,6 +504,14 @@ class Trainer:
         clock, rnntui.schedule): what the checkpoint had spent, plus this invocation's share of what
         was left, by steps or by time, whichever is further along."""
         cfg, shares = self.cfg, []
+        if (
+            cfg.steps is not None
+            and self.time_spent is None
+            and self.sched_f0 == self.sched_step0 / cfg.steps
+        ):
+            # a run on --steps alone, resumed (or not) on the same --steps: the formula below is
+            # steps_done / steps in exact arithmetic; this is it in float too, so a resume is bit-exact
+            return min(1.0, max(0.0, steps_done / cfg.steps))
         if cfg.steps is not None:
             shares.append((steps_done - self.sched_step0) / max(1, cfg.steps - self.sched_step0))
         if self.time_spent is not None:

@@ -24,9 +24,10 @@ def test_a_run_spec_is_a_cell_and_train_config_fields():
     cfg = parse_run("gru hidden=320 dropout=0.25 weight_decay=0.1 schedule=cosine warmup=200 lowercase=true")
     assert (cfg.cell, cfg.hidden, cfg.dropout, cfg.weight_decay, cfg.schedule, cfg.warmup, cfg.lowercase) == (
         "gru", 320, 0.25, 0.1, "cosine", 200, True)  # fmt: skip
+    assert label(cfg) == "gru lowercase=True hidden=320 warmup=200 dropout=0.25 weight_decay=0.1"
     assert (
-        label(cfg) == "gru lowercase=True hidden=320 schedule=cosine warmup=200 dropout=0.25 weight_decay=0.1"
-    )
+        label(parse_run("rnn schedule=constant")) == "rnn schedule=constant"
+    )  # what differs from the default
     with pytest.raises(SystemExit, match="'steps=5' is not a key=value setting"):
         parse_run("rnn steps=5")
     with pytest.raises(SystemExit, match="'level=word' is not"):  # this benchmark is char level

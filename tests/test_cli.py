@@ -140,7 +140,7 @@ def test_several_files_and_a_folder(runner, tmp_path):
         (["train", "{tiny}", "--weight-decay", "-1"], "not a non-negative number"),
         (["train", "{tiny}", "--weight-decay", "1000"], "must be below 1"),
         (["train", "{tiny}", "--schedule", "linear"], "Invalid value for '--schedule'"),
-        (["train", "{tiny}", "--lr-decay", "0.5"], "--lr-decay is for --schedule step"),
+        (["train", "{tiny}", "--schedule", "cosine", "--lr-decay", "0.5"], "--lr-decay is for"),
         (["train", "{tiny}", "--warmup", "-1"], "not a non-negative integer"),
         (["train", "{tiny}", "--batch", "5000"], "too few for --batch"),
         (["train", "{tiny}", "--level", "syllable"], "Invalid value for '--level'"),

@@ -196,8 +196,8 @@ TRAIN_ROWS = [  # (options, the TrainConfig fields they stand for)
     (["--dropout", "0.5"], dict(dropout=0.5)),
     (["--layers", "2", "--dropout", "0.2"], dict(layers=2, dropout=0.2)),
     (["--weight-decay", "0.5"], dict(weight_decay=0.5)),
-    (["--schedule", "cosine"], dict(schedule="cosine")),
-    (["--schedule", "cosine", "--minutes", "5"], dict(schedule="cosine", minutes=5.0, steps=6)),
+    (["--schedule", "constant"], dict(schedule="constant")),  # the cosine is the default
+    (["--lr-decay", "0.5", "--decay-every", "2"], dict(schedule="step", lr_decay=0.5, decay_every=2)),
     (["--warmup", "3"], dict(warmup=3)),
     (["--steps", "4"], dict(steps=4)),
     (["--eval-every", "2"], dict(eval_every=2)),

@@ -6,6 +6,7 @@ generator); and that --seed and --resume stay exact with dropout on."""
 import numpy as np
 import pytest
 from numerics import central_differences
+from test_train import stop_at
 
 from rnntui import cells, checkpoint, reference
 from rnntui.model import RNN, ModelConfig, param_shapes
@@ -106,7 +107,7 @@ def test_p_zero_draws_nothing_and_copies_nothing(tiny_text, tmp_path):
 @pytest.mark.parametrize("cell", CELLS)
 def test_dropout_is_seeded_and_a_resumed_run_is_exact(tiny_text, tmp_path, cell):
     """Same seed: the same bits; another seed: other masks; 4 steps then a resume to 8 gives the
-    weights, optimiser state and losses of 8 steps straight."""
+    weights, optimiser state and losses of 8 steps straight (interrupted at 4: Ctrl-C)."""
     cfg = TrainConfig(**SMALL, cell=cell, layers=2, dropout=0.3, steps=8)
     straight = Trainer.start(tiny_text, cfg, tmp_path / "a")
     straight.run()
@@ -121,9 +122,8 @@ def test_dropout_is_seeded_and_a_resumed_run_is_exact(tiny_text, tmp_path, cell)
     other.run()
     assert not np.array_equal(straight.train_history, other.train_history)
 
-    half = TrainConfig(**{**SMALL, "save_every": 4}, cell=cell, layers=2, dropout=0.3, steps=4)
-    Trainer.start(tiny_text, half, tmp_path / "d").run()
-    resumed = Trainer.resume(tmp_path / "d" / "latest.npz", steps=8)
+    stop_at(Trainer.start(tiny_text, cfg, tmp_path / "d"), 4)
+    resumed = Trainer.resume(tmp_path / "d" / "latest.npz")
     resumed.run()
     assert np.array_equal(resumed.model.flat, straight.model.flat)
     assert np.array_equal(resumed.opt_state["m"], straight.opt_state["m"])

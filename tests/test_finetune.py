@@ -5,6 +5,7 @@ import hashlib
 
 import numpy as np
 import pytest
+from test_train import stop_at
 
 from rnntui import checkpoint, finetune, shipped
 from rnntui.checkpoint import CheckpointError
@@ -117,8 +118,8 @@ def test_a_fine_tuned_run_is_deterministic_and_resumes_exactly(base, new_text, t
         runs.append(t)
     assert runs[0].epoch >= 1 and np.array_equal(runs[0].model.flat, runs[1].model.flat)
 
-    Trainer.fine_tune(new_text, base, tmp_path / "split", steps=17).run()
-    resumed = Trainer.resume(tmp_path / "split" / "latest.npz", steps=40)
+    stop_at(Trainer.fine_tune(new_text, base, tmp_path / "split", steps=40), 17)
+    resumed = Trainer.resume(tmp_path / "split" / "latest.npz")
     assert resumed.init_from == runs[0].init_from and resumed.vocab == runs[0].vocab
     resumed.run()
     assert np.array_equal(resumed.model.flat, runs[0].model.flat)

@@ -91,8 +91,7 @@ def test_schedule_values():
 @pytest.mark.parametrize(
     "options,message",
     [(dict(schedule="linear"), "--schedule must be one of constant, step, cosine"),
-     (dict(lr_decay=0.5), "--lr-decay is for --schedule step"),
-     (dict(schedule="cosine"), "--schedule cosine decays over the run's budget"),
+     (dict(lr_decay=0.5), "--lr-decay is for --schedule step (got --schedule cosine)"),
      (dict(warmup=-1), "--warmup must be 0"),
      (dict(dropout=-0.1), "--dropout must be in [0, 1)"),
      (dict(dropout=1.0), "--dropout must be in [0, 1)"),
@@ -172,6 +171,15 @@ def test_a_timed_cosine_reaches_the_floor_at_its_end_and_a_resume_carries_on(
     assert lrs[-1] < 0.01 * (COSINE_FLOOR + 0.01) and lrs == sorted(lrs, reverse=True)
 
 
+def test_the_default_is_a_cosine_that_holds_its_peak_without_a_budget(tiny_text, tmp_path):
+    """The cosine is the default; an open-ended library run (no --steps, no --minutes: the CLI always
+    gives one) has nothing to decay over, so every update gets the peak learning rate."""
+    assert TrainConfig().schedule == "cosine"
+    trainer = Trainer.start(tiny_text, TrainConfig(**SMALL, lr=0.01), tmp_path / "r")
+    lrs = [trainer.train_step()[2] for _ in range(3)]
+    assert lrs == [0.01, 0.01, 0.01]
+
+
 def test_checkpoints_without_a_schedule_resume_as_they_ran(tiny_text, tmp_path):
     """A checkpoint written before --schedule existed (no schedule, no schedule_progress) that
     decayed by --lr-decay resumes on the step schedule; a garbled progress is refused in one line."""
@@ -187,3 +195,10 @@ def test_checkpoints_without_a_schedule_resume_as_they_ran(tiny_text, tmp_path):
     checkpoint.save(old, tmp_path / "bad.npz")
     with pytest.raises(CheckpointError, match="schedule_progress 2.5 is not a share between 0 and 1"):
         Trainer.resume(tmp_path / "bad.npz")
+    # one that ran a constant learning rate resumes constant, not on today's default cosine
+    constant = checkpoint.load(path)
+    constant.meta["train"]["lr_decay"] = 1.0
+    del constant.meta["train"]["schedule"], constant.meta["schedule_progress"]
+    checkpoint.save(constant, tmp_path / "constant.npz")
+    resumed = Trainer.resume(tmp_path / "constant.npz", steps=6)
+    assert resumed.cfg.schedule == "constant" and resumed.cfg.lr_at(4) == pytest.approx(0.01)

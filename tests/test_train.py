@@ -57,13 +57,10 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tiny_text, tmp_p
     straight.run()
     assert straight.epoch >= 1
 
-    first = Trainer.start(
-        tiny_text,
-        TrainConfig(**SMALL, steps=33, optimizer=optimizer, layers=2, cell=cell),
-        tmp_path / "split",
-    )
-    first.run()
-    resumed = Trainer.resume(tmp_path / "split" / "latest.npz", steps=70)
+    stop_at(Trainer.start(tiny_text, cfg, tmp_path / "split"), 33)  # Ctrl-C at step 33 (of 70)
+    resumed = Trainer.resume(tmp_path / "split" / "latest.npz")
+    # the default cosine's clock is the uninterrupted run's, to the last bit (not just close to it)
+    assert [resumed.schedule_progress(k) for k in range(33, 71)] == [k / 70 for k in range(33, 71)]
     resumed.run()
     assert resumed.step == straight.step == 70
     assert np.array_equal(resumed.model.flat, straight.model.flat)
@@ -71,6 +68,15 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tiny_text, tmp_p
         assert np.array_equal(resumed.opt_state[k], straight.opt_state[k])
     assert resumed.train_history == straight.train_history
     assert np.array_equal(resumed.carry, straight.carry)
+
+
+def stop_at(trainer: Trainer, step: int) -> None:
+    """Run ``trainer`` and interrupt it (as Ctrl-C does) once ``step`` updates are done."""
+    import threading
+
+    stop = threading.Event()
+    done = trainer.run(lambda event: getattr(event, "step", 0) >= step and stop.set(), stop)
+    assert done.reason == "interrupted" and done.step == step
 
 
 def test_stop_event_saves_and_reports_interrupted(tiny_text, tmp_path):

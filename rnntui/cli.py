@@ -210,10 +210,12 @@ def train(ctx: click.Context, corpus: tuple[Path, ...], resume: Path | None, ini
         raise click.UsageError("--resume continues a run; --init-from starts a new one: give one of them")
     if options["steps"] is None and options["minutes"] is None and resume is None:
         options["steps"] = DEFAULT_STEPS
-    schedule_given = ctx.get_parameter_source("schedule") != DEFAULT
-    if ctx.get_parameter_source("lr_decay") != DEFAULT and not schedule_given:
-        options["schedule"] = "step"  # --lr-decay alone: the step schedule, as before cosine was the default
-        schedule_given = True
+    # --lr-decay alone means the step schedule (as before the cosine was the default)
+    step_implied = (
+        ctx.get_parameter_source("lr_decay") != DEFAULT and ctx.get_parameter_source("schedule") == DEFAULT
+    )
+    if step_implied:
+        options["schedule"] = "step"
 
     def note(line: str) -> None:  # tokenising a corpus the first time (later runs use the cache)
         click.echo(line, err=True)
@@ -231,8 +233,8 @@ def train(ctx: click.Context, corpus: tuple[Path, ...], resume: Path | None, ini
                 )
             if init_from is not None:  # the options given on the command line; the rest are the model's
                 given = {k: v for k, v in options.items() if ctx.get_parameter_source(k) != DEFAULT}
-                if schedule_given:
-                    given["schedule"] = options["schedule"]
+                if step_implied:
+                    given["schedule"] = "step"
                 given["steps"] = options["steps"]
                 trainer = Trainer.fine_tune(corpus, init_from, run_dir, encoding, on_note=note, **given)
                 for line in fine_tune_summary(trainer):

@@ -25,9 +25,8 @@ def test_a_run_spec_is_a_cell_and_train_config_fields():
     assert (cfg.cell, cfg.hidden, cfg.dropout, cfg.weight_decay, cfg.schedule, cfg.warmup, cfg.lowercase) == (
         "gru", 320, 0.25, 0.1, "cosine", 200, True)  # fmt: skip
     assert label(cfg) == "gru lowercase=True hidden=320 warmup=200 dropout=0.25 weight_decay=0.1"
-    assert (
-        label(parse_run("rnn schedule=constant")) == "rnn schedule=constant"
-    )  # what differs from the default
+    # the label names what differs from the default, where the cosine is
+    assert label(parse_run("rnn schedule=constant")) == "rnn schedule=constant"
     with pytest.raises(SystemExit, match="'steps=5' is not a key=value setting"):
         parse_run("rnn steps=5")
     with pytest.raises(SystemExit, match="'level=word' is not"):  # this benchmark is char level

@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pytest
+from test_train import stop_at
 from test_train_behaviour import SMALL, assert_update, clip_scale, fake_clock, take_step
 
 from rnntui import checkpoint
@@ -129,9 +130,7 @@ def test_a_resumed_cosine_carries_on_where_it_was(tiny_text, tmp_path):
     whole = Trainer.start(tiny_text, cfg, tmp_path / "a")
     whole.run(events.append)
     straight = progress_lrs(events)
-    half = Trainer.start(tiny_text, cfg, tmp_path / "b")
-    stop = threading.Event()
-    half.run(lambda e: stop.set() if isinstance(e, Progress) and e.step == 3 else None, stop)
+    stop_at(Trainer.start(tiny_text, cfg, tmp_path / "b"), 3)
     assert checkpoint.load(tmp_path / "b" / "latest.npz").meta["schedule_progress"] == pytest.approx(3 / 8)
     events = []
     resumed = Trainer.resume(tmp_path / "b" / "latest.npz")

@@ -80,17 +80,7 @@ def stop_at(trainer: Trainer, step: int) -> None:
 
 
 def test_stop_event_saves_and_reports_interrupted(tiny_text, tmp_path):
-    import threading
-
-    stop = threading.Event()
-    trainer = Trainer.start(tiny_text, TrainConfig(**SMALL, steps=10_000), tmp_path / "run")
-
-    def on_event(event):
-        if getattr(event, "step", 0) >= 5:
-            stop.set()
-
-    done = trainer.run(on_event, stop)
-    assert done.reason == "interrupted" and done.step == 5
+    stop_at(Trainer.start(tiny_text, TrainConfig(**SMALL, steps=10_000), tmp_path / "run"), 5)
     assert checkpoint.load(tmp_path / "run" / "latest.npz").meta["step"] == 5
 
 

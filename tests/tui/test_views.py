@@ -144,6 +144,28 @@ async def test_map_view_shows_the_neighbours_of_the_cursor_token_or_a_typed_one(
         assert view.query_id is None and "not in the" in rendered(app, "#neighbours")
 
 
+async def test_map_view_places_tokens_by_direction_so_a_long_vector_squeezes_nothing(tmp_path):
+    """The map is the PCA of unit vectors (the geometry the neighbours are ranked by): a token whose
+    vector is 30 times longer (at word level "." and "?" are) moves no point on it."""
+
+    async def map_points(scale: float) -> tuple[np.ndarray, list[str]]:
+        model, vocab = tiny_model()
+        model.params["embed"][vocab.id_of("e")] *= scale
+        path = checkpoint.save(Checkpoint(model=model, vocab=vocab, meta={"step": 0}), tmp_path / "m.npz")
+        app = app_for(checkpoint.load(path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("f4", *"Q")  # a token not in the vocabulary: no query, only the map
+            await settle(pilot, until=lambda: app.screen.order is not None)
+            scatter = app.screen.query_one(Scatter)
+            return scatter.xy.copy(), list(scatter.labels)
+
+    xy, labels = await map_points(1.0)
+    xy_long, labels_long = await map_points(30.0)
+    assert labels == labels_long and "e" in labels and len(labels) > 10
+    np.testing.assert_allclose(xy_long, xy, atol=1e-9)
+    assert np.ptp(xy[:, 0]) > 0.1 and np.ptp(xy[:, 1]) > 0.1  # spread out on both axes
+
+
 @pytest.fixture
 def ckpt_with_corpus(tmp_path):
     """A tiny model whose recorded training corpus exists, so the unit and health views find it."""

@@ -1,4 +1,4 @@
-"""F4: the embedding map (PCA of the frequent tokens' vectors) and one token's nearest neighbours."""
+"""F4: the embedding map (PCA of the frequent tokens' unit vectors) and one token's nearest neighbours."""
 
 from __future__ import annotations
 
@@ -118,7 +118,10 @@ class MapView(ViewScreen):
             scatter.border_title = "embedding map · reading the corpus…"
             return
         vocab = self.play.ckpt.vocab
-        X = np.asarray(vectors[self.order], np.float64)
+        # unit vectors: the map shows the geometry the neighbours are ranked by (cosine), and a token
+        # with a long vector (at word level "." and "?") no longer squeezes the rest into a corner
+        unit = inspect.unit_rows(np.asarray(vectors, np.float64))
+        X = unit[self.order]
         coords, axes, explained = inspect.pca(X, 2)
         if coords.shape[1] < 2:
             axes = np.pad(axes, ((0, 2 - len(axes)), (0, 0)))
@@ -126,10 +129,10 @@ class MapView(ViewScreen):
         # same axes even when they are not among the frequent tokens
         first = [] if self.query_id is None else [self.query_id, *map(int, self.neighbour_ids)]
         ids = first + [int(i) for i in self.order if int(i) not in first]
-        xy = (np.asarray(vectors[ids], np.float64) - X.mean(axis=0)) @ axes.T
+        xy = (unit[ids] - X.mean(axis=0)) @ axes.T
         styles = [Style(bold=True, color=ORANGE) if j == 0 and first else
                   Style(color=CYAN) if j < len(first) else None for j in range(len(ids))]  # fmt: skip
         scatter.show(xy, [label(vocab, i) for i in ids], styles)
         share = f"{explained[0]:.0%} + {explained[1] if len(explained) > 1 else 0:.0%} of the variance"
-        scatter.border_title = f"embedding map · {self.space} vectors · PCA, {share}"
+        scatter.border_title = f"embedding map · {self.space} vectors (unit length) · PCA, {share}"
         scatter.border_subtitle = f"{len(self.order)} most frequent ({self.order_source}) · ^O vectors"

@@ -2,6 +2,7 @@
 resume, and that it really learns a new text faster than a fresh model."""
 
 import hashlib
+import re
 
 import numpy as np
 import pytest
@@ -170,3 +171,23 @@ def test_cli_says_what_fine_tuning_did_first_and_health_shows_it(tmp_path):
         f"{finetune.file_sha256(base)[:16]}…); vocabulary 80 + 1 new token(s)"
     )
     assert "validation split" in health.output  # it finds its corpus through the grown vocabulary
+
+
+def test_transplant_refuses_a_model_of_another_shape_naming_the_array():
+    def fresh(**kw) -> RNN:
+        cfg = dict(vocab_size=10, embed=4, hidden=6, layers=1) | kw
+        return RNN.initialised(ModelConfig(**cfg), np.random.default_rng(0))
+
+    src = fresh()
+    refusals = [
+        ({"layers": 2}, "the model to start from has other parameters than the new one"),
+        ({"vocab_size": 12, "embed": 5}, "embed: shape (10, 4) does not fit the new model's (12, 5)"),
+        ({"vocab_size": 12, "hidden": 7}, "Wxh0: shape (4, 6) does not fit the new model's (4, 7)"),
+    ]
+    for other, message in refusals:
+        with pytest.raises(CheckpointError, match="^" + re.escape(message) + "$"):
+            finetune.transplant(src, fresh(**other))
+    dst = fresh(vocab_size=12)
+    finetune.transplant(src, dst)  # the same shapes but two new tokens: the old rows copied, the new kept
+    np.testing.assert_array_equal(dst.params["embed"][:10], src.params["embed"])
+    np.testing.assert_array_equal(dst.params["Why"][:, :10], src.params["Why"])

@@ -164,3 +164,20 @@ def test_workspace_bytes_is_what_the_model_allocates(cell):
                 arrays = [part] if isinstance(part, np.ndarray) else list(vars(part).values())
                 held += sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
     assert held == memory.workspace_bytes(cfg, 8, 5)
+
+
+@pytest.mark.parametrize(
+    "n,shown",
+    [(0, "0 B"), (999, "999 B"), (1000, "1.0 kB"), (1500, "1.5 kB"), (999_999, "1000.0 kB"),
+     (1e6, "1.0 MB"), (312e6, "312.0 MB"), (1e9, "1.0 GB"), (2.8e9, "2.8 GB"), (1e12, "1.0 TB")],
+)  # fmt: skip
+def test_human_sizes_switch_unit_exactly_at_each_power_of_1000(n, shown):
+    assert memory.human(n) == shown
+
+
+def test_a_need_describes_its_four_largest_parts_of_at_least_a_mebibyte():
+    mib = 1 << 20
+    need = memory.Need({"tiny": mib - 1, "edge": mib, "a": 5 * mib, "b": 4 * mib, "c": 3 * mib, "d": 2 * mib})
+    assert need.describe() == "a 5.2 MB, b 4.2 MB, c 3.1 MB, d 2.1 MB"
+    assert memory.Need({"tiny": mib - 1, "edge": mib, "x": 2 * mib}).describe() == "x 2.1 MB, edge 1.0 MB"
+    assert need.total == 16 * mib - 1

@@ -394,3 +394,58 @@ def test_a_cache_is_reused_only_for_the_same_files_unchanged(tmp_path, xdg, monk
     again = tokenize([a, b])
     assert not again.reused and "other" in again.vocab.decode(again.ids)
     assert tokenize([a, b]).reused
+
+
+def test_the_cache_json_records_each_files_absolute_path_and_hash(tmp_path, xdg, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    a, b = write(tmp_path / "a.txt", TRICKY), write(tmp_path / "sub" / "b.txt", "more text\n")
+    tok = tokenize([a.relative_to(tmp_path), b.relative_to(tmp_path)], "char")
+    files = json.loads(tok.cache.with_suffix(".json").read_text(encoding="utf-8"))["corpus"]["files"]
+    assert [f["path"] for f in files] == [str(a.resolve()), str(b.resolve())]
+    assert tuple(f["sha256"] for f in files) == tok.file_sha256
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_file_removed_once_read_is_named_and_nothing_is_cached(tmp_path, xdg, monkeypatch, cache):
+    a = write(tmp_path / "a.txt", "the first text\n" * 30)
+    b = write(tmp_path / "b.txt", "the second text\n" * 30)
+    encoded = tokencache._encoded_blocks
+
+    def encode_then_remove(*args):
+        yield from encoded(*args)
+        b.unlink()  # both passes have read it: only the check after them can tell
+
+    monkeypatch.setattr(tokencache, "_encoded_blocks", encode_then_remove)
+    with pytest.raises(CorpusError, match="^" + re.escape(f"{b} changed while it was being read; run again")):
+        tokenize([a, b], cache=cache)
+    if cache:  # the half-written cache was not kept
+        assert not list((tmp_path / CACHE_DIR).glob("*.json"))
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_both_passes_read_the_corpus_in_blocks_of_the_given_size(tmp_path, xdg, monkeypatch, level):
+    """A 200 MB corpus must not be read into memory whole: every block either pass reads is at most
+    ``block_bytes`` long (in characters, which here are one byte each)."""
+    p = write(tmp_path / "t.txt", "the cat sat on the mat.\n" * 400)
+    longest = []
+    real = tokencache.iter_corpus
+
+    def spy(files, encoding, block_bytes):
+        for i, text in real(files, encoding, block_bytes):
+            longest.append(len(text))
+            yield i, text
+
+    monkeypatch.setattr(tokencache, "iter_corpus", spy)
+    tok = tokenize(p, level, block_bytes=256)
+    assert max(longest) <= 256 and sum(longest) == 2 * len(read_text(p))  # two passes, each whole
+    assert np.array_equal(tok.ids, build_vocab(read_text(p), level).encode(read_text(p)))
+
+
+def test_max_vocab_and_min_count_shape_the_cached_vocabulary(tmp_path, xdg):
+    text = "a a a a b b b c c d " * 10 + "e"
+    p = write(tmp_path / "t.txt", text)
+    capped = tokenize(p, "word", max_vocab=3)
+    assert capped.vocab.tokens == build_vocab(text, "word", max_vocab=3).tokens
+    assert len(capped.vocab) < len(tokenize(p, "word").vocab)
+    assert tokenize(p, "word", min_count=11).vocab.tokens == build_vocab(text, "word", min_count=11).tokens

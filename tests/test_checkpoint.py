@@ -1,5 +1,6 @@
 """Checkpoints: exact round trip, and every kind of bad file refused with one clear message."""
 
+import errno
 import io
 import json
 import os
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 
 from rnntui import checkpoint
-from rnntui.checkpoint import CheckpointError
+from rnntui.checkpoint import Checkpoint, CheckpointError
+from rnntui.model import RNN, ModelConfig
 from rnntui.train import TrainConfig, Trainer
 
 
@@ -197,3 +199,50 @@ def test_a_non_finite_value_is_found_in_any_block_and_named_by_its_index(bad, at
         f"c.npz: array 'param/x' is not finite (value {np.float32(bad)} at flat index {at:,}); "
         "the run diverged or the file was damaged"
     )
+
+
+def test_the_histories_come_back_exactly(saved, tmp_path):
+    """The dashboard's curves after a resume: every training loss, every (step, val) pair and every
+    spectra row (a 2-layer model: step, then radius and largest singular value per layer)."""
+    trainer, _ = saved
+    ckpt = checkpoint.load(trainer.run_dir / "latest.npz")
+    model = RNN.initialised(ModelConfig(vocab_size=len(ckpt.vocab), embed=4, hidden=5, layers=2),
+                            np.random.default_rng(0))  # fmt: skip
+    rng = np.random.default_rng(1)
+    histories = {"train_history": rng.random(7).astype(np.float32), "val_history": rng.random((3, 2)),
+                 "spectra_history": rng.random((3, 5))}  # fmt: skip
+    path = checkpoint.save(Checkpoint(model=model, vocab=ckpt.vocab, meta={"step": 7}, **histories),
+                           tmp_path / "h.npz")  # fmt: skip
+    back = checkpoint.load(path)
+    for name, values in histories.items():
+        assert getattr(back, name).dtype == values.dtype
+        np.testing.assert_array_equal(getattr(back, name), values)
+
+
+def test_write_atomically_writes_beside_the_target_and_cleans_up_on_any_error(tmp_path):
+    target = tmp_path / "new" / "deeper" / "run.npz"  # folders that do not exist yet are made
+    during = []
+
+    def write(f):
+        f.write(b"whole")
+        during.extend(p.name for p in target.parent.iterdir())
+
+    checkpoint.write_atomically(target, write)
+    assert target.read_bytes() == b"whole"
+    assert len(during) == 1 and during[0].startswith(".run.npz.") and during[0].endswith(".tmp")
+    assert [p.name for p in target.parent.iterdir()] == ["run.npz"]  # renamed, in the same folder
+
+    def fails(exc):
+        def write(f):
+            f.write(b"part")
+            raise exc
+
+        return write
+
+    with pytest.raises(ValueError, match="^not an OSError$"):  # passed on as it was
+        checkpoint.write_atomically(target, fails(ValueError("not an OSError")))
+    with pytest.raises(OSError) as err:  # disk full: says the earlier file is safe, names the file
+        checkpoint.write_atomically(target, fails(OSError(errno.ENOSPC, "No space left on device")))
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(target)
+    assert err.value.strerror == "No space left on device; any earlier checkpoint there is untouched"
+    assert [p.name for p in target.parent.iterdir()] == ["run.npz"] and target.read_bytes() == b"whole"

@@ -181,3 +181,33 @@ def test_a_need_describes_its_four_largest_parts_of_at_least_a_mebibyte():
     assert need.describe() == "a 5.2 MB, b 4.2 MB, c 3.1 MB, d 2.1 MB"
     assert memory.Need({"tiny": mib - 1, "edge": mib, "x": 2 * mib}).describe() == "x 2.1 MB, edge 1.0 MB"
     assert need.total == 16 * mib - 1
+
+
+def test_training_need_is_the_sum_of_its_parts_as_the_refusal_names_them():
+    """A hand computation of each part for a small model (V 50, E 8, H 32, 2 layers; B 4, T 16): the
+    parts are what a refusal lists, so their names and sizes are what a user reads."""
+    cfg = ModelConfig(vocab_size=50, embed=8, hidden=32, layers=2)
+    P, F = memory.param_count(cfg), 4
+    work = memory.workspace_bytes(cfg, 16, 4)
+    need = memory.training_need(cfg, batch=4, seq=16, parts=2, optimizer="adam", dropout=True)
+    assert need.parts == {
+        "weights and gradients": F * 2 * P + F * (P + 32 * 50),  # + a second thread's gradient, Why^T
+        "adam state": F * P * 2,
+        "workspaces (2 threads)": 2 * work,
+        "carried memory": F * 3 * 2 * 4 * 32,
+        "dropout masks": 2 * F * 16 * 4 * (8 + 2 * 32),
+    }
+    one = memory.training_need(cfg, batch=4, seq=16, parts=1, optimizer="sgd")
+    assert one.parts == {"weights and gradients": F * 2 * P + F * 32 * 50, "sgd state": 0,
+                         "workspaces (1 thread)": 2 * work, "carried memory": F * 3 * 2 * 4 * 32}  # fmt: skip
+    adagrad = memory.training_need(cfg, batch=1, seq=16, parts=2, optimizer="adagrad")
+    assert adagrad.parts["adagrad state"] == F * P
+    assert (
+        "workspaces (1 thread)" in memory.training_need(cfg, batch=1, seq=256, parts=2, optimizer="sgd").parts
+    )
+    # one stream of 16 steps with no optimiser state: initialising the weights is the peak
+    start = memory.training_need(cfg, batch=1, seq=16, parts=2, optimizer="sgd")
+    assert start.parts == {
+        "weights and gradients": F * 2 * P,
+        "initialising them (float64)": memory.init_bytes(cfg),
+    }

@@ -346,13 +346,30 @@ META_CASES = {
     "layers-float": (edit("model", layers=1.0), "not a positive integer"),
     "layers-bool": (edit("model", layers=True), "not a positive integer"),
     "layers-10**30": (edit("model", layers=10**30), "layers but the file holds fewer arrays"),
-    "model-a-list": (edit("", model=[1]), "metadata is incomplete"),
+    "model-a-list": (edit("", model=[1]), "metadata is incomplete ('model' and 'vocab' must be objects)"),
+    "vocab-a-string": (edit("", vocab="abc"), "metadata is incomplete ('model' and 'vocab' must be objects)"),
+    "vocab-size-zero": (
+        edit("model", vocab_size=0),
+        "metadata has model vocab_size 0, not a positive integer",
+    ),
+    "embed-float": (edit("model", embed=2.5), "metadata has model embed 2.5, not a positive integer"),
+    "tokens-a-string": (
+        edit("vocab", tokens="abc"),
+        "(vocabulary level, lowercase or tokens of the wrong kind)",
+    ),
     "tokens-ints": (edit_tokens(lambda t: t.__setitem__(0, 5)), "distinct non-empty strings"),
-    "tokens-repeated": (edit_tokens(lambda t: t.__setitem__(1, t[0])), "distinct non-empty strings"),
-    "char-token-of-two": (edit_tokens(lambda t: t.__setitem__(1, "ab")), "single characters"),
+    "tokens-repeated": (
+        edit_tokens(lambda t: t.__setitem__(1, t[0])),
+        "(vocabulary tokens must be distinct non-empty strings)",
+    ),
+    "char-token-of-two": (
+        edit_tokens(lambda t: t.__setitem__(1, "ab")),
+        "(a char-level vocabulary holds single characters)",
+    ),
     "level-unknown": (edit("vocab", level="byte"), "wrong kind"),
     "step-string": (edit("", step="3"), "'step' is not a int"),
     "corpus-path-int": (edit("corpus", path=7), "corpus.path is not a string"),
+    "corpus-sha256-int": (edit("corpus", sha256=5), "metadata field corpus.sha256 is not a string"),
     "corpus-files-none": (edit("corpus", files=None), "corpus.files is not a list"),
     "corpus-files-ints": (edit("corpus", files=[1, 2]), "corpus.files is not a list"),
     "best-val-string": (edit("", best_val="low"), "'best_val' is not a number"),
@@ -366,6 +383,26 @@ def test_pathological_metadata_is_one_clear_line(made, tmp_path, case):
     bad = npz(tmp_path / "bad.npz", change(arrays_of(good)))
     line = one_line(invoke("sample", str(bad)))
     assert match in line and line.startswith(f"Error: {bad}: ")
+
+
+VALID_ODDITIES = {
+    "no-corpus": lambda a: with_meta(a, lambda m: m.pop("corpus")),  # e.g. an imported model
+    "corpus-without-files": lambda a: with_meta(
+        a, lambda m: m.update(corpus={"path": "a.txt", "sha256": "00"})
+    ),
+    "lowercase-vocab": edit("vocab", lowercase=True),
+    "one-stream-carry": lambda a: a | {"state/h": a["state/h"][:, :1]},
+}
+
+
+@pytest.mark.parametrize("case", list(VALID_ODDITIES))
+def test_unusual_but_valid_metadata_loads(made, tmp_path, case):
+    """What the checks must let through: no corpus recorded, a one-file corpus from before several
+    files were possible, a lowercasing vocabulary (kept as it is), a memory carried for one stream."""
+    _, good = made
+    loaded = checkpoint.load(npz(tmp_path / "odd.npz", VALID_ODDITIES[case](arrays_of(good))))
+    assert loaded.vocab.lowercase == (case == "lowercase-vocab")
+    assert loaded.carry is not None and loaded.carry.shape[1] == (1 if case == "one-stream-carry" else 2)
 
 
 HEADER_CASES = {

@@ -246,3 +246,16 @@ def test_write_atomically_writes_beside_the_target_and_cleans_up_on_any_error(tm
     assert err.value.errno == errno.ENOSPC and err.value.filename == str(target)
     assert err.value.strerror == "No space left on device; any earlier checkpoint there is untouched"
     assert [p.name for p in target.parent.iterdir()] == ["run.npz"] and target.read_bytes() == b"whole"
+
+
+def test_an_array_larger_than_one_read_comes_back_exactly(tmp_path):
+    """Arrays are read 16 MiB at a time; a word model's embedding (70,000 x 64 floats, 17.9 MB) takes
+    two reads, the second a partial one."""
+    from rnntui.corpus import Vocab
+
+    vocab = Vocab(level="word", tokens=tuple(f"w{i}" for i in range(70_000)))
+    model = RNN(ModelConfig(vocab_size=len(vocab), embed=64, hidden=4))
+    model.params["embed"][...] = np.random.default_rng(0).standard_normal(model.params["embed"].shape)
+    assert model.params["embed"].nbytes > 1 << 24
+    back = checkpoint.load(checkpoint.save(Checkpoint(model=model, vocab=vocab, meta={}), tmp_path / "w.npz"))
+    np.testing.assert_array_equal(back.model.params["embed"], model.params["embed"])

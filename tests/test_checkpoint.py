@@ -5,6 +5,7 @@ import io
 import json
 import os
 import pickle
+import re
 import zipfile
 
 import numpy as np
@@ -159,10 +160,19 @@ def test_a_pickle_payload_is_never_executed(tmp_path, monkeypatch):
     np.save(buf, np.array([_Boom()], dtype=object), allow_pickle=True)
     with zipfile.ZipFile(inside, "w") as z:
         z.writestr("meta.npy", buf.getvalue())
-    for path in (plain, inside):
-        with pytest.raises(CheckpointError):
-            checkpoint.load(path)
+    with pytest.raises(
+        CheckpointError, match="^" + re.escape(f"{plain}: is a Python pickle, which rnntui never loads")
+    ):
+        checkpoint.load(plain)
+    with pytest.raises(CheckpointError):
+        checkpoint.load(inside)
     assert not (tmp_path / "PWNED").exists()
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"\x81 not a zip, not a pickle")
+    with pytest.raises(
+        CheckpointError, match="^" + re.escape(f"{junk}: not an rnntui checkpoint (not an .npz file)")
+    ):
+        checkpoint.load(junk)
 
 
 def test_missing_and_directory(tmp_path):
@@ -259,3 +269,54 @@ def test_an_array_larger_than_one_read_comes_back_exactly(tmp_path):
     assert model.params["embed"].nbytes > 1 << 24
     back = checkpoint.load(checkpoint.save(Checkpoint(model=model, vocab=vocab, meta={}), tmp_path / "w.npz"))
     np.testing.assert_array_equal(back.model.params["embed"], model.params["embed"])
+
+
+def _arrays(path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_a_file_without_histories_loads_with_empty_ones_and_the_metadata_is_the_callers(saved, tmp_path):
+    """An older or imported file has no history arrays: each comes back empty, of its dtype and width
+    (a 1-layer model's spectra rows are step, radius, largest singular value); the format's own keys
+    are not part of ``meta``."""
+    _, path = saved
+    bare = tmp_path / "bare.npz"
+    np.savez(bare, **{k: v for k, v in _arrays(path).items() if not k.startswith("history/")})
+    ckpt = checkpoint.load(bare)
+    assert ckpt.train_history.shape == (0,) and ckpt.train_history.dtype == np.float32
+    assert ckpt.val_history.shape == (0, 2) and ckpt.val_history.dtype == np.float64
+    assert ckpt.spectra_history.shape == (0, 3) and ckpt.spectra_history.dtype == np.float64
+    assert not {"format", "version", "model", "vocab"} & set(ckpt.meta) and ckpt.meta["step"] == 3
+
+
+@pytest.mark.parametrize(
+    "key,bad,message",
+    [
+        ("history/val", np.zeros((2, 3)), "array 'history/val' has shape (2, 3), expected (K, 2)"),
+        ("history/spectra", np.zeros((2, 5)), "array 'history/spectra' has shape (2, 5), expected (K, 3)"),
+        ("param/Whh0", np.zeros((16, 15), np.float32), "array 'param/Whh0'"),
+        ("opt/m", np.zeros(5, np.float32), "array 'opt/m'"),
+        ("state/h", np.zeros((1, 2, 15), np.float32), "array 'state/h'"),
+    ],
+)
+def test_an_array_of_the_wrong_shape_is_refused_naming_the_file_and_the_array(
+    saved, tmp_path, key, bad, message
+):
+    _, path = saved
+    broken = tmp_path / "broken.npz"
+    np.savez(broken, **(_arrays(path) | {key: bad}))
+    with pytest.raises(CheckpointError) as err:
+        checkpoint.load(broken)
+    assert str(err.value).startswith(f"{broken}: ") and message in str(err.value)
+
+
+def test_an_lstm_cell_state_must_match_its_memory(tiny_text, tmp_path):
+    trainer = Trainer.start(tiny_text, TrainConfig(hidden=6, embed=4, seq=8, batch=2, steps=2, cell="lstm"),
+                            tmp_path / "run")  # fmt: skip
+    trainer.run()
+    arrays = _arrays(tmp_path / "run" / "latest.npz")
+    broken = tmp_path / "broken.npz"
+    np.savez(broken, **(arrays | {"state/c": arrays["state/c"][:, :1]}))  # one stream where h has two
+    with pytest.raises(CheckpointError, match=re.escape(f"{broken}: ") + ".*'state/c'"):
+        checkpoint.load(broken)

@@ -10,6 +10,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from test_hostile import arrays_of
 
 from rnntui import checkpoint
 from rnntui.checkpoint import Checkpoint, CheckpointError
@@ -271,18 +272,13 @@ def test_an_array_larger_than_one_read_comes_back_exactly(tmp_path):
     np.testing.assert_array_equal(back.model.params["embed"], model.params["embed"])
 
 
-def _arrays(path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
 def test_a_file_without_histories_loads_with_empty_ones_and_the_metadata_is_the_callers(saved, tmp_path):
     """An older or imported file has no history arrays: each comes back empty, of its dtype and width
     (a 1-layer model's spectra rows are step, radius, largest singular value); the format's own keys
     are not part of ``meta``."""
     _, path = saved
     bare = tmp_path / "bare.npz"
-    np.savez(bare, **{k: v for k, v in _arrays(path).items() if not k.startswith("history/")})
+    np.savez(bare, **{k: v for k, v in arrays_of(path).items() if not k.startswith("history/")})
     ckpt = checkpoint.load(bare)
     assert ckpt.train_history.shape == (0,) and ckpt.train_history.dtype == np.float32
     assert ckpt.val_history.shape == (0, 2) and ckpt.val_history.dtype == np.float64
@@ -305,7 +301,7 @@ def test_an_array_of_the_wrong_shape_is_refused_naming_the_file_and_the_array(
 ):
     _, path = saved
     broken = tmp_path / "broken.npz"
-    np.savez(broken, **(_arrays(path) | {key: bad}))
+    np.savez(broken, **(arrays_of(path) | {key: bad}))
     with pytest.raises(CheckpointError) as err:
         checkpoint.load(broken)
     assert str(err.value).startswith(f"{broken}: ") and message in str(err.value)
@@ -315,7 +311,7 @@ def test_an_lstm_cell_state_must_match_its_memory(tiny_text, tmp_path):
     trainer = Trainer.start(tiny_text, TrainConfig(hidden=6, embed=4, seq=8, batch=2, steps=2, cell="lstm"),
                             tmp_path / "run")  # fmt: skip
     trainer.run()
-    arrays = _arrays(tmp_path / "run" / "latest.npz")
+    arrays = arrays_of(tmp_path / "run" / "latest.npz")
     broken = tmp_path / "broken.npz"
     np.savez(broken, **(arrays | {"state/c": arrays["state/c"][:, :1]}))  # one stream where h has two
     with pytest.raises(CheckpointError, match=re.escape(f"{broken}: ") + ".*'state/c'"):

@@ -120,8 +120,7 @@ class MapView(ViewScreen):
         vocab = self.play.ckpt.vocab
         # unit vectors: the map shows the geometry the neighbours are ranked by (cosine), and a token
         # with a long vector (at word level "." and "?") no longer squeezes the rest into a corner
-        unit = inspect.unit_rows(np.asarray(vectors, np.float64))
-        X = unit[self.order]
+        X = inspect.unit_rows(np.asarray(vectors[self.order], np.float64))
         coords, axes, explained = inspect.pca(X, 2)
         if coords.shape[1] < 2:
             axes = np.pad(axes, ((0, 2 - len(axes)), (0, 0)))
@@ -129,7 +128,7 @@ class MapView(ViewScreen):
         # same axes even when they are not among the frequent tokens
         first = [] if self.query_id is None else [self.query_id, *map(int, self.neighbour_ids)]
         ids = first + [int(i) for i in self.order if int(i) not in first]
-        xy = (unit[ids] - X.mean(axis=0)) @ axes.T
+        xy = (inspect.unit_rows(np.asarray(vectors[ids], np.float64)) - X.mean(axis=0)) @ axes.T
         styles = [Style(bold=True, color=ORANGE) if j == 0 and first else
                   Style(color=CYAN) if j < len(first) else None for j in range(len(ids))]  # fmt: skip
         scatter.show(xy, [label(vocab, i) for i in ids], styles)

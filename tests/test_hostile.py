@@ -308,10 +308,15 @@ def test_a_checkpoint_with_a_non_finite_array_is_refused_naming_it(made, tmp_pat
     arrays[key] = arrays[key].copy()
     arrays[key].reshape(-1)[3] = value
     bad = npz(tmp_path / "nan.npz", arrays)
-    with pytest.raises(checkpoint.CheckpointError, match=f"array '{key}' is not finite .*flat index 3"):
+    said = (
+        f"{bad}: array '{key}' is not finite (value {np.float32(value)} at flat index 3); "
+        "the run diverged or the file was damaged"
+    )
+    with pytest.raises(checkpoint.CheckpointError) as err:
         checkpoint.load(bad)
+    assert str(err.value) == said
     for args in (["sample", str(bad)], ["play", str(bad)], ["train", "--resume", str(bad), "--no-tui"]):
-        assert f"array '{key}' is not finite" in one_line(invoke(*args))
+        assert one_line(invoke(*args)) == f"Error: {said}"
 
 
 # -- D: pathological metadata and headers ---------------------------------------------------------------
@@ -373,6 +378,16 @@ META_CASES = {
     "corpus-files-none": (edit("corpus", files=None), "corpus.files is not a list"),
     "corpus-files-ints": (edit("corpus", files=[1, 2]), "corpus.files is not a list"),
     "best-val-string": (edit("", best_val="low"), "'best_val' is not a number"),
+    "another-format": (edit("", format="numpy-weights"), "not an rnntui checkpoint (format 'numpy-weights')"),
+    "a-newer-version": (
+        edit("", version=checkpoint.VERSION + 1),
+        f"checkpoint format version {checkpoint.VERSION + 1} is newer than this rnntui reads "
+        f"({checkpoint.VERSION}); upgrade rnntui",
+    ),
+    "vocab-shorter-than-the-model": (
+        edit_tokens(lambda t: t.pop()),
+        "vocabulary has 14 tokens but the model expects 15",  # the tiny corpus has 15 characters
+    ),
 }
 
 
@@ -411,6 +426,12 @@ HEADER_CASES = {
     "object-dtype": ({"param/by": header((3,), object)}, "holds pickled objects"),
     "truncated-data": ({"param/by": header((15,))}, "array 'param/by' is truncated"),  # V = 15
     "garbage-header": ({"param/by": b"\x93NUMPY\x01\x00\x10\x00{'descr': <f4,}  \n"}, "unreadable .npz"),
+    "negative-shape": ({"param/by": header((-15,))}, "(unreadable .npz: negative shape (-15,))"),
+    "meta-of-exactly-64-MiB": (
+        {"meta": header((1 << 26,), np.uint8)},
+        "array 'meta' is truncated",
+    ),  # allowed
+    "half-the-data": ({"param/by": header((15,)) + bytes(30)}, "array 'param/by' is truncated"),
 }
 
 
@@ -420,7 +441,100 @@ def test_pathological_npy_headers_are_one_clear_line(made, tmp_path, case):
     _, good = made
     arrays = {k: v for k, v in arrays_of(good).items() if k not in raw}
     bad = npz(tmp_path / "bad.npz", arrays, raw)
-    assert match in one_line(invoke("sample", str(bad)))
+    line = one_line(invoke("sample", str(bad)))
+    assert match in line and line.startswith(f"Error: {bad}: ")
+
+
+def test_a_version_2_npy_entry_from_another_writer_loads_the_same(made, tmp_path):
+    """NumPy writes format 2.0 for headers over 64 kB (a structured dtype with many fields); any
+    writer may choose it. Its arrays read the same as 1.0's."""
+    _, good = made
+    arrays = arrays_of(good)
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arrays["param/Whh0"], version=(2, 0))
+    assert buf.getvalue()[6:8] == b"\x02\x00"
+    bad = npz(
+        tmp_path / "v2.npz",
+        {k: v for k, v in arrays.items() if k != "param/Whh0"},
+        {"param/Whh0": buf.getvalue()},
+    )
+    assert np.array_equal(checkpoint.load(bad).model.params["Whh0"], arrays["param/Whh0"])
+
+
+def _lying_zip(path: Path, arrays: dict, key: str, keep: int) -> Path:
+    """An .npz whose deflated entry ``key`` holds only the first ``keep`` bytes of its .npy but whose
+    directory claims the full size (its CRC is of the bytes kept, so zipfile itself finds nothing
+    wrong: the read simply comes up short)."""
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arrays[key])
+    full = buf.getvalue()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, a in arrays.items():
+            if name != key:
+                b = io.BytesIO()
+                np.lib.format.write_array(b, a)
+                z.writestr(f"{name}.npy", b.getvalue())
+        z.writestr(f"{key}.npy", full[:keep])
+    raw = bytearray(path.read_bytes())
+    entry = raw.rfind(b"PK\x01\x02", 0, raw.find(f"{key}.npy".encode(), raw.find(b"PK\x01\x02")))
+    raw[entry + 24 : entry + 28] = len(full).to_bytes(4, "little")  # the central directory's size field
+    path.write_bytes(bytes(raw))
+    assert zipfile.ZipFile(path).getinfo(f"{key}.npy").file_size == len(full)
+    return path
+
+
+@pytest.mark.parametrize("short", ["no-data", "half-the-data"])
+def test_an_array_that_ends_before_its_stated_size_is_refused_not_left_half_read(made, tmp_path, short):
+    """The sizes agree on paper; the bytes run out while reading. Without the check the rest of the
+    array would keep whatever it held before: a model silently half initialised."""
+    _, good = made
+    arrays = arrays_of(good)
+    header_len = len(header(arrays["param/Why"].shape))
+    keep = header_len if short == "no-data" else header_len + arrays["param/Why"].nbytes // 2
+    bad = _lying_zip(tmp_path / "short.npz", arrays, "param/Why", keep)
+    said = f"{bad}: not an rnntui checkpoint (array 'param/Why': unexpected end of data)"
+    with pytest.raises(checkpoint.CheckpointError) as err:
+        checkpoint.load(bad)
+    assert str(err.value) == said
+    assert one_line(invoke("sample", str(bad))) == f"Error: {said}"
+
+
+def test_a_checkpoint_path_that_cannot_be_opened_names_why(tmp_path):
+    loop = tmp_path / "loop.npz"
+    loop.symlink_to(tmp_path / "other.npz")
+    (tmp_path / "other.npz").symlink_to(loop)
+    said = f"{loop}: cannot be read (Too many levels of symbolic links)"
+    assert one_line(invoke("sample", str(loop))) == f"Error: {said}"
+
+
+def test_a_safetensors_file_is_known_by_its_layout_under_any_name(made, tmp_path):
+    from rnntui import interop
+
+    _, good = made
+    exported = interop.export(checkpoint.load(good), tmp_path / "m.safetensors")
+    renamed = exported.rename(tmp_path / "weights.bin")
+    loaded = checkpoint.load(renamed)
+    assert np.array_equal(loaded.model.params["Whh0"], checkpoint.load(good).model.params["Whh0"])
+
+
+def test_a_checkpoint_too_big_for_memory_names_its_parts_and_the_way_out(made, tmp_path, monkeypatch):
+    """The training state read besides the weights (optimiser moments, the carried memory, the
+    curves) is one part of the figure; a 1.2 MB loss curve makes it the part shown."""
+    from rnntui import memory
+
+    _, good = made
+    arrays = arrays_of(good) | {"history/train": np.zeros(300_000, np.float32)}
+    big = npz(tmp_path / "big.npz", arrays)
+    n_params = sum(a.size for k, a in arrays.items() if k.startswith("param/"))
+    state = sum(a.nbytes for k, a in arrays.items() if k.split("/")[0] in ("opt", "state", "history"))
+    total = 2 * 4 * n_params + state
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10)
+    said = (
+        f"{big}: this model ({n_params:,} parameters) needs about {memory.human(total)} of memory "
+        f"(optimiser state, memory and history {memory.human(state)}) but 10 B is available; "
+        "it needs a bigger machine"
+    )
+    assert one_line(invoke("sample", str(big))) == f"Error: {said}"
 
 
 def test_a_fortran_ordered_array_from_another_writer_loads_the_same(made, tmp_path):

@@ -116,13 +116,33 @@ def test_json_depth_matches_the_real_nesting_with_tricky_strings():
         assert safeio.json_depth(text) == depth, text
 
 
+@pytest.mark.parametrize(
+    "text,depth",
+    [
+        (rb'["\\", [[1]]]', 3),  # an even run of backslashes: the quote after it ends the string
+        (rb'["\\\"", [[1]]]', 3),  # an odd run (an escaped backslash, then an escaped quote)
+        (rb'["a\\b\\", [[1]], "\\\\"]', 3),  # two separate runs, each even
+        (b'"\\', 0),  # ends in a backslash: not valid JSON, but counted without an IndexError
+        (b"", 0),
+    ],
+)
+def test_json_depth_after_runs_of_backslashes(text, depth):
+    assert safeio.json_depth(text) == depth
+
+
 def test_parse_json_refuses_depth_without_recursing():
     for n in (65, 300_000, 5_000_000):
         with pytest.raises(ValueError, match="nested more than 64 levels deep"):
             safeio.parse_json(b"[" * n + b"]" * n)
     assert safeio.parse_json(b"[" * 64 + b"]" * 64) is not None
-    with pytest.raises(ValueError, match="not UTF-8"):
+    with pytest.raises(ValueError) as err:
         safeio.parse_json(b'"\xff"')
+    assert str(err.value) == "not UTF-8"
+    with pytest.raises(ValueError) as err:
+        safeio.parse_json(b"[[[]]]", max_depth=2)
+    assert str(err.value) == "nested more than 2 levels deep"
+    with pytest.raises(ValueError):  # a bad text is a ValueError like any other, whatever it ends in
+        safeio.parse_json(b'"\\')
 
 
 # -- regular files only ----------------------------------------------------------------------------------

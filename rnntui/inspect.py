@@ -747,7 +747,7 @@ def correlations(acts: np.ndarray, feats: np.ndarray, chunk: int = 8192) -> np.n
     """
     T, U = acts.shape
     Fc = np.asarray(feats, np.float64)
-    Fc = Fc - Fc.mean(axis=0)  # (T, F); centred, so Fc^T acts = Fc^T (acts - mean)
+    Fc = Fc - (Fc.mean(axis=0) if T else 0.0)  # (T, F); centred, so Fc^T acts = Fc^T (acts - mean)
     num = np.zeros((Fc.shape[1], U))
     total, squares = np.zeros(U), np.zeros(U)
     lo, hi = np.full(U, np.inf), np.full(U, -np.inf)

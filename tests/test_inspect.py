@@ -173,6 +173,44 @@ def test_analogy_matches_slow_reference_and_excludes_inputs():
     assert result.percentile == pytest.approx(100 * np.mean(result.random_best < result.cosines[0]))
 
 
+def test_analogy_chance_matches_a_slow_reference_of_random_triples():
+    """The chance baseline: for each trial, three distinct random tokens (never a skipped one, drawn
+    with the default seed 0), the best cosine of x - y + z with any other token; 300 trials."""
+    vectors = np.random.default_rng(5).standard_normal((12, 4))
+    skip = [0, 7]
+    result = ins.analogy(vectors, 1, 2, 3, skip=skip)
+    rng = np.random.default_rng(0)
+    U = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    pool = [j for j in range(12) if j not in skip]
+    slow = []
+    for _ in range(300):
+        x, y, z = rng.choice(pool, 3, replace=False)
+        assert len({x, y, z}) == 3
+        target = (U[x] - U[y] + U[z]) / np.linalg.norm(U[x] - U[y] + U[z])
+        slow.append(max(float(target @ U[j]) for j in range(12) if j not in (x, y, z)))
+    np.testing.assert_allclose(result.random_best, slow, rtol=1e-12)
+    assert len(result.ids) == 5  # n's default
+    assert result.percentile == 100 * np.mean(np.array(slow) < result.cosines[0])
+
+
+def test_analogy_with_too_few_tokens_says_so():
+    # orthogonal tokens: every best cosine is exactly 0, ours too; a tie is not "below ours"
+    exactly_four = ins.analogy(np.eye(5), 0, 1, 2, skip=[4], trials=40)  # 4 tokens to draw from
+    assert len(exactly_four.random_best) == 40 and (exactly_four.random_best == 0).all()
+    assert exactly_four.cosines[0] == 0 and exactly_four.percentile == 0
+    three = ins.analogy(np.eye(3) + 0.1, 0, 1, 2)  # no answer left, nothing to draw
+    assert len(three.ids) == 0 and np.isnan(three.percentile) and len(three.random_best) == 0
+    assert three.verdict == "too few tokens to compare with chance" and three.echo is None
+
+
+def test_analogy_echo_of_a_is_named_for_a():
+    rng = np.random.default_rng(6)
+    vectors = rng.standard_normal((60, 40))
+    vectors[20] = vectors[10] + 0.1 * rng.standard_normal(40)  # the "answer": a's nearest neighbour
+    echo = ins.analogy(vectors, 10, 11, 12, rng=rng, names=("x", "y", "z"))
+    assert echo.ids[0] == 20 and echo.echo == "x" and "'x'" in echo.verdict
+
+
 def test_analogy_verdict_tells_a_planted_analogy_from_noise():
     rng = np.random.default_rng(4)
     vectors = rng.standard_normal((60, 40))  # random tokens: nearly orthogonal in 40 dimensions
@@ -399,6 +437,34 @@ def test_correlations_match_corrcoef_and_rank_units():
     assert ranked.shape == (3, 3) and ranked[1, 0] == 5
     for f in range(3):
         assert np.all(np.diff(np.abs(r[f, ranked[f]])) <= 0)
+
+
+def test_correlations_of_a_small_float32_signal_and_of_no_text():
+    """Units whose spread is far below 1, stored as float32 (as the trace is): still exact Pearson
+    correlations, accumulated in float64; an empty text correlates nothing."""
+    rng = np.random.default_rng(21)
+    acts = (1e-3 * rng.standard_normal((50, 4))).astype(np.float32)
+    feats = rng.standard_normal((50, 2))
+    r = ins.correlations(acts, feats)
+    for f in range(2):
+        for u in range(4):
+            want = np.corrcoef(feats[:, f], acts[:, u].astype(np.float64))[0, 1]
+            assert r[f, u] == pytest.approx(want, abs=1e-12)
+    empty = ins.correlations(np.zeros((0, 4), np.float32), np.zeros((0, 2)))
+    assert empty.shape == (2, 4) and (empty == 0).all()
+
+
+def test_snippet_parts_take_40_and_10_characters_or_10_and_3_words():
+    text = "".join(chr(ord("a") + i % 26) for i in range(100))
+    tokens = list(text[:60] + "\n\t" + text[62:])
+    before, token, after = ins.snippet_parts(tokens, 50, "char")
+    assert (before, token, after) == (text[10:50], text[50], text[51:60] + "⏎")
+    assert ins.snippet_parts(tokens, 61, "char") == (text[21:60] + "⏎", "⇥", text[62:72])
+    assert ins.snippet_parts(tokens, 3, "char") == (text[:3], text[3], text[4:14])  # at the start
+    words = [f"w{i}" for i in range(30)]
+    words[15], words[17] = ",", "\n"
+    assert ins.snippet_parts(words, 16, "word") == ("w6 w7 w8 w9 w10 w11 w12 w13 w14,", "w16", "⏎w18 w19")
+    assert ins.snippet_parts(words, 29, "word") == ("w19 w20 w21 w22 w23 w24 w25 w26 w27 w28", "w29", "")
 
 
 def test_top_contexts():

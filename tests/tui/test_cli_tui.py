@@ -1,5 +1,7 @@
 """The command line's TUI entry points: bare ``rnntui``, ``play``, ``train --tui``; a fast --help."""
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -62,6 +64,38 @@ def test_train_tui_runs_the_dashboard_and_quitting_saves(monkeypatch, tiny_text,
     assert "interrupted" in result.output
     saved = checkpoint.load(tmp_path / "dash" / "latest.npz")
     assert saved.meta["step"] >= 20
+
+
+def test_sigterm_to_the_dashboard_saves_exits_zero_and_restores_the_handler(monkeypatch, tiny_text, tmp_path):
+    """``kill PID`` on ``train --tui``: the run saves, the dashboard quits, the exit is clean, and the
+    process's own SIGTERM handler is back afterwards (here the test's, which must never be reached)."""
+    original_run = TrainApp.run
+    reached, watchdog = [], []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: reached.append(signum))
+
+    async def terminate_after_some_steps(pilot):
+        end = time.monotonic() + 60
+        while (pilot.app.progress is None or pilot.app.progress.step < 20) and time.monotonic() < end:
+            await pilot.pause(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler stops the trainer, which saves; the app exits
+        pilot.app.set_timer(60, lambda: (watchdog.append("fired"), pilot.app.exit()))  # if it never does
+
+    def run_headless(self, *args, **kwargs):
+        return original_run(self, headless=True, size=(100, 30), auto_pilot=terminate_after_some_steps)
+
+    monkeypatch.setattr(TrainApp, "run", run_headless)
+    args = ["train", str(tiny_text), "--tui", "--hidden", "16", "--embed", "8", "--seq", "8", "--batch", "4",
+            "--steps", "1000000", "--out", str(tmp_path), "--name", "dash"]  # fmt: skip
+    try:
+        result = CliRunner().invoke(main, args)
+        restored = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert result.exit_code == 0, result.output
+    assert reached == [] and watchdog == []
+    assert restored is not signal.SIG_DFL and restored.__code__.co_filename == __file__
+    assert "interrupted" in result.output
+    assert checkpoint.load(tmp_path / "dash" / "latest.npz").meta["step"] >= 20
 
 
 def test_the_shipped_model_is_small_and_completes_real_words():

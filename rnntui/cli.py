@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from rnntui.cli_inspect import inspect_group  # click only at import time: --help stays fast
+from rnntui.cli_inspect import inspect_group, text_bar  # click only at import time: --help stays fast
 from rnntui.cli_interop import export_command, import_command
 
 DEFAULT_STEPS = 5000
@@ -803,18 +803,13 @@ def compare(model_a: Path, model_b: Path, text_file: Path | None, max_tokens: in
         if k > 10 and k % 5:
             continue
         ca, cb = cmp.memory_a[k], cmp.memory_b[k]
-        click.echo(f"  {k:3d}  {_bar(ca, 16)} {ca:5.3f}  {_bar(cb, 16)} {cb:5.3f}")
+        click.echo(f"  {k:3d}  {text_bar(ca, 16)} {ca:5.3f}  {text_bar(cb, 16)} {cb:5.3f}")
     if show:
         if color is None:
             color = sys.stdout.isatty()
         key = "orange: B less surprised, blue: A" if color else "[+n]: B less surprised by n bits, [-n]: A"
         click.echo(f"\nlens (first {min(show, len(d))} tokens): bits(A) - bits(B) per token; {key}")
         click.echo(_compare_lens(tokens[1 : show + 1], d[:show], color, a.vocab.level))
-
-
-def _bar(value: float, width: int) -> str:
-    full = max(0.0, min(1.0, float(value))) * width
-    return ("█" * int(full)).ljust(width)
 
 
 def _compare_lens(tokens: list[str], diff, color: bool, level: str) -> str:

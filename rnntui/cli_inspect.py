@@ -148,10 +148,11 @@ def _encode(ckpt, text: str):
     return ids
 
 
-def _bar(fraction: float, width: int) -> str:
-    """A horizontal bar of eighth-blocks, fraction in [0, 1] of ``width`` cells."""
+def text_bar(fraction: float, width: int) -> str:
+    """A horizontal bar of eighth-blocks, fraction in [0, 1] of ``width`` cells, padded to exactly
+    ``width`` so the columns after it line up."""
     eighths = int(round(max(0.0, min(1.0, fraction)) * width * 8))
-    return "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
+    return ("█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]).ljust(width)
 
 
 _WHICH = click.option(
@@ -331,8 +332,6 @@ def _snippet(vocab, tokens: list[str], t: int) -> str:
     from rnntui.inspect import snippet_parts
 
     left, mid, right = snippet_parts(tokens, t, vocab.level)
-    if vocab.level == "word":  # words keep their spaces around the mark
-        return f"{left} «{mid}» {right}".strip()
     return f"{left}«{mid}»{right}"
 
 
@@ -381,7 +380,7 @@ def memory(checkpoint: Path, text: str, max_k: int, spectral: bool, target: str 
     for k, v in enumerate(curve):
         frac = 1 + math.log10(v / peak) / decades if v > 0 else 0.0
         tok = display_token(tokens[len(tokens) - 1 - k])
-        click.echo(f"{k:>4} {tok[:12]:>12} {v:10.3e} {_bar(frac, 40)} {fm.connectivity[k]:10.3e}")
+        click.echo(f"{k:>4} {tok[:12]:>12} {v:10.3e} {text_bar(frac, 40)} {fm.connectivity[k]:10.3e}")
     # the strip: each of the last tokens shaded by its influence (log scale, same decades)
     shown = tokens[-min(len(curve), 60) :]
     cells, shade = [], []
@@ -525,9 +524,8 @@ def health(checkpoint: Path, text_file: Path | None, max_tokens: int, bins: int)
         top = counts[layer].max()
         total = counts[layer].sum()
         for b, n in enumerate(counts[layer]):
-            click.echo(
-                f"  {edges[b]:+.1f}..{edges[b + 1]:+.1f} {n / total:6.1%} {_bar(n / top if top else 0, 40)}"
-            )
+            bar = text_bar(n / top if top else 0, 40)
+            click.echo(f"  {edges[b]:+.1f}..{edges[b + 1]:+.1f} {n / total:6.1%} {bar}".rstrip())
 
 
 # -- softmax, sentences --------------------------------------------------------------------------------
@@ -656,7 +654,8 @@ def _saturation_map(left, right, width: int = 41, height: int = 11) -> list[str]
         cells = "".join(SHADES[int(np.ceil(n / top * (len(SHADES) - 1)))] for n in grid[r])
         lines.append(label + cells)
     lines.append("        └" + "─" * width)
-    lines.append("         0" + " " * (width - 9) + "left 1" + f"   (densest cell: {top} units)")
+    axis = "         0" + " " * (width - 7) + "left 1"  # the 1 under the last column
+    lines.append(f"{axis}   (densest cell: {top} units)")
     return lines
 
 
@@ -716,8 +715,8 @@ def autocomplete(checkpoint: Path, text_file: Path | None, max_words: int, other
         row = f"{j:>7} {results[0].words[j]:>6}"
         for r in results:
             row += f"      {r.top1_share[j]:6.1%} {r.top3_share[j]:6.1%}"
-        bars = "  ".join(_bar(r.top1_share[j], 20) for r in results)
-        click.echo(f"{row}  {bars}")
+        bars = "  ".join(text_bar(r.top1_share[j], 20) for r in results)
+        click.echo(f"{row}  {bars}".rstrip())
     for name, (path, _) in zip("AB", models, strict=False):
         click.echo(f"  {name}: {path}")
 

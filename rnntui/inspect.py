@@ -124,16 +124,26 @@ def training_corpus_ids(ckpt) -> tuple[np.ndarray, np.ndarray] | None:
 
 def snippet_parts(tokens: Sequence[str], t: int, level: str) -> tuple[str, str, str]:
     """The text just before token t, token t itself, and a little after it, each on one line
-    (newline shown as ⏎, tab as ⇥): the context of a unit's top activation."""
-    from rnntui.corpus import join_words
+    (newline shown as ⏎, tab as ⇥): the context of a unit's top activation. Words keep the text's
+    own spacing: the space before token t (if the text has one) ends the first part, so
+    ``left + mid + right`` reads as the text does."""
+    from rnntui.corpus import WordJoiner
 
     before, after = (40, 10) if level == "char" else (10, 3)
-    glue = "".join if level == "char" else join_words
+    start = max(0, t - before)
+    window = list(tokens[start : t + 1 + after])
+    if level == "char":
+        pieces = window
+    else:
+        joiner = WordJoiner()
+        pieces = [joiner.add(w) for w in window]  # each word with the space before it, if any
+    k = t - start
+    space = pieces[k][: len(pieces[k]) - len(tokens[t])]
 
-    def flat(pieces: Sequence[str]) -> str:
-        return glue(list(pieces)).replace("\n", "⏎").replace("\t", "⇥")
+    def flat(text: str) -> str:
+        return text.replace("\n", "⏎").replace("\t", "⇥")
 
-    return flat(tokens[max(0, t - before) : t]), flat([tokens[t]]), flat(tokens[t + 1 : t + 1 + after])
+    return flat("".join(pieces[:k]) + space), flat(tokens[t]), flat("".join(pieces[k + 1 :]))
 
 
 # -- running the model over a text ----------------------------------------------------------------

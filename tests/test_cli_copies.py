@@ -3,7 +3,9 @@ split, where they are, and a clear line when the corpus is gone or changed."""
 
 import hashlib
 import re
+import sys
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -101,3 +103,28 @@ def test_sample_marks_the_copies_between_brackets_when_not_a_terminal(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert result.stdout == f"XY⟦{prime}⟧\n"
     assert "1 span of 20+ characters copied" in result.stderr and "novel share" in result.stderr
+
+
+def test_copies_at_both_ends_are_marked_and_a_terminal_gets_reverse_video(tmp_path, monkeypatch, capsys):
+    """Two copied spans, one opening the text and one closing it: each marked, nothing else; on a
+    terminal the marks are reverse video instead of brackets."""
+    from rnntui.cli import _echo_marked
+
+    ckpt = checkpoint.load(make(tmp_path)[0])
+    first, last = LINES[1][:25], LINES[2][5:30]
+    text = first + "XYZ" + last
+    _echo_marked(ckpt, text)
+    assert capsys.readouterr().out == f"⟦{first}⟧XYZ⟦{last}⟧\n"
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    _echo_marked(ckpt, text)
+    reverse = click.style(first, reverse=True), click.style(last, reverse=True)
+    assert capsys.readouterr().out == f"{reverse[0]}XYZ{reverse[1]}\n" and "\x1b[7m" in reverse[0]
+
+
+def test_a_sample_whose_copies_cannot_be_marked_is_still_printed(tmp_path):
+    ckpt, corpus = make(tmp_path)
+    corpus.unlink()
+    args = ["sample", str(ckpt), "--length", "0", "--prime", "XYZ", "--mark-copies"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and result.stdout == "XYZ\n"
+    assert result.stderr.startswith("Error: cannot mark copies: the training corpus is not on this machine")

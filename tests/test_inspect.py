@@ -463,8 +463,9 @@ def test_snippet_parts_take_40_and_10_characters_or_10_and_3_words():
     assert ins.snippet_parts(tokens, 3, "char") == (text[:3], text[3], text[4:14])  # at the start
     words = [f"w{i}" for i in range(30)]
     words[15], words[17] = ",", "\n"
-    assert ins.snippet_parts(words, 16, "word") == ("w6 w7 w8 w9 w10 w11 w12 w13 w14,", "w16", "⏎w18 w19")
-    assert ins.snippet_parts(words, 29, "word") == ("w19 w20 w21 w22 w23 w24 w25 w26 w27 w28", "w29", "")
+    assert ins.snippet_parts(words, 16, "word") == ("w6 w7 w8 w9 w10 w11 w12 w13 w14, ", "w16", "⏎w18 w19")
+    assert ins.snippet_parts(words, 29, "word") == ("w19 w20 w21 w22 w23 w24 w25 w26 w27 w28 ", "w29", "")
+    assert ins.snippet_parts(words, 0, "word") == ("", "w0", " w1 w2 w3")  # the text's own spaces
 
 
 def test_top_contexts():
@@ -730,3 +731,73 @@ def test_cli_bad_checkpoint_is_one_line(tmp_path, content):
         assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("Error:")
     result = run("health", tmp_path / "missing.npz")
     assert result.exit_code != 0 and "no such checkpoint" in result.output
+
+
+def test_the_saturation_map_places_shades_and_labels_each_unit():
+    from rnntui.cli_inspect import _saturation_map
+
+    # units: always right-saturated; always left (twice, once out of range); half left and a
+    # quarter right (twice)
+    lines = _saturation_map([0, 1, 0.5, 0.5, 1.3], [1, 0, 0.25, 0.25, -0.2])
+    empty = "        │" + " " * 41
+    assert lines == [
+        "right 1 │▒" + " " * 40,
+        *[empty] * 7,
+        "        │" + " " * 20 + "█" + " " * 20,  # row round(0.75 * 10) = 8, column 20
+        empty,
+        "      0 │" + " " * 40 + "█",
+        "        └" + "─" * 41,
+        "         0" + " " * 34 + "left 1   (densest cell: 2 units)",
+    ]
+    assert lines[-1].index("left 1") + 5 == lines[-2].index("─") + 40  # the 1 under the last column
+    small = _saturation_map([0.0], [0.0], width=9, height=3)
+    assert small == ["right 1 │         ", "        │         ", "      0 │█        ", "        └─────────",
+                     "         0  left 1   (densest cell: 1 units)"]  # fmt: skip
+
+
+def test_text_bar_is_eighth_blocks_padded_to_its_width():
+    from rnntui.cli_inspect import text_bar
+
+    assert text_bar(0.0, 4) == "    " and text_bar(-1.0, 4) == "    "
+    assert text_bar(1.0, 4) == "████" and text_bar(2.0, 4) == "████"
+    assert text_bar(0.5, 4) == "██  " and text_bar(1 / 32, 4) == "▏   " and text_bar(0.3, 4) == "█▎  "
+    assert text_bar(7 / 64, 8) == "▉       "
+
+
+def test_the_cli_says_what_is_wrong_in_whole_words(char_ckpt, word_ckpt):
+    from rnntui.cli_inspect import _fail
+
+    assert _fail("  first line\nsecond\n").message == "first line" and _fail(" \n").message == "failed"
+    char = checkpoint_vocab_size(char_ckpt)
+    bad = run("neighbours", char_ckpt, "zz")
+    assert bad.exit_code == 1 and bad.output == (
+        f"Error: unknown token 'zz': not in the model's {char:,}-token char vocabulary"
+        " (char level: give one character, or space/newline)\n"
+    )
+    bad = run("analogy", word_ckpt, "king", "zebra", "man")
+    assert bad.output == (
+        f"Error: unknown token 'zebra': not in the model's {checkpoint_vocab_size(word_ckpt):,}-token word"
+        " vocabulary\n"
+    )
+    assert run("memory", char_ckpt, "").output == "Error: the text has no tokens\n"
+    bad = run("memory", char_ckpt, "the soul ✓")
+    assert bad.output == "Error: the text has 1 character(s) the model never saw: ✓\n"
+
+
+def checkpoint_vocab_size(path):
+    from rnntui.checkpoint import load
+
+    return len(load(path).vocab)
+
+
+def test_a_units_top_contexts_mark_the_token_with_the_texts_spacing(word_ckpt, char_ckpt):
+    from rnntui.checkpoint import load
+    from rnntui.cli_inspect import _snippet
+
+    words = load(word_ckpt).vocab
+    tokens = ["the", "king", ",", "and", "(", "the", "city", ")", "is", "just"]
+    assert _snippet(words, tokens, 1) == "the «king», and ("
+    assert _snippet(words, tokens, 0) == "«the» king, and"
+    assert _snippet(words, tokens, 6) == "the king, and (the «city») is just"
+    chars = load(char_ckpt).vocab
+    assert _snippet(chars, list("the soul\nis"), 4) == "the «s»oul⏎is"

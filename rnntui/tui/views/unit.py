@@ -74,12 +74,11 @@ class UnitView(ViewScreen):
             out.append(f" (h after the marked token{what})\n", Style(dim=True))
             for t in picks:
                 left, mid, right = inspect.snippet_parts(sample.tokens, int(t), level)
-                gap = " " if level == "word" else ""
                 extra = f" {shown[0]} {drive[t]:+6.1f}" if shown else ""
                 out.append(f" h {values[t]:+.2f}{extra}  ")
-                out.append(left + gap, Style(dim=True))
+                out.append(left, Style(dim=True))
                 out.append(mid, activation_style(float(values[t])) + Style(bold=True))
-                out.append(gap + right + "\n", Style(dim=True))
+                out.append(right + "\n", Style(dim=True))
         out.append("\ncorrelation with simple features", Style(bold=True))
         out.append("  ·  units that track each best (layer/unit r)\n", Style(dim=True))
         best = inspect.rank_units(sample.r, 4)

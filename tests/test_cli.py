@@ -211,3 +211,48 @@ def test_gated_cells_train_resume_sample_and_score(runner, tiny_text, tmp_path, 
     want = mean_loss(ckpt.model, ids, 1, 64)
     shown = float(scored.stdout.split("loss")[1].split()[0])
     assert math.isclose(shown, want, abs_tol=6e-5), (shown, want)
+
+
+def test_no_tui_training_prints_a_header_and_one_row_per_evaluation_from_the_run(
+    runner, tiny_text, tmp_path, monkeypatch
+):
+    """Each row recomputed from the saved run: the validation loss at that step, the mean training
+    loss since the last evaluation, both in bits and as perplexities, and * on each new best."""
+    import math
+    import re
+
+    from rnntui import checkpoint
+
+    monkeypatch.setenv("COLUMNS", "400")  # rich wraps its lines at the terminal's width
+    args = ["train", str(tiny_text), "--no-tui", "--steps", "6", "--out", str(tmp_path), *TINY]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    latest = tmp_path / "tiny" / "latest.npz"
+    assert result.stdout == f"{latest}\n"
+    ckpt = checkpoint.load(latest)
+    v, text = len(ckpt.vocab), tiny_text.read_text(encoding="utf-8")
+    header = " ".join(result.stderr.splitlines()[:2])
+    counts = re.search(r"([\d,]+) train / ([\d,]+) val tokens", header)
+    train, val = (int(c.replace(",", "")) for c in counts.groups())
+    assert train + val == len(text) and val == pytest.approx(
+        len(text) * ckpt.meta["train"]["val_frac"], abs=1
+    )
+    assert f"char level · V={v} · {ckpt.model.flat.size:,} parameters" in header
+    assert f"uniform guess {math.log(v):.2f} nats" in header
+    assert f"checkpoints → {latest.parent}/latest.npz, best.npz" in header
+    row = re.compile(
+        r"^ *(\d+) │ +([\d.]+) +([\d.]+) │ ([\d.]+) ([\d.]+) │ +([\d.]+) +([\d.]+) │ .* │ +\d+k( \*)?$"
+    )
+    rows = [m.groups() for m in map(row.match, result.stderr.splitlines()) if m]
+    assert [int(r[0]) for r in rows] == [int(s) for s, _ in ckpt.val_history] == [2, 4, 6]
+    best, since = math.inf, 0
+    for (step, tr, va, btr, bva, ptr, pva, star), (_, want_va) in zip(rows, ckpt.val_history, strict=True):
+        want_tr = float(np.mean(ckpt.train_history[since : int(step)]))
+        since = int(step)
+        assert float(va) == pytest.approx(want_va, abs=5e-4) and float(tr) == pytest.approx(want_tr, abs=5e-4)
+        assert float(bva) == pytest.approx(want_va / math.log(2), abs=5e-4)
+        assert float(btr) == pytest.approx(want_tr / math.log(2), abs=5e-4)
+        assert float(pva) == pytest.approx(math.exp(want_va), abs=5e-3)
+        assert float(ptr) == pytest.approx(math.exp(want_tr), abs=5e-3)
+        assert (star is not None) == (want_va < best)
+        best = min(best, want_va)

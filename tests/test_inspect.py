@@ -801,3 +801,45 @@ def test_a_units_top_contexts_mark_the_token_with_the_texts_spacing(word_ckpt, c
     assert _snippet(words, tokens, 6) == "the king, and (the «city») is just"
     chars = load(char_ckpt).vocab
     assert _snippet(chars, list("the soul\nis"), 4) == "the «s»oul⏎is"
+
+
+def test_text_is_read_block_by_block_up_to_max_tokens_and_its_faults_named(char_ckpt, tmp_path, monkeypatch):
+    from rnntui import corpus
+
+    read, iter_text = [], corpus.iter_text
+
+    def seven_bytes_at_a_time(path):  # many blocks, each one counted as it is read
+        for block in iter_text(path, block_bytes=7):
+            read.append(len(block))
+            yield block
+
+    monkeypatch.setattr(corpus, "iter_text", seven_bytes_at_a_time)
+    text = tmp_path / "t.txt"
+    text.write_text("the soul is one. " * 4, encoding="utf-8")  # 68 characters
+    for max_tokens, want in ((20, 20), (21, 21), (14, 14), (68, 68), (500, 68)):
+        result = run("health", char_ckpt, "--text", text, "--max-tokens", max_tokens)
+        assert result.exit_code == 0, result.output
+        assert f"activations on {text} ({want:,} tokens)" in result.output
+        assert sum(read) == min(-(-max_tokens // 7) * 7, 68)  # read no further than needed
+        read.clear()
+    text.write_text("to", encoding="utf-8")
+    assert "(2 tokens)" in run("health", char_ckpt, "--text", text).output  # two are enough
+    assert (
+        last_line(run("health", char_ckpt, "--text", tmp_path / "gone.txt"))
+        == f"Error: {tmp_path / 'gone.txt'}: no such file"
+    )
+    text.write_text("t", encoding="utf-8")
+    assert last_line(run("health", char_ckpt, "--text", text)) == f"Error: {text}: needs at least two tokens"
+    text.write_text("the ✓ soul", encoding="utf-8")
+    bad = run("health", char_ckpt, "--text", text)
+    assert bad.exit_code == 1 and last_line(bad) == f"Error: {text} has 1 character(s) the model never saw: ✓"
+    (tmp_path / "char.txt").unlink()
+    bad = run("unit", char_ckpt, 3)
+    gone = tmp_path / "char.txt"
+    assert bad.exit_code == 1 and bad.output.startswith(
+        f"Error: the training corpus ({gone}) is not available; pass --text FILE to run `unit` on"
+    )
+
+
+def last_line(result):
+    return result.output.splitlines()[-1]

@@ -256,3 +256,91 @@ def test_no_tui_training_prints_a_header_and_one_row_per_evaluation_from_the_run
         assert float(ptr) == pytest.approx(math.exp(want_tr), abs=5e-3)
         assert (star is not None) == (want_va < best)
         best = min(best, want_va)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--hidden", "0"], "'--hidden': '0' is not a positive integer"),
+        (["train", "--hidden", "2.5"], "'--hidden': '2.5' is not a positive integer"),
+        (["train", "--lr", "0"], "'--lr': '0' is not a positive number"),
+        (["train", "--lr", "abc"], "'--lr': 'abc' is not a positive number"),
+        (["sample", "CKPT", "--length", "-1"], "'--length': '-1' is not a non-negative integer"),
+        (
+            ["sample", "CKPT", "--temperature", "-0.5"],
+            "'--temperature' / '-t': '-0.5' is not a non-negative number",
+        ),
+    ],
+)
+def test_a_bad_number_is_named_with_its_option_and_kind(runner, trained, tiny_text, args, message):
+    args = [str(trained) if a == "CKPT" else a for a in args]
+    if args[0] == "train":
+        args.append(str(tiny_text))
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2 and result.output.splitlines()[-1] == f"Error: Invalid value for {message}"
+
+
+def test_sample_takes_zero_where_zero_makes_sense(runner, trained):
+    result = runner.invoke(
+        main, ["sample", str(trained), "--length", "0", "--temperature", "0", "--prime", "the"]
+    )
+    assert result.exit_code == 0 and result.stdout == "the\n"
+
+
+def test_failures_become_one_line_for_a_person():
+    from rnntui.cli import _fail
+
+    assert _fail(MemoryError()).message == "ran out of memory; lower --hidden, --layers, --batch or --seq"
+    assert _fail(FileNotFoundError(2, "No such file or directory", "/x/y")).message == (
+        "/x/y: No such file or directory"
+    )
+    assert _fail(OSError(28, "No space left on device")).message == "error: No space left on device"
+    assert _fail(ValueError("  first\nsecond")).message == "first"
+    assert _fail(KeyError()).message == "KeyError()"
+
+
+class _Vocab:
+    def __init__(self, tokens):
+        self.tokens = tokens
+
+    def __len__(self):
+        return len(self.tokens)
+
+
+@pytest.mark.parametrize("new", [0, 1, 20, 21])
+def test_fine_tune_summary_says_what_was_kept_and_lists_up_to_20_new_tokens(new):
+    from types import SimpleNamespace
+
+    from rnntui.cli import fine_tune_summary
+
+    added = [f"w{i}" for i in range(new)]
+    trainer = SimpleNamespace(
+        init_from={"path": "runs/a/best.npz", "step": 300, "base_vocab": 5},
+        vocab=_Vocab(["a", "b", "c", "d", "\n", *added]),
+        cfg=SimpleNamespace(optimizer="adam"),
+    )
+    first, second = fine_tune_summary(trainer)
+    assert first == (
+        "fine-tuning from runs/a/best.npz (its step 300): all its weights, a fresh adam optimiser state, "
+        "counting steps from 0"
+    )
+    if not new:
+        assert second == "vocabulary: no new tokens: the text uses only the model's 5"
+        return
+    shown = " ".join(added[:20]) + (" …" if new > 20 else "")
+    assert second == (
+        f"vocabulary: {new} new token(s) added after the model's 5 (V = {5 + new}): {shown}; their rows "
+        "start as in a fresh model, the old tokens keep their ids and rows"
+    )
+
+
+def test_eval_reads_the_file_and_its_ngram_baseline_in_the_given_encoding(
+    runner, trained, tiny_text, tmp_path
+):
+    other = tmp_path / "utf16.txt"
+    other.write_text(tiny_text.read_text(encoding="utf-8"), encoding="utf-16")
+    result = runner.invoke(main, ["eval", str(trained), str(other), "--encoding", "utf-16", "--ngram", "2"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("n-gram baseline (") and lines[1].endswith("), on the same predictions:")
+    assert lines[2].startswith("  order  1: ") and lines[3].startswith("  order  2: ")

@@ -843,3 +843,81 @@ def test_text_is_read_block_by_block_up_to_max_tokens_and_its_faults_named(char_
 
 def last_line(result):
     return result.output.splitlines()[-1]
+
+
+# -- the small numeric helpers, at their edges ----------------------------------------------------------
+
+
+def test_softmax_rows_defaults_and_huge_logits():
+    rng = np.random.default_rng(30)
+    logits = rng.standard_normal((3, 5)).astype(np.float32) * 3
+    p = ins.softmax(logits)
+    for row, want in zip(p, logits.astype(np.float64), strict=True):  # each row on its own, in float64
+        e = np.exp(want - want.max())
+        np.testing.assert_allclose(row, e / e.sum(), rtol=1e-12)
+    assert p.dtype == np.float64
+    np.testing.assert_allclose(ins.softmax(logits[0], 0.5), ins.softmax(2 * logits[0]), rtol=1e-12)
+    np.testing.assert_allclose(ins.softmax(np.array([1000.0, 1000.0, -1000.0])), [0.5, 0.5, 0.0])
+    far_apart = ins.softmax(np.array([[0.0, np.log(3)], [2000.0, 2000 + np.log(3)]]))  # each row its own max
+    np.testing.assert_allclose(far_apart, [[0.25, 0.75], [0.25, 0.75]], rtol=1e-12)
+
+
+def test_softmax_geometry_defaults_ties_and_a_bad_temperature():
+    V, H = 14, 3
+    rng = np.random.default_rng(31)
+    params = {"Why": rng.standard_normal((H, V)), "by": np.zeros(V)}
+    params["Why"][:, 9] = params["Why"][:, 2]  # two tokens with one output vector: a tie, kept in id order
+    h = rng.standard_normal(H)
+    g = ins.softmax_geometry(params, h)
+    assert len(g.ids) == 10 and g.temperature == 1.0 and g.h is h
+    ties = ins.softmax_geometry({"Why": np.zeros((H, 1000)), "by": np.repeat([0.0, 1.0, 2.0], 334)[:1000]}, h)
+    assert ties.ids.tolist() == list(range(668, 678))  # equal logits: the lowest ids first
+    logits = h @ params["Why"]
+    assert g.ids.tolist() == sorted(range(V), key=lambda j: (-logits[j], j))[:10]
+    np.testing.assert_allclose(g.probs, g.probs_at_1, rtol=1e-12)
+    hot = ins.softmax_geometry(params, h, temperature=2.0)
+    np.testing.assert_allclose(hot.probs_at_1, g.probs, rtol=1e-12)
+    assert not np.allclose(hot.probs, g.probs) and hot.entropy > hot.entropy_at_1
+    for j, t in enumerate(g.ids):
+        w = params["Why"][:, t]
+        assert g.cosines[j] == pytest.approx(h @ w / np.linalg.norm(h) / np.linalg.norm(w), rel=1e-12)
+    with pytest.raises(ValueError, match=r"^temperature must be > 0 \(got 0\)$"):
+        ins.softmax_geometry(params, h, temperature=0)
+
+
+def test_pca_of_constant_and_of_small_scale_data():
+    X = np.random.default_rng(32).standard_normal((20, 4)) * 1e-3  # total variance far below 1
+    coords, axes, explained = ins.pca(X)
+    assert coords.shape == (20, 2) and axes.shape == (2, 4)
+    S = np.linalg.svd(X - X.mean(axis=0), compute_uv=False)
+    np.testing.assert_allclose(explained, S[:2] ** 2 / (S**2).sum(), rtol=1e-10)
+    flat = ins.pca(np.ones((5, 3)))[2]
+    assert (flat == 0).all()  # no variance: nothing explained, and no division by zero
+
+
+def test_half_lives_at_their_edges():
+    assert ins.half_life(np.array([1.0, 0.5, 0.25])) == 1.0  # exactly half at k = 1
+    assert ins.half_life(np.array([])) is None and ins.half_life(np.zeros(4)) is None
+    assert ins.half_life(np.array([1.0, 0.6, 0.0])) == 2.0  # falls to zero
+    decay = np.float32(0.5) ** np.arange(6, dtype=np.float32)
+    assert ins.fitted_half_life(decay) == pytest.approx(1.0, rel=1e-12)  # computed in float64
+    assert ins.fitted_half_life(np.array([1.0, 0.25])) == pytest.approx(0.5)  # two points fit a line
+    assert ins.fitted_half_life(np.array([1.0, 0.0, 0.0])) is None  # one positive point: no line
+    assert ins.fitted_half_life(np.array([1.0, 0.0, 0.25])) == pytest.approx(1.0)  # zeros are skipped
+    assert ins.fitted_half_life(np.array([])) is None
+
+
+def test_nearest_and_top_contexts_defaults_and_ties():
+    rng = np.random.default_rng(33)
+    vectors = rng.standard_normal((15, 3))
+    vectors[7] = vectors[4] * 2  # the same direction: a tie, kept in id order
+    ids, cos = ins.nearest(vectors, vectors[4])
+    assert len(ids) == 10 and ids[:2].tolist() == [4, 7]
+    few, _ = ins.nearest(vectors[:5], vectors[0], 10, exclude=(0, 1))
+    assert sorted(few.tolist()) == [2, 3, 4]  # only what is left, never an excluded one
+    values = np.zeros(100)
+    values[[10, 30, 31, 60, 80, 95]] = [5, 4, 4, 3, 2, 1]
+    top, _ = ins.top_contexts(values)
+    assert top.tolist() == [10, 30, 60, 80]  # 5 by default; 20 apart (31 too near 30; 95 near 80)
+    assert ins.top_contexts(values, gap=21)[0].tolist() == [10, 31, 60, 95]  # 30 and 80: 20 from a pick
+    assert ins.top_contexts(values, gap=15)[0].tolist() == [10, 30, 60, 80, 95]

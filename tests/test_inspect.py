@@ -921,3 +921,68 @@ def test_nearest_and_top_contexts_defaults_and_ties():
     assert top.tolist() == [10, 30, 60, 80]  # 5 by default; 20 apart (31 too near 30; 95 near 80)
     assert ins.top_contexts(values, gap=21)[0].tolist() == [10, 31, 60, 95]  # 30 and 80: 20 from a pick
     assert ins.top_contexts(values, gap=15)[0].tolist() == [10, 30, 60, 80, 95]
+
+
+def test_features_of_curly_quotes_nesting_and_quotes_at_the_ends():
+    text = "'a' (b (c) d) “e” ‘f’ 'z"  # opens at the very start; a quote one before the end
+    names, values = ins.features(list(text), "char")
+    col = {name: values[:, j].astype(int).tolist() for j, name in enumerate(names)}
+    assert col["in single quotes"] == [1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1]
+    assert col["in double quotes"] == [0] * 14 + [1, 1] + [0] * 8
+    assert col["in parentheses"] == [0] * 4 + [1] * 8 + [0] * 12  # (b (c) d): still inside after (c)
+    assert ins.features(list("x'y"), "char")[1][:, 1].tolist() == [0, 0, 0]  # an apostrophe, not a quote
+    assert ins.features(list("'don't' x"), "char")[1][:, 1].tolist() == [1, 1, 1, 1, 1, 1, 0, 0, 0]  # inside
+    words = [
+        "he",
+        "said",
+        "'",
+        "no",
+        "'",
+        "(",
+        "(",
+        "a",
+        ")",
+        "b",
+        ")",
+        "‘",
+        "c",
+        "’",
+        "“",
+        "d",
+        "”",
+        "\n",
+        "e",
+    ]
+    names, values = ins.features(words, "word")
+    col = {name: values[:, j].astype(int).tolist() for j, name in enumerate(names)}
+    assert col["in single quotes"] == [0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0]
+    assert col["in double quotes"] == [0] * 14 + [1, 1] + [0] * 3
+    assert col["in parentheses"] == [0] * 5 + [1] * 5 + [0] * 9
+    assert col["after punctuation"] == [0, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 0, 1, 1, 0, 1, 0, 0]
+    with pytest.raises(ValueError, match=r"^level must be 'char' or 'word' \(got 'byte'\)$"):
+        ins.features(words, "byte")
+
+
+def test_label_shifts_are_nearest_first_with_rows_counting_double():
+    assert ins._shifts(1) == [(0, 0), (0, -1), (0, 1), (0, -2), (0, 2), (-1, 0), (1, 0), (-1, -1), (-1, 1),
+                              (1, -1), (1, 1), (-1, -2), (-1, 2), (1, -2), (1, 2)]  # fmt: skip
+    assert len(ins._shifts(2)) == 5 * 9 and ins._shifts(2)[-1] == (2, 4)
+
+
+def test_labels_are_centred_clamped_to_the_grid_and_shifted_off_each_other():
+    corners = [[0.0, 0.0], [2.0, 0.5]]  # they fix the scale: x 0..2 across the columns, y 0..0.5 up the rows
+    placed = ins.place_labels(np.array(corners + [[2.0, 0.0]]), ["left", "right", "edge"], 20, 5)
+    assert placed == [(4, 0, 0), (0, 15, 1), (4, 16, 2)]  # centred, but never past an edge
+    too_wide = ins.place_labels(np.array(corners + [[2.0, 0.0]]), ["", "x" * 21, "y" * 20], 20, 5)
+    assert too_wide == [(4, 0, 2)]  # an empty label and one wider than the grid are left out
+    xy = np.array(corners + [[1.0, 0.25]] * 3 + [[1.2, 0.25], [0.6, 0.25]])
+    placed = ins.place_labels(xy, ["", "", "aaaa", "bbbb", "cccc", "d", "e"], 21, 5)
+    assert placed == [
+        (2, 8, 2),  # centred on its point
+        (1, 8, 3),  # the same point: a row up before two columns aside (rows count double)
+        (3, 8, 4),  # then a row down
+        (2, 13, 5),  # right next to aaaa would touch it: one blank cell between labels on a row
+        (2, 6, 6),  # ends one blank cell before aaaa: allowed
+    ]
+    corner = ins.place_labels(np.array(corners + [[0.0, 0.0]] * 4), ["", "", "p", "q", "s", "t"], 21, 5)
+    assert corner == [(4, 0, 2), (4, 2, 3), (3, 0, 4), (4, 4, 5)]  # t tries below the bottom row, then (4, 4)

@@ -986,3 +986,70 @@ def test_labels_are_centred_clamped_to_the_grid_and_shifted_off_each_other():
     ]
     corner = ins.place_labels(np.array(corners + [[0.0, 0.0]] * 4), ["", "", "p", "q", "s", "t"], 21, 5)
     assert corner == [(4, 0, 2), (4, 2, 3), (3, 0, 4), (4, 4, 5)]  # t tries below the bottom row, then (4, 4)
+
+
+def test_small_helpers_at_their_boundaries():
+    assert ins.entropy_bits(np.array([0.5, 0.5, 0.0])) == 1.0  # a zero probability adds nothing
+    gates = np.array([0.1, 0.05, 0.9, 0.95, 0.5]).reshape(5, 1, 1, 1)  # (T, L, G, H)
+    sat = ins.saturation_of(gates, ("z",))
+    assert sat.left.item() == 0.2 and sat.right.item() == 0.2  # 0.1 and 0.9 themselves are not saturated
+    assert ins.render_scatter([(0, 2, 0), (1, 0, 1)], ["ab", "c"], 6, 2) == ["  ab", "c"]
+    one = ins.sentence_map(np.array([[1.0, 2.0, 3.0]]))  # one sentence: no axis to find
+    assert one[1].shape == (1, 2) and one[2].tolist() == [0.0, 0.0]
+    two = ins.sentence_map(np.array([[1.0, 0.0], [0.0, 1.0]]))
+    assert two[1].shape == (2, 2) and two[2][0] == pytest.approx(1.0)
+    vectors = np.random.default_rng(34).standard_normal((15, 3))
+    assert len(ins.neighbours(vectors, 0)[0]) == 10
+
+
+def test_analogy_verdicts_word_for_word():
+    rb = np.array([0.1, 0.2, 0.3])
+    chance = "cosine 0.90 vs 0.20 for a typical random triple (percentile 90)"
+    assert ins._analogy_verdict(0.9, rb, 90.0, None) == f"meaningful: stands out from chance — {chance}"
+    assert ins._analogy_verdict(0.9, rb, 90.0, "c") == (
+        f"weak: {chance}, but the answer is simply the nearest neighbour of 'c', and no closer to the sum"
+        " than to it"
+    )
+    low = "cosine 0.90 vs 0.20 for a typical random triple (percentile 89)"
+    assert ins._analogy_verdict(0.9, rb, 89.4, "c") == f"noise: random triples do about as well — {low}"
+
+
+def test_fading_memory_defaults_and_its_half_lives():
+    from rnntui.model import RNN, ModelConfig
+
+    params = RNN.initialised(ModelConfig(vocab_size=5, embed=3, hidden=4), np.random.default_rng(35)).params
+    fm = ins.fading_memory(params, np.arange(80) % 5)
+    assert len(fm.norms) == 51 and fm.norm == "fro"  # K = 50 by default
+    assert fm.half_life == ins.half_life(fm.norms) and fm.fitted_half_life == ins.fitted_half_life(fm.norms)
+    assert fm.half_life is not None and fm.fitted_half_life is not None
+    with pytest.raises(ValueError, match="^the text has no tokens$"):
+        ins.fading_memory(params, [])
+
+
+def test_char_aliases_are_taken_in_any_case(char_ckpt):
+    from rnntui.checkpoint import load
+
+    vocab = load(char_ckpt).vocab
+    assert ins.token_id(vocab, "SPACE") == ins.token_id(vocab, "space") == vocab.id_of(" ")
+    assert ins.token_id(vocab, "Newline") == vocab.id_of("\n") and ins.token_id(vocab, "zz") is None
+
+
+def test_rank_units_and_token_vectors_defaults():
+    r = np.zeros((2, 2000))
+    r[0, [5, 1500]] = [-0.9, 0.9]  # a tie in |r|: the lower unit first
+    ranked = ins.rank_units(r)
+    assert (
+        ranked.shape == (2, 5)
+        and ranked[0, :2].tolist() == [5, 1500]
+        and ranked[1].tolist() == [0, 1, 2, 3, 4]
+    )
+    from rnntui.model import RNN, ModelConfig
+
+    params = RNN.initialised(ModelConfig(vocab_size=5, embed=3, hidden=4), np.random.default_rng(36)).params
+    assert (
+        ins.token_vectors(params) is params["embed"] or (ins.token_vectors(params) == params["embed"]).all()
+    )
+    with pytest.raises(
+        ValueError, match=r"^which must be 'input', 'projected' or 'output' \(got 'hidden'\)$"
+    ):
+        ins.token_vectors(params, "hidden")

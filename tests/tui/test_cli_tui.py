@@ -141,3 +141,59 @@ def test_tour_opens_the_shipped_model_or_the_given_checkpoint(monkeypatch, tiny_
     assert len(opened) == 2
     help_text = CliRunner().invoke(main, ["tour", "--help"]).output
     assert "Shift+←/→ time step" in help_text and "--text" in help_text
+
+
+def _dashboard_until(monkeypatch, state: str):
+    """Run ``train --tui`` headless; quit once the dashboard's state is ``state``."""
+    original_run = TrainApp.run
+
+    async def quit_when_there(pilot):
+        end = time.monotonic() + 60
+        while pilot.app.state != state and time.monotonic() < end:
+            await pilot.pause(0.05)
+        await pilot.press("q")
+
+    def run_headless(self, *args, **kwargs):
+        return original_run(self, headless=True, size=(100, 30), auto_pilot=quit_when_there)
+
+    monkeypatch.setattr(TrainApp, "run", run_headless)
+
+
+DASH = ["--tui", "--hidden", "16", "--embed", "8", "--seq", "8", "--batch", "4"]
+
+
+def test_a_dashboard_run_that_fails_exits_1_with_its_reason(monkeypatch, tiny_text, tmp_path):
+    from rnntui.train import Trainer
+
+    def broken(self, *args, **kwargs):
+        raise OSError("the disk is on fire\nsecond line")
+
+    monkeypatch.setattr(Trainer, "run", broken)
+    _dashboard_until(monkeypatch, "failed")
+    result = CliRunner().invoke(
+        main, ["train", str(tiny_text), *DASH, "--steps", "5", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 1 and result.output.endswith("Error: the disk is on fire\n")
+
+
+def test_a_dashboard_run_that_finishes_says_where_it_saved(monkeypatch, tiny_text, tmp_path):
+    _dashboard_until(monkeypatch, "finished")
+    result = CliRunner().invoke(
+        main, ["train", str(tiny_text), *DASH, "--steps", "5", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    saved = checkpoint.load(tmp_path / "tiny" / "latest.npz")
+    assert saved.meta["step"] == 5
+    assert (
+        result.output.splitlines()[-1]
+        == f"stopped at step 5 (steps); saved {tmp_path / 'tiny' / 'latest.npz'}"
+    )
+
+
+def test_a_dashboard_run_that_diverges_says_so_once_as_its_error(monkeypatch, tiny_text, tmp_path):
+    _dashboard_until(monkeypatch, "diverged")
+    args = ["train", str(tiny_text), *DASH, "--steps", "500", "--optimizer", "sgd", "--lr", "1e30",
+            "--clip", "0", "--out", str(tmp_path), "--name", "wild"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and result.output.count("lower --lr") == 1  # said once, as the error
+    assert result.output.splitlines()[-1].startswith("Error: ")

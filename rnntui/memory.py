@@ -143,8 +143,9 @@ def require(need: Need, what: str, advice: str) -> None:
     free = available_bytes()
     if free is None or need.total <= free:
         return
+    parts = need.describe()  # the parts of a MiB or more
     raise MemoryLimitError(
-        f"{what} needs about {human(need.total)} of memory ({need.describe()}) but {human(free)} "
+        f"{what} needs about {human(need.total)} of memory{f' ({parts})' if parts else ''} but {human(free)} "
         f"is available; {advice}"
     )
 

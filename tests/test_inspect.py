@@ -1053,3 +1053,20 @@ def test_rank_units_and_token_vectors_defaults():
         ValueError, match=r"^which must be 'input', 'projected' or 'output' \(got 'hidden'\)$"
     ):
         ins.token_vectors(params, "hidden")
+
+
+def test_running_over_a_text_is_refused_when_its_traces_would_not_fit(char_ckpt, tmp_path, monkeypatch):
+    """Four float32 (T, L, H) traces and 64 bytes a token: 68 tokens of an L = 2, H = 12 model need
+    68 * (4 * 4 * 2 * 12 + 64) = 30,464 bytes."""
+    from rnntui import memory
+
+    text = tmp_path / "t.txt"
+    text.write_text("the soul is one. " * 4, encoding="utf-8")  # 68 characters
+    monkeypatch.setattr(memory, "available_bytes", lambda: 30_464)
+    assert run("health", char_ckpt, "--text", text).exit_code == 0
+    monkeypatch.setattr(memory, "available_bytes", lambda: 30_463)
+    result = run("health", char_ckpt, "--text", text)
+    assert result.exit_code == 1 and last_line(result) == (
+        "Error: running the model over 68 tokens needs about 30.5 kB of memory but 30.5 kB is available; "
+        "lower --max-tokens"
+    )

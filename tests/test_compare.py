@@ -119,13 +119,13 @@ def test_compare_prints_the_memory_table_with_bars_that_line_up(runs):
 def test_the_lens_marks_a_bit_or_more_or_colours_every_token(level):
     from rnntui.cli import _compare_lens
 
-    tokens, diff = ["a", "b", "c", "d", "e"], np.array([0.99, 1.0, -1.4, 8.0, -2.0])
+    tokens, diff = ["a", "b", "c", "d", "e", "f"], np.array([0.99, 1.0, -1.4, 8.0, -2.0, -4.0])
     gap = "" if level == "char" else " "
     plain = _compare_lens(tokens, diff, False, level)
-    assert plain == gap.join(["a", "b[+1]", "c[-1]", "d[+8]", "e[-2]"]) + gap
+    assert plain == gap.join(["a", "b[+1]", "c[-1]", "d[+8]", "e[-2]", "f[-4]"]) + gap
     coloured = _compare_lens(tokens, diff, True, level)
     # 4 bits or more: full orange (B less surprised) or blue (A); less: blended toward dark grey
-    want = [(82, 49, 26), (83, 49, 26), (38, 63, 104), (249, 115, 22), (43, 79, 137)]
+    want = [(82, 49, 26), (83, 49, 26), (38, 63, 104), (249, 115, 22), (43, 79, 137), (59, 130, 246)]
     assert coloured == "".join(
         click.style(t + gap, bg=rgb, fg="white") for t, rgb in zip(tokens, want, strict=True)
     )
@@ -133,4 +133,4 @@ def test_the_lens_marks_a_bit_or_more_or_colours_every_token(level):
         "z" + gap, bg=(28, 28, 28), fg="white"
     )
     with pytest.raises(ValueError):
-        _compare_lens(tokens, diff[:4], False, level)
+        _compare_lens(tokens, diff[:5], False, level)

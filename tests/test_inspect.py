@@ -1070,3 +1070,43 @@ def test_running_over_a_text_is_refused_when_its_traces_would_not_fit(char_ckpt,
         "Error: running the model over 68 tokens needs about 30.5 kB of memory but 30.5 kB is available; "
         "lower --max-tokens"
     )
+
+
+def test_more_edges_found_by_the_second_mutation_run():
+    assert (
+        ins.unit_rows(np.array([[0.0, 0.0], [3.0, 4.0]])) == [[0.0, 0.0], [0.6, 0.8]]
+    ).all()  # zero stays zero
+    V, H = 6, 3
+    rng = np.random.default_rng(37)
+    params = {"Why": rng.standard_normal((H, V)), "by": rng.standard_normal(V)}
+    still = ins.softmax_geometry(params, np.zeros(H))  # no memory yet: no direction, cosines 0
+    assert (still.cosines == 0).all()
+    vectors = rng.standard_normal((12, 4))
+    mine = ins.analogy(vectors, 1, 2, 3, trials=20, rng=np.random.default_rng(9))  # the rng given is used
+    assert not np.array_equal(mine.random_best, ins.analogy(vectors, 1, 2, 3, trials=20).random_best)
+    np.testing.assert_array_equal(
+        mine.random_best, ins.analogy(vectors, 1, 2, 3, trials=20, rng=np.random.default_rng(9)).random_best
+    )
+    sq = ins.features(list("a 'b' c '"), "char")[1][:, 1].tolist()  # opens after a space; not at the end
+    assert sq == [0, 0, 1, 1, 0, 0, 0, 0, 0]
+    assert ins.place_labels(np.array([[0.3, 0.7]]), ["one"], 10, 3) == [(0, 0, 0)]  # a single point
+    corners = [[0.0, 0.0], [2.0, 0.5]]
+    both_free = ins.place_labels(np.array(corners + [[1.0, 0.25]] * 2), ["", "", "q", "r"], 21, 5)
+    assert both_free == [(2, 10, 2), (2, 8, 3)]  # left before right when both are free
+    edge = ins.place_labels(np.array(corners + [[30 / 19, 0.25], [2.0, 0.25]]), ["", "", "x", "bbbb"], 20, 5)
+    assert edge == [(2, 15, 2), (1, 16, 3)]  # never past the right edge
+    assert ins._shifts(2)[:16] == [(0, 0), (0, -1), (0, 1), (0, -2), (0, 2), (-1, 0), (1, 0), (0, -3), (0, 3),
+                                   (-1, -1), (-1, 1), (1, -1), (1, 1), (0, -4), (0, 4), (-1, -2)]  # fmt: skip
+
+
+def test_sentence_vectors_of_a_gated_cell_and_an_empty_sentence():
+    from rnntui.model import RNN, ModelConfig
+
+    model = RNN.initialised(
+        ModelConfig(vocab_size=5, embed=3, hidden=4, layers=2, cell="gru"), np.random.default_rng(38)
+    )
+    sentences = [np.array([0, 1, 2]), np.array([], np.int64), np.array([4, 3])]
+    out = ins.sentence_vectors(model.params, sentences)
+    assert out.shape == (3, 2, 4) and (out[1] == 0).all()
+    np.testing.assert_allclose(out[0], ins.hidden_trace(model.params, sentences[0])[-1], rtol=1e-6)
+    np.testing.assert_allclose(out[2], ins.hidden_trace(model.params, sentences[2])[-1], rtol=1e-6)

@@ -240,6 +240,13 @@ def test_no_tui_training_prints_a_header_and_one_row_per_evaluation_from_the_run
     assert f"char level · V={v} · {ckpt.model.flat.size:,} parameters" in header
     assert f"uniform guess {math.log(v):.2f} nats" in header
     assert f"checkpoints → {latest.parent}/latest.npz, best.npz" in header
+    lines = result.stderr.splitlines()
+    assert "  step │ nats train/val │ bits        │ perplexity    │ |grad| clip │ tok/s" in lines
+    bar = [line for line in lines if line.startswith("step ")]  # the progress bar, left on screen
+    shown = re.match(r"^step +6 .* loss \d\.\d{3} (\d+)k tok/s ", bar[0]) if len(bar) == 1 else None
+    assert shown and 0 < int(shown.group(1)) < 100_000, bar
+    rates = [int(r) for r in re.findall(r"(\d+)k(?: \*)?$", result.stderr, re.M)]
+    assert len(rates) == 3 and all(0 < r < 100_000 for r in rates)  # thousands of tokens a second
     row = re.compile(
         r"^ *(\d+) │ +([\d.]+) +([\d.]+) │ ([\d.]+) ([\d.]+) │ +([\d.]+) +([\d.]+) │ .* │ +\d+k( \*)?$"
     )
@@ -344,3 +351,11 @@ def test_eval_reads_the_file_and_its_ngram_baseline_in_the_given_encoding(
     lines = result.stdout.splitlines()
     assert lines[1].startswith("n-gram baseline (") and lines[1].endswith("), on the same predictions:")
     assert lines[2].startswith("  order  1: ") and lines[3].startswith("  order  2: ")
+
+
+def test_a_diverged_run_without_the_dashboard_exits_1_and_prints_no_checkpoint(runner, tiny_text, tmp_path):
+    args = ["train", str(tiny_text), "--no-tui", "--steps", "500", "--optimizer", "sgd", "--lr", "1e30",
+            "--clip", "0", "--out", str(tmp_path), *TINY]  # fmt: skip
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines()[-1].startswith("Error: loss became") and "lower --lr" in result.stderr

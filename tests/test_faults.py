@@ -54,6 +54,7 @@ def test_a_signal_saves_exits_zero_and_the_run_resumes(tiny_text, tmp_path, sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and str(latest) in out
+    assert f"{sig.name}: finishing this step and saving…" in err
     step = checkpoint.load(latest).meta["step"]
     assert step >= 20
     resumed = run("train", "--resume", str(latest), "--steps", str(step + 5), "--no-tui")

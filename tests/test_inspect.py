@@ -1110,3 +1110,40 @@ def test_sentence_vectors_of_a_gated_cell_and_an_empty_sentence():
     assert out.shape == (3, 2, 4) and (out[1] == 0).all()
     np.testing.assert_allclose(out[0], ins.hidden_trace(model.params, sentences[0])[-1], rtol=1e-6)
     np.testing.assert_allclose(out[2], ins.hidden_trace(model.params, sentences[2])[-1], rtol=1e-6)
+
+
+def test_gates_histogram_and_norm_defaults_and_refusals():
+    from rnntui.model import RNN, ModelConfig
+
+    vanilla = RNN.initialised(ModelConfig(vocab_size=5, embed=3, hidden=4), np.random.default_rng(39)).params
+    with pytest.raises(
+        ValueError, match=r"^a vanilla RNN has no gates: train with --cell gru or --cell lstm$"
+    ):
+        ins.gate_saturation(vanilla, [0, 1])
+    gru = RNN.initialised(
+        ModelConfig(vocab_size=5, embed=3, hidden=4, cell="gru"), np.random.default_rng(40)
+    ).params
+    assert ins.gate_saturation(gru, [3]).left.shape == (1, 2, 4)  # one token is a text
+    with pytest.raises(ValueError, match="^the text has no tokens$"):
+        ins.gate_saturation(gru, [])
+    hs = np.array([0.0, 0.5, -0.5, 0.25, -1.0, 1.0]).reshape(6, 1, 1)
+    assert len(ins.activation_histogram(hs)[1]) == 21  # 20 bins by default
+    counts, edges, _ = ins.activation_histogram(hs, bins=4)  # edges -1, -0.5, 0, 0.5, 1
+    assert counts[0].tolist() == [1, 1, 2, 2]  # an edge opens its bin; -1 and 1 land in the end bins
+    J = np.array([[3.0, 0.0], [0.0, 4.0]])
+    assert ins.matrix_norm(J) == 5.0 and ins.matrix_norm(J, "spectral") == 4.0
+    with pytest.raises(ValueError, match=r"^norm must be 'fro' or 'spectral' \(got 'max'\)$"):
+        ins.matrix_norm(J, "max")
+
+
+def test_lstm_preactivations_are_its_cell_state_read_from_h0():
+    from rnntui.model import RNN, ModelConfig
+
+    params = RNN.initialised(
+        ModelConfig(vocab_size=5, embed=3, hidden=4, cell="lstm"), np.random.default_rng(41)
+    ).params
+    ids = np.array([0, 3, 1, 4])
+    h0 = np.random.default_rng(42).standard_normal((1, 8))  # (L, 2H): h and c
+    trace = ins.state_trace_from_inputs(params, params["embed"][ids], h0)
+    np.testing.assert_array_equal(ins.preactivations(params, ids, trace.hs, h0), trace.cs)
+    assert not np.allclose(ins.preactivations(params, ids, trace.hs), trace.cs)  # h0 matters

@@ -213,8 +213,9 @@ def test_gated_cells_train_resume_sample_and_score(runner, tiny_text, tmp_path, 
     assert math.isclose(shown, want, abs_tol=6e-5), (shown, want)
 
 
+@pytest.mark.parametrize("lr", [None, "0.5"])  # 0.5: the validation loss rises once, so one row is no best
 def test_no_tui_training_prints_a_header_and_one_row_per_evaluation_from_the_run(
-    runner, tiny_text, tmp_path, monkeypatch
+    runner, tiny_text, tmp_path, monkeypatch, lr
 ):
     """Each row recomputed from the saved run: the validation loss at that step, the mean training
     loss since the last evaluation, both in bits and as perplexities, and * on each new best."""
@@ -224,8 +225,9 @@ def test_no_tui_training_prints_a_header_and_one_row_per_evaluation_from_the_run
     from rnntui import checkpoint
 
     monkeypatch.setenv("COLUMNS", "400")  # rich wraps its lines at the terminal's width
-    args = ["train", str(tiny_text), "--no-tui", "--steps", "6", "--out", str(tmp_path), *TINY]
-    result = runner.invoke(main, args)
+    steps = 12 if lr else 6
+    args = ["train", str(tiny_text), "--no-tui", "--steps", str(steps), "--out", str(tmp_path), *TINY]
+    result = runner.invoke(main, args + (["--lr", lr] if lr else []))
     assert result.exit_code == 0, result.output
     latest = tmp_path / "tiny" / "latest.npz"
     assert result.stdout == f"{latest}\n"
@@ -243,15 +245,15 @@ def test_no_tui_training_prints_a_header_and_one_row_per_evaluation_from_the_run
     lines = result.stderr.splitlines()
     assert "  step │ nats train/val │ bits        │ perplexity    │ |grad| clip │ tok/s" in lines
     bar = [line for line in lines if line.startswith("step ")]  # the progress bar, left on screen
-    shown = re.match(r"^step +6 .* loss \d\.\d{3} (\d+)k tok/s ", bar[0]) if len(bar) == 1 else None
+    shown = re.match(rf"^step +{steps} .* loss \d\.\d{{3}} (\d+)k tok/s ", bar[0]) if len(bar) == 1 else None
     assert shown and 0 < int(shown.group(1)) < 100_000, bar
     rates = [int(r) for r in re.findall(r"(\d+)k(?: \*)?$", result.stderr, re.M)]
-    assert len(rates) == 3 and all(0 < r < 100_000 for r in rates)  # thousands of tokens a second
+    assert len(rates) == steps // 2 and all(0 < r < 100_000 for r in rates)  # thousands of tokens a second
     row = re.compile(
         r"^ *(\d+) │ +([\d.]+) +([\d.]+) │ ([\d.]+) ([\d.]+) │ +([\d.]+) +([\d.]+) │ .* │ +\d+k( \*)?$"
     )
     rows = [m.groups() for m in map(row.match, result.stderr.splitlines()) if m]
-    assert [int(r[0]) for r in rows] == [int(s) for s, _ in ckpt.val_history] == [2, 4, 6]
+    assert [int(r[0]) for r in rows] == [int(s) for s, _ in ckpt.val_history] == list(range(2, steps + 1, 2))
     best, since = math.inf, 0
     for (step, tr, va, btr, bva, ptr, pva, star), (_, want_va) in zip(rows, ckpt.val_history, strict=True):
         want_tr = float(np.mean(ckpt.train_history[since : int(step)]))
@@ -263,6 +265,7 @@ def test_no_tui_training_prints_a_header_and_one_row_per_evaluation_from_the_run
         assert float(ptr) == pytest.approx(math.exp(want_tr), abs=5e-3)
         assert (star is not None) == (want_va < best)
         best = min(best, want_va)
+    assert all(r[-1] for r in rows) == (lr is None)
 
 
 @pytest.mark.parametrize(

@@ -762,6 +762,7 @@ def test_text_bar_is_eighth_blocks_padded_to_its_width():
     assert text_bar(1.0, 4) == "████" and text_bar(2.0, 4) == "████"
     assert text_bar(0.5, 4) == "██  " and text_bar(1 / 32, 4) == "▏   " and text_bar(0.3, 4) == "█▎  "
     assert text_bar(7 / 64, 8) == "▉       "
+    assert [text_bar(k / 8, 1) for k in range(9)] == [" ", "▏", "▎", "▍", "▌", "▋", "▊", "▉", "█"]
 
 
 def test_the_cli_says_what_is_wrong_in_whole_words(char_ckpt, word_ckpt):
@@ -824,6 +825,11 @@ def test_text_is_read_block_by_block_up_to_max_tokens_and_its_faults_named(char_
         read.clear()
     text.write_text("to", encoding="utf-8")
     assert "(2 tokens)" in run("health", char_ckpt, "--text", text).output  # two are enough
+    text.write_text("", encoding="utf-8")
+    assert (
+        last_line(run("health", char_ckpt, "--text", text))
+        == f"Error: {text}: is empty (no text to learn from)"
+    )
     assert (
         last_line(run("health", char_ckpt, "--text", tmp_path / "gone.txt"))
         == f"Error: {tmp_path / 'gone.txt'}: no such file"
@@ -1069,6 +1075,11 @@ def test_running_over_a_text_is_refused_when_its_traces_would_not_fit(char_ckpt,
     assert result.exit_code == 1 and last_line(result) == (
         "Error: running the model over 68 tokens needs about 30.5 kB of memory but 30.5 kB is available; "
         "lower --max-tokens"
+    )
+    text.write_text("the soul is one. " * 200, encoding="utf-8")  # 3,400 tokens: 1.5 MB of traces
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1_000_000)  # enough for the model alone
+    assert "of memory (traces 1.5 MB) but 1.0 MB is available" in last_line(
+        run("health", char_ckpt, "--text", text)
     )
 
 

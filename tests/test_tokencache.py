@@ -449,3 +449,110 @@ def test_max_vocab_and_min_count_shape_the_cached_vocabulary(tmp_path, xdg):
     assert capped.vocab.tokens == build_vocab(text, "word", max_vocab=3).tokens
     assert len(capped.vocab) < len(tokenize(p, "word").vocab)
     assert tokenize(p, "word", min_count=11).vocab.tokens == build_vocab(text, "word", min_count=11).tokens
+
+
+# -- what the cache keys on, where it lives, what it refuses (from the mutation run) ------------------
+
+
+def test_a_lowercasing_vocabulary_comes_back_from_the_cache_still_lowercasing(tmp_path, xdg, monkeypatch):
+    p = write(tmp_path / "t.txt", "The King and the Queen. " * 20)
+    assert not tokenize(p, "word").vocab.lowercase  # by default a word vocabulary keeps case
+    first = tokenize(p, "word", lowercase=True)
+    forbid_tokenising(monkeypatch)
+    again = tokenize(p, "word", lowercase=True)
+    assert again.reused and again.cache == first.cache and again.vocab == first.vocab
+    assert (
+        again.vocab.lowercase
+        and again.vocab.encode("THE KING").tolist() == first.vocab.encode("the king").tolist()
+    )
+
+
+def test_a_base_vocabulary_is_part_of_the_cache_key(tmp_path, xdg):
+    p = write(tmp_path / "t.txt", "abcabc xyz\n" * 10)
+    plain = tokenize(p)
+    base_a, base_b = build_vocab("zq"), build_vocab("qz!")
+    grown_a, grown_b = tokenize(p, base=base_a), tokenize(p, base=base_b)
+    assert len({plain.cache, grown_a.cache, grown_b.cache}) == 3  # three caches, none taken for another
+    assert grown_a.vocab.tokens[:2] == base_a.tokens and grown_b.vocab.tokens[:3] == base_b.tokens
+    again = tokenize(p, base=base_a)
+    assert again.reused and again.vocab == grown_a.vocab and np.array_equal(again.ids, grown_a.ids)
+
+
+def test_the_fallback_cache_is_under_xdg_rnntui_tokens_named_by_the_files_path(tmp_path, xdg, monkeypatch):
+    p = write(tmp_path / "t.txt", "abc\n" * 10)
+    places = tokencache._cache_places([p], {"level": "char", "encoding": "utf-8"})
+    assert places[0].parent == tmp_path / CACHE_DIR and places[0].name.startswith("t.txt.char-")
+    assert places[1].parent == xdg / "rnntui" / "tokens" and places[1].name.endswith(places[0].name)
+    where = places[1].name[: -len(places[0].name) - 1]
+    assert re.fullmatch(r"[0-9a-f]{16}", where)
+    other = write(tmp_path / "sub" / "t.txt", "abc\n") if (tmp_path / "sub").mkdir() is None else None
+    assert tokencache._cache_places([other], {"level": "char", "encoding": "utf-8"})[1] != places[1]
+    key = places[0].name.split("-")[-1].removesuffix(".npy")
+    assert re.fullmatch(r"[0-9a-f]{12}", key)
+    same_options = tokencache._cache_places([p], {"encoding": "utf-8", "level": "char"})  # any order
+    assert same_options == places
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    at_home = tokencache._cache_places([p], {"level": "char", "encoding": "utf-8"})[1]
+    assert at_home.parent == tmp_path / "home" / ".cache" / "rnntui" / "tokens"  # without $XDG_CACHE_HOME
+
+
+def test_a_large_corpus_is_announced_once_with_its_size(tmp_path, xdg, monkeypatch):
+    p = write(tmp_path / "t.txt", "abc\n" * 500_000)  # 2.0 MB
+    notes = []
+    monkeypatch.setattr(tokencache, "NOTE_BYTES", 2_000_000)
+    tokenize(p, on_note=notes.append, cache=False)
+    assert notes == [f"tokenising {p} (2.0 MB) at char level…"]
+    monkeypatch.setattr(tokencache, "NOTE_BYTES", 2_000_001)
+    notes.clear()
+    tokenize(p, on_note=notes.append, cache=False)
+    assert notes == []
+
+
+def test_a_cached_pickle_is_never_unpickled(tmp_path, xdg):
+    """A cache .npy replaced by an object array whose unpickling would run code: refused, the corpus
+    tokenised again, and the code never run."""
+    p = write(tmp_path / "t.txt", "abcabc\n" * 10)
+    first = tokenize(p)
+    want, cache = np.array(first.ids), first.cache
+    del first  # its ids are a memory map of the file replaced below
+    ran = tmp_path / "ran"
+    replace_ids(cache, np.array([_Touch(ran)], dtype=object), allow_pickle=True)
+    again = tokenize(p)
+    assert not ran.exists() and not again.reused and np.array_equal(again.ids, want)
+
+
+class _Touch:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (self.path.__class__.touch, (self.path,))
+
+
+def test_cached_ids_out_of_the_vocabulary_are_not_trusted(tmp_path, xdg):
+    p = write(tmp_path / "t.txt", "abcabc\n" * 10)
+    first = tokenize(p)
+    V, want, cache = len(first.vocab), np.array(first.ids), first.cache
+    del first  # its ids are a memory map of the file replaced below
+    for bad in (V, V + 7):
+        ids = want.copy()
+        ids[5] = bad  # an id past the vocabulary
+        replace_ids(cache, ids)
+        again = tokenize(p)
+        assert not again.reused and np.array_equal(again.ids, want)
+        del again
+    ids = want.copy()
+    ids[5] = V - 1  # the last id is fine
+    replace_ids(cache, ids)
+    assert tokenize(p).reused
+
+
+def replace_ids(cache, array, **save):
+    """Put ``array`` in the cache's .npy and record it in its .json, as if rnntui had written it:
+    only the content can then tell it is wrong."""
+    np.save(cache, array, **save)
+    meta = json.loads(cache.with_suffix(".json").read_text())
+    st = cache.stat()
+    meta["ids"] |= {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
+    cache.with_suffix(".json").write_text(json.dumps(meta))

@@ -556,3 +556,20 @@ def replace_ids(cache, array, **save):
     st = cache.stat()
     meta["ids"] |= {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
     cache.with_suffix(".json").write_text(json.dumps(meta))
+
+
+def test_ids_held_in_memory_are_refused_when_they_would_not_fit(tmp_path, xdg, monkeypatch):
+    """No cache folder (cache=False): the ids go to memory, 2 bytes a token here; refused, naming the
+    file and what to free, when they would not fit."""
+    from rnntui import memory
+
+    p = write(tmp_path / "t.txt", "abc\n" * 1000)  # 4,000 tokens: 8,000 bytes of uint16 ids
+    monkeypatch.setattr(memory, "available_bytes", lambda: 8_000)
+    assert len(tokenize(p, cache=False).ids) == 4000
+    monkeypatch.setattr(memory, "available_bytes", lambda: 7_999)
+    with pytest.raises(memory.MemoryLimitError) as refused:
+        tokenize(p, cache=False)
+    assert str(refused.value) == (
+        f"{p} held in memory (no cache folder takes its ids) needs about 8.0 kB of memory but 8.0 kB is "
+        "available; free some disk or memory"
+    )

@@ -233,7 +233,8 @@ def test_no_tui_training_prints_a_header_and_one_row_per_evaluation_from_the_run
     assert result.stdout == f"{latest}\n"
     ckpt = checkpoint.load(latest)
     v, text = len(ckpt.vocab), tiny_text.read_text(encoding="utf-8")
-    header = " ".join(result.stderr.splitlines()[:2])
+    lines = result.stderr.splitlines()
+    header = " ".join(lines[:2])
     counts = re.search(r"([\d,]+) train / ([\d,]+) val tokens", header)
     train, val = (int(c.replace(",", "")) for c in counts.groups())
     assert train + val == len(text) and val == pytest.approx(
@@ -242,7 +243,6 @@ def test_no_tui_training_prints_a_header_and_one_row_per_evaluation_from_the_run
     assert f"char level · V={v} · {ckpt.model.flat.size:,} parameters" in header
     assert f"uniform guess {math.log(v):.2f} nats" in header
     assert f"checkpoints → {latest.parent}/latest.npz, best.npz" in header
-    lines = result.stderr.splitlines()
     assert "  step │ nats train/val │ bits        │ perplexity    │ |grad| clip │ tok/s" in lines
     bar = [line for line in lines if line.startswith("step ")]  # the progress bar, left on screen
     shown = re.match(rf"^step +{steps} .* loss \d\.\d{{3}} (\d+)k tok/s ", bar[0]) if len(bar) == 1 else None
@@ -252,7 +252,7 @@ def test_no_tui_training_prints_a_header_and_one_row_per_evaluation_from_the_run
     row = re.compile(
         r"^ *(\d+) │ +([\d.]+) +([\d.]+) │ ([\d.]+) ([\d.]+) │ +([\d.]+) +([\d.]+) │ .* │ +\d+k( \*)?$"
     )
-    rows = [m.groups() for m in map(row.match, result.stderr.splitlines()) if m]
+    rows = [m.groups() for m in map(row.match, lines) if m]
     assert [int(r[0]) for r in rows] == [int(s) for s, _ in ckpt.val_history] == list(range(2, steps + 1, 2))
     best, since = math.inf, 0
     for (step, tr, va, btr, bva, ptr, pva, star), (_, want_va) in zip(rows, ckpt.val_history, strict=True):
@@ -309,24 +309,17 @@ def test_failures_become_one_line_for_a_person():
     assert _fail(KeyError()).message == "KeyError()"
 
 
-class _Vocab:
-    def __init__(self, tokens):
-        self.tokens = tokens
-
-    def __len__(self):
-        return len(self.tokens)
-
-
 @pytest.mark.parametrize("new", [0, 1, 20, 21])
 def test_fine_tune_summary_says_what_was_kept_and_lists_up_to_20_new_tokens(new):
     from types import SimpleNamespace
 
     from rnntui.cli import fine_tune_summary
+    from rnntui.corpus import Vocab
 
     added = [f"w{i}" for i in range(new)]
     trainer = SimpleNamespace(
         init_from={"path": "runs/a/best.npz", "step": 300, "base_vocab": 5},
-        vocab=_Vocab(["a", "b", "c", "d", "\n", *added]),
+        vocab=Vocab(level="word", tokens=("a", "b", "c", "d", "\n", *added)),
         cfg=SimpleNamespace(optimizer="adam"),
     )
     first, second = fine_tune_summary(trainer)

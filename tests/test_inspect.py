@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnntui import cells
+from rnntui import cells, corpus, memory
 from rnntui import inspect as ins
-from rnntui.checkpoint import Checkpoint, save
+from rnntui.checkpoint import Checkpoint, load, save
 from rnntui.cli import main
+from rnntui.cli_inspect import _fail, _saturation_map, _snippet, text_bar
 from rnntui.corpus import build_vocab, read_text, sha256_text
 from rnntui.generate import probabilities
 from rnntui.model import RNN, ModelConfig
@@ -580,15 +581,15 @@ WORD_TEXT = (
 
 
 def _save_ckpt(tmp_path, text, level, layers=1, name="m"):
-    corpus = tmp_path / f"{name}.txt"
-    corpus.write_text(text, encoding="utf-8")
-    vocab = build_vocab(read_text(corpus), level, lowercase=level == "word")
+    corpus_path = tmp_path / f"{name}.txt"
+    corpus_path.write_text(text, encoding="utf-8")
+    vocab = build_vocab(read_text(corpus_path), level, lowercase=level == "word")
     cfg = ModelConfig(vocab_size=len(vocab), embed=8, hidden=12, layers=layers)
     model = RNN.initialised(cfg, np.random.default_rng(0))
     meta = {
         "step": 7,
         "train": {"val_frac": 0.2},
-        "corpus": {"path": str(corpus.resolve()), "sha256": sha256_text(read_text(corpus))},
+        "corpus": {"path": str(corpus_path.resolve()), "sha256": sha256_text(read_text(corpus_path))},
     }
     return save(Checkpoint(model=model, vocab=vocab, meta=meta), tmp_path / f"{name}.npz")
 
@@ -734,8 +735,6 @@ def test_cli_bad_checkpoint_is_one_line(tmp_path, content):
 
 
 def test_the_saturation_map_places_shades_and_labels_each_unit():
-    from rnntui.cli_inspect import _saturation_map
-
     # units: always right-saturated; always left (twice, once out of range); half left and a
     # quarter right (twice)
     lines = _saturation_map([0, 1, 0.5, 0.5, 1.3], [1, 0, 0.25, 0.25, -0.2])
@@ -756,8 +755,6 @@ def test_the_saturation_map_places_shades_and_labels_each_unit():
 
 
 def test_text_bar_is_eighth_blocks_padded_to_its_width():
-    from rnntui.cli_inspect import text_bar
-
     assert text_bar(0.0, 4) == "    " and text_bar(-1.0, 4) == "    "
     assert text_bar(1.0, 4) == "████" and text_bar(2.0, 4) == "████"
     assert text_bar(0.5, 4) == "██  " and text_bar(1 / 32, 4) == "▏   " and text_bar(0.3, 4) == "█▎  "
@@ -766,10 +763,8 @@ def test_text_bar_is_eighth_blocks_padded_to_its_width():
 
 
 def test_the_cli_says_what_is_wrong_in_whole_words(char_ckpt, word_ckpt):
-    from rnntui.cli_inspect import _fail
-
     assert _fail("  first line\nsecond\n").message == "first line" and _fail(" \n").message == "failed"
-    char = checkpoint_vocab_size(char_ckpt)
+    char = len(load(char_ckpt).vocab)
     bad = run("neighbours", char_ckpt, "zz")
     assert bad.exit_code == 1 and bad.output == (
         f"Error: unknown token 'zz': not in the model's {char:,}-token char vocabulary"
@@ -777,7 +772,7 @@ def test_the_cli_says_what_is_wrong_in_whole_words(char_ckpt, word_ckpt):
     )
     bad = run("analogy", word_ckpt, "king", "zebra", "man")
     assert bad.output == (
-        f"Error: unknown token 'zebra': not in the model's {checkpoint_vocab_size(word_ckpt):,}-token word"
+        f"Error: unknown token 'zebra': not in the model's {len(load(word_ckpt).vocab):,}-token word"
         " vocabulary\n"
     )
     assert run("memory", char_ckpt, "").output == "Error: the text has no tokens\n"
@@ -785,16 +780,7 @@ def test_the_cli_says_what_is_wrong_in_whole_words(char_ckpt, word_ckpt):
     assert bad.output == "Error: the text has 1 character(s) the model never saw: ✓\n"
 
 
-def checkpoint_vocab_size(path):
-    from rnntui.checkpoint import load
-
-    return len(load(path).vocab)
-
-
 def test_a_units_top_contexts_mark_the_token_with_the_texts_spacing(word_ckpt, char_ckpt):
-    from rnntui.checkpoint import load
-    from rnntui.cli_inspect import _snippet
-
     words = load(word_ckpt).vocab
     tokens = ["the", "king", ",", "and", "(", "the", "city", ")", "is", "just"]
     assert _snippet(words, tokens, 1) == "the «king», and ("
@@ -805,8 +791,6 @@ def test_a_units_top_contexts_mark_the_token_with_the_texts_spacing(word_ckpt, c
 
 
 def test_text_is_read_block_by_block_up_to_max_tokens_and_its_faults_named(char_ckpt, tmp_path, monkeypatch):
-    from rnntui import corpus
-
     read, iter_text = [], corpus.iter_text
 
     def seven_bytes_at_a_time(path):  # many blocks, each one counted as it is read
@@ -1021,8 +1005,6 @@ def test_analogy_verdicts_word_for_word():
 
 
 def test_fading_memory_defaults_and_its_half_lives():
-    from rnntui.model import RNN, ModelConfig
-
     params = RNN.initialised(ModelConfig(vocab_size=5, embed=3, hidden=4), np.random.default_rng(35)).params
     fm = ins.fading_memory(params, np.arange(80) % 5)
     assert len(fm.norms) == 51 and fm.norm == "fro"  # K = 50 by default
@@ -1033,8 +1015,6 @@ def test_fading_memory_defaults_and_its_half_lives():
 
 
 def test_char_aliases_are_taken_in_any_case(char_ckpt):
-    from rnntui.checkpoint import load
-
     vocab = load(char_ckpt).vocab
     assert ins.token_id(vocab, "SPACE") == ins.token_id(vocab, "space") == vocab.id_of(" ")
     assert ins.token_id(vocab, "Newline") == vocab.id_of("\n") and ins.token_id(vocab, "zz") is None
@@ -1049,8 +1029,6 @@ def test_rank_units_and_token_vectors_defaults():
         and ranked[0, :2].tolist() == [5, 1500]
         and ranked[1].tolist() == [0, 1, 2, 3, 4]
     )
-    from rnntui.model import RNN, ModelConfig
-
     params = RNN.initialised(ModelConfig(vocab_size=5, embed=3, hidden=4), np.random.default_rng(36)).params
     assert (
         ins.token_vectors(params) is params["embed"] or (ins.token_vectors(params) == params["embed"]).all()
@@ -1064,8 +1042,6 @@ def test_rank_units_and_token_vectors_defaults():
 def test_running_over_a_text_is_refused_when_its_traces_would_not_fit(char_ckpt, tmp_path, monkeypatch):
     """Four float32 (T, L, H) traces and 64 bytes a token: 68 tokens of an L = 2, H = 12 model need
     68 * (4 * 4 * 2 * 12 + 64) = 30,464 bytes."""
-    from rnntui import memory
-
     text = tmp_path / "t.txt"
     text.write_text("the soul is one. " * 4, encoding="utf-8")  # 68 characters
     monkeypatch.setattr(memory, "available_bytes", lambda: 30_464)
@@ -1111,8 +1087,6 @@ def test_more_edges_found_by_the_second_mutation_run():
 
 
 def test_sentence_vectors_of_a_gated_cell_and_an_empty_sentence():
-    from rnntui.model import RNN, ModelConfig
-
     model = RNN.initialised(
         ModelConfig(vocab_size=5, embed=3, hidden=4, layers=2, cell="gru"), np.random.default_rng(38)
     )
@@ -1124,8 +1098,6 @@ def test_sentence_vectors_of_a_gated_cell_and_an_empty_sentence():
 
 
 def test_gates_histogram_and_norm_defaults_and_refusals():
-    from rnntui.model import RNN, ModelConfig
-
     vanilla = RNN.initialised(ModelConfig(vocab_size=5, embed=3, hidden=4), np.random.default_rng(39)).params
     with pytest.raises(
         ValueError, match=r"^a vanilla RNN has no gates: train with --cell gru or --cell lstm$"
@@ -1148,8 +1120,6 @@ def test_gates_histogram_and_norm_defaults_and_refusals():
 
 
 def test_lstm_preactivations_are_its_cell_state_read_from_h0():
-    from rnntui.model import RNN, ModelConfig
-
     params = RNN.initialised(
         ModelConfig(vocab_size=5, embed=3, hidden=4, cell="lstm"), np.random.default_rng(41)
     ).params

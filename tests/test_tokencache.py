@@ -485,7 +485,8 @@ def test_the_fallback_cache_is_under_xdg_rnntui_tokens_named_by_the_files_path(t
     assert places[1].parent == xdg / "rnntui" / "tokens" and places[1].name.endswith(places[0].name)
     where = places[1].name[: -len(places[0].name) - 1]
     assert re.fullmatch(r"[0-9a-f]{16}", where)
-    other = write(tmp_path / "sub" / "t.txt", "abc\n") if (tmp_path / "sub").mkdir() is None else None
+    (tmp_path / "sub").mkdir()
+    other = write(tmp_path / "sub" / "t.txt", "abc\n")  # the same name elsewhere: another place
     assert tokencache._cache_places([other], {"level": "char", "encoding": "utf-8"})[1] != places[1]
     key = places[0].name.split("-")[-1].removesuffix(".npy")
     assert re.fullmatch(r"[0-9a-f]{12}", key)

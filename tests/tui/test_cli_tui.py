@@ -44,19 +44,33 @@ def test_play_opens_the_given_checkpoint(monkeypatch, tiny_ckpt):
     assert opened[0].source == str(tiny_ckpt) and opened[0].initial_text == "The "
 
 
-def test_train_tui_runs_the_dashboard_and_quitting_saves(monkeypatch, tiny_text, tmp_path):
+def _headless_dashboard(monkeypatch, auto_pilot):
+    """``train --tui`` runs its dashboard headless (100 x 30), driven by ``auto_pilot(pilot)``."""
     original_run = TrainApp.run
 
-    async def quit_after_some_steps(pilot):
-        end = time.monotonic() + 60
-        while (pilot.app.progress is None or pilot.app.progress.step < 20) and time.monotonic() < end:
-            await pilot.pause(0.05)
-        await pilot.press("q")
-
     def run_headless(self, *args, **kwargs):
-        return original_run(self, headless=True, size=(100, 30), auto_pilot=quit_after_some_steps)
+        return original_run(self, headless=True, size=(100, 30), auto_pilot=auto_pilot)
 
     monkeypatch.setattr(TrainApp, "run", run_headless)
+
+
+async def _until(pilot, done) -> None:
+    """Let the app run until ``done()`` holds (at most a minute)."""
+    end = time.monotonic() + 60
+    while not done() and time.monotonic() < end:
+        await pilot.pause(0.05)
+
+
+def _some_steps(app) -> bool:
+    return app.progress is not None and app.progress.step >= 20
+
+
+def test_train_tui_runs_the_dashboard_and_quitting_saves(monkeypatch, tiny_text, tmp_path):
+    async def quit_after_some_steps(pilot):
+        await _until(pilot, lambda: _some_steps(pilot.app))
+        await pilot.press("q")
+
+    _headless_dashboard(monkeypatch, quit_after_some_steps)
     args = ["train", str(tiny_text), "--tui", "--hidden", "16", "--embed", "8", "--seq", "8", "--batch", "4",
             "--steps", "1000000", "--out", str(tmp_path), "--name", "dash"]  # fmt: skip
     result = CliRunner().invoke(main, args)
@@ -69,21 +83,15 @@ def test_train_tui_runs_the_dashboard_and_quitting_saves(monkeypatch, tiny_text,
 def test_sigterm_to_the_dashboard_saves_exits_zero_and_restores_the_handler(monkeypatch, tiny_text, tmp_path):
     """``kill PID`` on ``train --tui``: the run saves, the dashboard quits, the exit is clean, and the
     process's own SIGTERM handler is back afterwards (here the test's, which must never be reached)."""
-    original_run = TrainApp.run
     reached, watchdog = [], []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: reached.append(signum))
 
     async def terminate_after_some_steps(pilot):
-        end = time.monotonic() + 60
-        while (pilot.app.progress is None or pilot.app.progress.step < 20) and time.monotonic() < end:
-            await pilot.pause(0.05)
+        await _until(pilot, lambda: _some_steps(pilot.app))
         os.kill(os.getpid(), signal.SIGTERM)  # the handler stops the trainer, which saves; the app exits
         pilot.app.set_timer(60, lambda: (watchdog.append("fired"), pilot.app.exit()))  # if it never does
 
-    def run_headless(self, *args, **kwargs):
-        return original_run(self, headless=True, size=(100, 30), auto_pilot=terminate_after_some_steps)
-
-    monkeypatch.setattr(TrainApp, "run", run_headless)
+    _headless_dashboard(monkeypatch, terminate_after_some_steps)
     args = ["train", str(tiny_text), "--tui", "--hidden", "16", "--embed", "8", "--seq", "8", "--batch", "4",
             "--steps", "1000000", "--out", str(tmp_path), "--name", "dash"]  # fmt: skip
     try:
@@ -145,18 +153,12 @@ def test_tour_opens_the_shipped_model_or_the_given_checkpoint(monkeypatch, tiny_
 
 def _dashboard_until(monkeypatch, state: str):
     """Run ``train --tui`` headless; quit once the dashboard's state is ``state``."""
-    original_run = TrainApp.run
 
     async def quit_when_there(pilot):
-        end = time.monotonic() + 60
-        while pilot.app.state != state and time.monotonic() < end:
-            await pilot.pause(0.05)
+        await _until(pilot, lambda: pilot.app.state == state)
         await pilot.press("q")
 
-    def run_headless(self, *args, **kwargs):
-        return original_run(self, headless=True, size=(100, 30), auto_pilot=quit_when_there)
-
-    monkeypatch.setattr(TrainApp, "run", run_headless)
+    _headless_dashboard(monkeypatch, quit_when_there)
 
 
 DASH = ["--tui", "--hidden", "16", "--embed", "8", "--seq", "8", "--batch", "4"]
